@@ -1,0 +1,148 @@
+"""`boulderseg`: every pipeline stage as a command on explicit paths (what dvc.yaml runs)."""
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.errors import BouldersegError
+
+app = typer.Typer(
+    help="Bouldering video segmentation: annotations + videos -> frames, person filter, "
+    "cached backbone features, trained and evaluated heads. `dvc repro` runs every stage; "
+    "each command here runs one stage on one item, reading its section of params.yaml.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read the stage's section from.")]
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+def _friendly(fn: Callable) -> Callable:
+    """Print a BouldersegError as one clear message and exit 1; Ctrl-C exits 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BouldersegError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: no partial output was kept; rerun to finish.", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def command(fn: Callable) -> Callable:
+    return app.command()(_friendly(fn))
+
+
+@command
+def labels(
+    annotation: Annotated[Path, typer.Argument(help="The video's annotation sheet (.xlsx or .csv).")],
+    video: Annotated[Path, typer.Argument(help="The annotated video (its frame count sets the rows).")],
+    out_csv: Annotated[Path, typer.Argument(help="Output CSV: frame,time,label, one row per frame.")],
+    params: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Turn one annotation sheet into per-frame labels at data.fps (unannotated frames: labels.default)."""
+    from stages import labels as stage
+
+    n = stage.run(annotation, video, out_csv, params)
+    typer.echo(f"{out_csv}: {n} frames labelled")
+
+
+@command
+def frames(
+    video: Annotated[Path, typer.Argument(help="Video file (anything ffmpeg decodes).")],
+    out_dir: Annotated[Path, typer.Argument(help="Output directory for 000000.jpg, 000001.jpg, …")],
+    params: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Decode one video at data.fps into numbered JPG frames (resize and quality: frames section)."""
+    from stages import frames as stage
+
+    n = stage.run(video, out_dir, params)
+    typer.echo(f"{out_dir}: {n} frames")
+
+
+@command
+def persons(
+    frames_dir: Annotated[Path, typer.Argument(help="A video's frames directory.")],
+    out_parquet: Annotated[Path, typer.Argument(help="Output parquet: one row per frame.")],
+    params: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Detect persons with YOLO in every frame; frames without one are marked keep=false."""
+    from stages import persons as stage
+
+    kept = stage.run(frames_dir, out_parquet, params)
+    typer.echo(f"{out_parquet}: {kept} frames kept")
+
+
+@command
+def features(
+    frames_dir: Annotated[Path, typer.Argument(help="A video's frames directory.")],
+    out_zarr: Annotated[Path, typer.Argument(help="Output Zarr store, e.g. features/x3d_xs/VIDEO.zarr.")],
+    params: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Extract frozen-backbone features over sliding windows into a chunked Zarr store."""
+    from stages import features as stage
+
+    shape = stage.run(frames_dir, out_zarr, params)
+    typer.echo(f"{out_zarr}: features {shape}")
+
+
+@command
+def train(
+    labels_dir: Annotated[Path, typer.Option(help="Per-video label CSVs.")] = Path("data/labels"),
+    persons_dir: Annotated[Path, typer.Option(help="Per-video person parquets.")] = Path("data/persons"),
+    features_dir: Annotated[Path | None, typer.Option(help="Per-video Zarr stores (default: features/ + features.backbone).")] = None,
+    models_dir: Annotated[Path, typer.Option(help="Output: models/<head>/fold<k>.pt.")] = Path("models"),
+    predictions: Annotated[Path, typer.Option(help="Output: per-frame predictions.")] = Path("reports/predictions.parquet"),
+    params: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Cross-validate every head in train.heads (folds never split a climb) and predict every frame."""
+    from pipeline import params as params_mod
+    from stages import train as stage
+
+    if features_dir is None:
+        features_dir = Path("features") / params_mod.section(params_mod.load(params), "features.backbone")
+    n = stage.run(labels_dir=labels_dir, persons_dir=persons_dir, features_dir=features_dir,
+                  models_dir=models_dir, predictions=predictions, params_file=params)
+    typer.echo(f"{predictions}: {n} frame predictions")
+
+
+@command
+def evaluate(
+    predictions: Annotated[Path, typer.Argument(help="Predictions written by `boulderseg train`.")] = Path("reports/predictions.parquet"),
+    metrics_json: Annotated[Path, typer.Option("--metrics", help="Output metrics JSON.")] = Path("reports/metrics.json"),
+    plots_dir: Annotated[Path, typer.Option("--plots", help="Output directory for PNG plots.")] = Path("reports/plots"),
+    params: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Frame accuracy and per-class accuracy per fold, mean ± std; confusion and timeline plots."""
+    from stages import evaluate as stage
+
+    metrics = stage.run(predictions, metrics_json, plots_dir, params)
+    for head, m in metrics.items():
+        typer.echo(f"{head}: frame accuracy {m['accuracy']['mean']:.3f} ± {m['accuracy']['std']:.3f}")
+
+
+@command
+def sample(
+    root: Annotated[Path, typer.Argument(help="Where to write videos/ and annotations/.")] = Path("data/raw"),
+    climbs: Annotated[int, typer.Option(help="Number of climbs (each has a face and a profile view).")] = 4,
+    seconds: Annotated[float, typer.Option(help="Length of each video.")] = 10.0,
+) -> None:
+    """Generate the sample dataset and print its `videos:` table for params.yaml."""
+    import yaml
+
+    from pipeline.sample import make_sample
+
+    videos = make_sample(root, climbs=climbs, seconds=seconds)
+    sys.stdout.write(yaml.safe_dump({"videos": videos}, sort_keys=False))

@@ -1,0 +1,93 @@
+"""One video's cached artifacts joined for training: window features, frame labels, person filter."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pipeline import store
+from pipeline.errors import BouldersegError
+
+IGNORE = -100  # target of windows/frames left out of loss and metrics
+
+
+@dataclass(frozen=True)
+class VideoData:
+    name: str
+    climb: str
+    features: np.ndarray  # (W, D) float32
+    frame_range: np.ndarray  # (W, 2) int32
+    frame_labels: np.ndarray  # (N,) int64 class index
+    frame_keep: np.ndarray  # (N,) bool: a person is in the frame
+
+    @property
+    def owner(self) -> np.ndarray:
+        """(N,) index of the window whose centre is nearest to each frame (earlier on ties)."""
+        centres = self.frame_range.mean(axis=1)  # (W,)
+        frames = np.arange(len(self.frame_labels))[:, None]  # (N, 1)
+        return np.abs(frames - centres[None, :]).argmin(axis=1)
+
+    def window_targets(self, *, n_classes: int, min_person_fraction: float) -> np.ndarray:
+        """(W,) majority class of each window's frames; IGNORE where too few show a person."""
+        targets = np.empty(len(self.frame_range), np.int64)
+        for w, (s, e) in enumerate(self.frame_range):
+            counts = np.bincount(self.frame_labels[s:e], minlength=n_classes)
+            person_share = self.frame_keep[s:e].mean()
+            targets[w] = counts.argmax() if person_share >= min_person_fraction else IGNORE
+        return targets
+
+
+def load_video(
+    name: str,
+    climb: str,
+    *,
+    labels_csv: str | Path,
+    persons_parquet: str | Path,
+    features_zarr: str | Path,
+    classes: list[str],
+) -> VideoData:
+    """Join one video's artifacts, checking they describe the same frames."""
+    feats = store.read(features_zarr)
+    labels = pd.read_csv(labels_csv)
+    persons = pq.read_table(persons_parquet, columns=["frame", "keep"]).to_pandas()
+    n = len(labels)
+    if len(persons) != n or feats.attrs["n_frames"] != n:
+        raise BouldersegError(
+            f"{name}: {labels_csv} has {n} frames, {persons_parquet} {len(persons)}, "
+            f"{features_zarr} {feats.attrs['n_frames']}. Rerun `dvc repro` to rebuild them together."
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(labels["label"]) - index.keys())
+    if unknown:
+        raise BouldersegError(f"{labels_csv}: labels {unknown} are not in labels.classes {classes}.")
+    return VideoData(
+        name=name,
+        climb=climb,
+        features=feats.features,
+        frame_range=feats.frame_range,
+        frame_labels=labels["label"].map(index).to_numpy(np.int64),
+        frame_keep=persons["keep"].to_numpy(bool),
+    )
+
+
+def group_folds(groups: dict[str, str], *, k: int, seed: int) -> dict[str, int]:
+    """Fold of each video; all videos of a group (a climb: its face and profile views) share one.
+
+    Groups are shuffled with `seed`, then each goes to the fold with the fewest videos so far.
+    """
+    unique = sorted(set(groups.values()))
+    if not 2 <= k <= len(unique):
+        raise BouldersegError(
+            f"train.folds is {k} but there are {len(unique)} climbs: set it between 2 and {len(unique)}."
+        )
+    rng = np.random.default_rng(seed)
+    sizes = {g: sum(v == g for v in groups.values()) for g in unique}
+    order = sorted(rng.permutation(unique).tolist(), key=lambda g: -sizes[g])  # stable: ties keep shuffle
+    load, fold_of = [0] * k, {}
+    for g in order:
+        fold_of[g] = int(np.argmin(load))
+        load[fold_of[g]] += sizes[g]
+    return {video: fold_of[g] for video, g in groups.items()}

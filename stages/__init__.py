@@ -1,0 +1,1 @@
+"""One thin entry module per DVC stage: read the stage's params section, call `pipeline`."""
