@@ -26,7 +26,7 @@ class VideoData:
     @property
     def owner(self) -> np.ndarray:
         """(N,) index of the window whose centre is nearest to each frame (earlier on ties)."""
-        centres = self.frame_range.mean(axis=1)  # (W,)
+        centres = (self.frame_range[:, 0] + self.frame_range[:, 1] - 1) / 2  # (W,) middle frame
         frames = np.arange(len(self.frame_labels))[:, None]  # (N, 1)
         return np.abs(frames - centres[None, :]).argmin(axis=1)
 

@@ -36,7 +36,7 @@ def _open(path: Path, **kwargs):  # -> decord.VideoReader
         return decord.VideoReader(str(path), ctx=decord.cpu(0), **kwargs)
     except Exception as e:  # noqa: BLE001 - decord raises its own untyped errors
         raise BouldersegError(
-            f"{path}: cannot decode this video ({str(e).splitlines()[0][:200]}). "
+            f"{path}: cannot decode this video (not a video, or a damaged container). "
             "Re-export it as H.264 MP4 (e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`) "
             "or remove it from videos in params.yaml."
         ) from e

