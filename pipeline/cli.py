@@ -1,7 +1,6 @@
 """`boulderseg`: every pipeline stage as a command on explicit paths (what dvc.yaml runs)."""
-from __future__ import annotations
-
 import functools
+import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +40,8 @@ def _friendly(fn: Callable) -> Callable:
     return wrapper
 
 
-def command(fn: Callable) -> Callable:
-    return app.command()(_friendly(fn))
+def command(fn: Callable, name: str | None = None) -> Callable:
+    return app.command(name)(_friendly(fn))
 
 
 @command
@@ -55,47 +54,33 @@ def labels(
     """Turn one annotation sheet into per-frame labels at data.fps (unannotated frames: labels.default)."""
     from stages import labels as stage
 
-    n = stage.run(annotation, video, out_csv, params)
-    typer.echo(f"{out_csv}: {n} frames labelled")
+    typer.echo(f"{out_csv}: {stage.run(annotation, video, out_csv, params)}")
 
 
-@command
-def frames(
-    video: Annotated[Path, typer.Argument(help="Video file (anything ffmpeg decodes).")],
-    out_dir: Annotated[Path, typer.Argument(help="Output directory for 000000.jpg, 000001.jpg, …")],
-    params: ParamsOpt = DEFAULT_PARAMS,
-) -> None:
-    """Decode one video at data.fps into numbered JPG frames (resize and quality: frames section)."""
-    from stages import frames as stage
+def _per_video_command(name: str, doc: str, *, src_help: str, out_help: str) -> None:
+    """Register `boulderseg NAME SRC OUT`, which runs stages/NAME.py on one video."""
 
-    n = stage.run(video, out_dir, params)
-    typer.echo(f"{out_dir}: {n} frames")
+    def run(
+        src: Annotated[Path, typer.Argument(help=src_help)],
+        out: Annotated[Path, typer.Argument(help=out_help)],
+        params: ParamsOpt = DEFAULT_PARAMS,
+    ) -> None:
+        stage = importlib.import_module(f"stages.{name}")
+        typer.echo(f"{out}: {stage.run(src, out, params)}")
 
-
-@command
-def persons(
-    frames_dir: Annotated[Path, typer.Argument(help="A video's frames directory.")],
-    out_parquet: Annotated[Path, typer.Argument(help="Output parquet: one row per frame.")],
-    params: ParamsOpt = DEFAULT_PARAMS,
-) -> None:
-    """Detect persons with YOLO in every frame; frames without one are marked keep=false."""
-    from stages import persons as stage
-
-    kept = stage.run(frames_dir, out_parquet, params)
-    typer.echo(f"{out_parquet}: {kept} frames kept")
+    run.__doc__ = doc
+    command(run, name)
 
 
-@command
-def features(
-    frames_dir: Annotated[Path, typer.Argument(help="A video's frames directory.")],
-    out_zarr: Annotated[Path, typer.Argument(help="Output Zarr store, e.g. features/x3d_xs/VIDEO.zarr.")],
-    params: ParamsOpt = DEFAULT_PARAMS,
-) -> None:
-    """Extract frozen-backbone features over sliding windows into a chunked Zarr store."""
-    from stages import features as stage
-
-    shape = stage.run(frames_dir, out_zarr, params)
-    typer.echo(f"{out_zarr}: features {shape}")
+_per_video_command(
+    "frames", "Decode one video at data.fps into numbered JPG frames (resize and quality: frames section).",
+    src_help="Video file (anything ffmpeg decodes).", out_help="Output directory for 000000.jpg, 000001.jpg, …")
+_per_video_command(
+    "persons", "Detect persons with YOLO in every frame; frames without one are marked keep=false.",
+    src_help="A video's frames directory.", out_help="Output parquet: one row per frame.")
+_per_video_command(
+    "features", "Extract frozen-backbone features over sliding windows into a chunked Zarr store.",
+    src_help="A video's frames directory.", out_help="Output Zarr store, e.g. features/x3d_xs/VIDEO.zarr.")
 
 
 @command

@@ -7,8 +7,9 @@ from pipeline import params
 from pipeline.video import extract_frames
 
 
-def run(video: Path, out_dir: Path, params_file: Path = params.DEFAULT_PARAMS) -> int:
+def run(video: Path, out_dir: Path, params_file: Path = params.DEFAULT_PARAMS) -> str:
     p = params.load(params_file)
     cfg = params.section(p, "frames")
-    return extract_frames(video, out_dir, fps=float(params.section(p, "data.fps")), height=cfg["height"],
-                          jpg_quality=cfg["jpg_quality"], workers=cfg["workers"])
+    n = extract_frames(video, out_dir, fps=float(params.section(p, "data.fps")), height=cfg["height"],
+                     jpg_quality=cfg["jpg_quality"], workers=cfg["workers"])
+    return f"{n} frames"

@@ -11,7 +11,7 @@ from pipeline.atomic import atomic_output
 from pipeline.video import output_frame_count, probe
 
 
-def run(annotation: Path, video: Path, out_csv: Path, params_file: Path = params.DEFAULT_PARAMS) -> int:
+def run(annotation: Path, video: Path, out_csv: Path, params_file: Path = params.DEFAULT_PARAMS) -> str:
     p = params.load(params_file)
     fps = float(params.section(p, "data.fps"))
     cfg = params.section(p, "labels")
@@ -21,4 +21,4 @@ def run(annotation: Path, video: Path, out_csv: Path, params_file: Path = params
     table = pd.DataFrame({"frame": range(n_frames), "time": [i / fps for i in range(n_frames)], "label": labels})
     with atomic_output(out_csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
-    return n_frames
+    return f"{n_frames} frames labelled"

@@ -7,10 +7,10 @@ from pipeline import params
 from pipeline.persons import detect_persons
 
 
-def run(frames_dir: Path, out_parquet: Path, params_file: Path = params.DEFAULT_PARAMS) -> int:
+def run(frames_dir: Path, out_parquet: Path, params_file: Path = params.DEFAULT_PARAMS) -> str:
     p = params.load(params_file)
     cfg, weights = params.section(p, "persons"), params.section(p, "weights")
     table = detect_persons(frames_dir, out_parquet, model=cfg["model"], imgsz=cfg["imgsz"], conf=cfg["conf"],
                            batch=cfg["batch"], device=cfg["device"], pretrained=weights["pretrained"],
                            weights_dir=weights["dir"], seed=weights["seed"])
-    return int(sum(table["keep"].to_pylist()))
+    return f"{sum(table['keep'].to_pylist())} of {table.num_rows} frames kept"
