@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.errors import BouldersegError
+from pipeline.timeparse import TimeFormatError, to_seconds, unit_from_header
 
 # A boundary within this fraction of a frame of a frame's timestamp counts as on it
 # (spreadsheets store 2.4 s as 2.3999999999999999).
@@ -52,8 +53,16 @@ def _read_table(path: Path) -> pd.DataFrame:
         ) from e
 
 
+def header_key(header: object) -> str:
+    """'Début (ms)' -> 'debut', 'start_frame' -> 'start': the header without its unit."""
+    words = re.findall(r"[a-z]+", normalize(re.sub(r"\(.*?\)", " ", str(header))))
+    while len(words) > 1 and unit_from_header(words[-1]):
+        words.pop()
+    return " ".join(words)
+
+
 def _find_columns(df: pd.DataFrame, path: Path) -> dict[str, str]:
-    by_key = {normalize(c): c for c in df.columns}
+    by_key = {header_key(c): c for c in df.columns}
     found = {}
     for role, aliases in HEADER_ALIASES.items():
         match = next((by_key[a] for a in aliases if a in by_key), None)
@@ -70,48 +79,59 @@ def _find_columns(df: pd.DataFrame, path: Path) -> dict[str, str]:
     return found
 
 
-def parse_seconds(value: object) -> float:
-    """Seconds from a number or a string with a dot or comma decimal."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return float(str(value).strip().replace(",", "."))
+def _unit(header: str, time_unit: str) -> str:
+    """The unit numbers in this column are in: params' labels.time_unit, or the header's hint."""
+    if time_unit != "auto":
+        return time_unit
+    return unit_from_header(header) or "s"
 
 
 def read_segments(
-    path: str | Path, *, label_map: Mapping[str, str], classes: Sequence[str]
+    path: str | Path,
+    *,
+    label_map: Mapping[str, str],
+    classes: Sequence[str],
+    time_unit: str = "auto",
+    fps: float | None = None,
 ) -> list[Segment]:
     """Segments of one annotation sheet, labels mapped to canonical classes.
 
-    Every problem in the sheet is reported at once, each with its row and column.
+    Numbers are read in `time_unit` (auto: the header's hint, e.g. 'Début (ms)', else seconds);
+    frame numbers need `fps`. Every problem in the sheet is reported at once, each with its
+    row and column.
     """
     path = Path(path)
     df = _read_table(path)
     cols = _find_columns(df, path)
     lookup = {normalize(k): v for k, v in label_map.items()} | {normalize(c): c for c in classes}
+    start_col, stop_col = cols["start"], cols.get("end") or cols["duration"]
     problems, segments = [], []
     for i, rec in enumerate(df.to_dict("records")):
         row = i + 2  # 1-based, after the header row
         raw_label = rec[cols["label"]]
+        label = None
         if raw_label is None or (isinstance(raw_label, float) and math.isnan(raw_label)):
             problems.append(f"row {row}, column '{cols['label']}': empty label")
+        else:
+            label = lookup.get(normalize(raw_label))
+            if label is None:
+                problems.append(
+                    f"row {row}, column '{cols['label']}': unknown label '{raw_label}'. "
+                    f"Known: {', '.join(sorted(lookup))}. Add it under labels.map in params.yaml."
+                )
+        times = []
+        for col in (start_col, stop_col):
+            try:
+                times.append(to_seconds(rec[col], unit=_unit(str(col), time_unit), fps=fps))
+            except TimeFormatError as e:
+                problems.append(f"row {row}, column '{col}': {e}")
+        if len(times) < 2:
             continue
-        label = lookup.get(normalize(raw_label))
-        if label is None:
-            problems.append(
-                f"row {row}, column '{cols['label']}': unknown label '{raw_label}'. "
-                f"Known: {', '.join(sorted(lookup))}. Add it under labels.map in params.yaml."
-            )
-        try:
-            start = parse_seconds(rec[cols["start"]])
-            end_col = cols.get("end") or cols["duration"]
-            stop = parse_seconds(rec[end_col])
-        except (TypeError, ValueError):
-            problems.append(f"row {row}: times must be numbers of seconds, e.g. 12.5")
-            continue
+        start, stop = times
         end = stop if "end" in cols else start + stop
         if end <= start:
             problems.append(f"row {row}: segment ends at {end}s, not after its start {start}s")
-        if label is not None:
+        elif label is not None:
             segments.append(Segment(label, start, end, row))
     if problems:
         raise BouldersegError(f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))

@@ -16,7 +16,8 @@ def run(annotation: Path, video: Path, out_csv: Path, params_file: Path = params
     fps = float(params.section(p, "data.fps"))
     cfg = params.section(p, "labels")
     n_frames = output_frame_count(probe(video), fps)
-    segments = read_segments(annotation, label_map=cfg["map"], classes=cfg["classes"])
+    segments = read_segments(annotation, label_map=cfg["map"], classes=cfg["classes"], time_unit=cfg["time_unit"],
+                             fps=cfg["annotation_fps"] or fps)
     labels = frame_labels(segments, n_frames=n_frames, fps=fps, default=cfg["default"])
     table = pd.DataFrame({"frame": range(n_frames), "time": [i / fps for i in range(n_frames)], "label": labels})
     with atomic_output(out_csv) as tmp:

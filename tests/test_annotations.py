@@ -83,10 +83,22 @@ def test_all_problems_of_a_sheet_are_reported_together(tmp_path):
         read_segments(path, label_map=MAP, classes=CLASSES)
     msg = str(e.value)
     assert "3 problem(s)" in msg
-    assert "row 2" in msg and "row 3: times must be numbers" in msg and "row 4: segment ends at 2.0s" in msg
+    assert "row 2, column 'label': unknown label 'x'" in msg
+    assert "row 3, column 'start': expected seconds (12.5 or 12,5), mm:ss(.ss) or hh:mm:ss, got 'abc'" in msg
+    assert "row 4: segment ends at 2.0s, not after its start 2.0s" in msg
 
 
 def test_missing_column_lists_what_was_found(tmp_path):
     path = write_xlsx(tmp_path / "bad.xlsx", [["label", "when"], ["grimpe", 0]])
     with pytest.raises(BouldersegError, match=r"missing column\(s\) start, duration or end; found \['label', 'when'\]"):
         read_segments(path, label_map=MAP, classes=CLASSES)
+
+
+def test_header_units_and_clock_strings(tmp_path):
+    ms = write_xlsx(tmp_path / "ms.xlsx", [["Activité", "Début (ms)", "Fin (ms)"], ["chrono", 1500, 2250]])
+    assert read_segments(ms, label_map=MAP, classes=CLASSES) == [Segment("stopwatch", 1.5, 2.25, 2)]
+    frames = tmp_path / "frames.csv"
+    frames.write_text("classe,start_frame,duration_frames\ngrimpe,50,25\n")
+    assert read_segments(frames, label_map=MAP, classes=CLASSES, fps=25) == [Segment("climbing", 2.0, 3.0, 2)]
+    clock = write_xlsx(tmp_path / "clock.xlsx", [["Label", "Start", "End"], ["lecture", "01:02.5", "0:01:04"]])
+    assert read_segments(clock, label_map=MAP, classes=CLASSES) == [Segment("reading", 62.5, 64.0, 2)]
