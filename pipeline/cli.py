@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.errors import BouldersegError
+from pipeline.params import DEFAULT_PARAMS
 
 app = typer.Typer(
     help="Bouldering video segmentation: annotations + videos -> frames, person filter, "
@@ -20,7 +21,6 @@ app = typer.Typer(
 )
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read the stage's section from.")]
-DEFAULT_PARAMS = Path("params.yaml")
 
 
 def _friendly(fn: Callable) -> Callable:
