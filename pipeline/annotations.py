@@ -1,56 +1,100 @@
-"""Annotators' sheets (one row per segment: label, start, duration or end) -> per-frame labels."""
+"""Annotators' rows (label, start, duration or end) -> segments -> exact per-frame labels.
+
+Frame i is the instant i / fps. It takes the label of the segment whose [start, end) holds that
+instant, so a segment covers frames ceil(start * fps) .. ceil(end * fps) - 1. Sheets store times
+to the millisecond at best (and start + duration adds two roundings), so a boundary up to
+TIME_TOL after a frame's instant counts as on it.
+"""
 from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-import pandas as pd
-
 from pipeline.errors import BouldersegError
-from pipeline.timeparse import TimeFormatError, to_seconds, unit_from_header
+from pipeline.sheets import Table, is_blank, normalize, read_table
+from pipeline.timeparse import UNITS, TimeFormatError, to_seconds, unit_from_header
 
-# A boundary within this fraction of a frame of a frame's timestamp counts as on it
-# (spreadsheets store 2.4 s as 2.3999999999999999).
-FRAME_EPS = 1e-6
-
+TIME_TOL = 0.001  # seconds
+OVERLAP_POLICIES = ("later_wins", "priority", "error")
 HEADER_ALIASES = {
-    "label": ("label", "action", "activite", "classe", "class"),
-    "start": ("start", "debut", "start time", "temps debut"),
-    "duration": ("duration", "duree"),
-    "end": ("end", "fin", "end time", "temps fin"),
+    "label": ("label", "action", "activite", "classe", "class", "activity"),
+    "start": ("start", "debut", "start time", "temps debut", "begin", "onset"),
+    "duration": ("duration", "duree", "length"),
+    "end": ("end", "fin", "end time", "temps fin", "stop", "offset"),
 }
 
 
 @dataclass(frozen=True)
 class Segment:
-    label: str  # canonical class
-    start: float  # seconds
+    label: str  # canonical class, after labels.merge
+    start: float  # seconds of video time
     end: float  # seconds, exclusive
     row: int  # spreadsheet row (1 = header) it came from
 
 
-def normalize(text: str) -> str:
-    """Case-, accent- and spacing-insensitive key: ' Début ' -> 'debut'."""
-    text = unicodedata.normalize("NFKD", str(text))
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return re.sub(r"[\s_]+", " ", text).strip().lower()
+@dataclass(frozen=True)
+class LabelPolicy:
+    """The `labels` section of params.yaml: how raw sheets become classes."""
 
+    classes: tuple[str, ...]
+    default: str = "nothing"  # frames no segment covers
+    label_map: Mapping[str, str] = field(default_factory=dict)  # raw label -> class
+    merge: Mapping[str, str] = field(default_factory=dict)  # class -> the class it is merged into
+    drop: tuple[str, ...] = ()  # classes kept in the label files but never trained on or scored
+    overlap: str = "later_wins"  # later_wins | priority | error
+    priority: tuple[str, ...] = ()  # for overlap=priority: first wins
+    time_unit: str = "auto"  # numbers in time columns: auto | s | ms | frames
+    annotation_fps: float | None = None  # fps of frame-number times
+    columns: Mapping[str, str | None] = field(default_factory=dict)  # role -> explicit header
 
-def _read_table(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise BouldersegError(f"{path}: annotation file not found.")
-    try:
-        if path.suffix.lower() == ".csv":
-            return pd.read_csv(path, dtype=object)
-        return pd.read_excel(path, sheet_name=0, engine="calamine", dtype=object)
-    except Exception as e:  # noqa: BLE001 - any reader failure is the same user problem
-        raise BouldersegError(
-            f"{path}: cannot read the annotation sheet ({e}). Save it as .xlsx or .csv."
-        ) from e
+    @classmethod
+    def from_params(cls, cfg: Mapping, *, fps: float) -> LabelPolicy:
+        policy = cls(
+            classes=tuple(cfg["classes"]), default=cfg.get("default", "nothing"), label_map=cfg.get("map") or {},
+            merge=cfg.get("merge") or {}, drop=tuple(cfg.get("drop") or ()), overlap=cfg.get("overlap", "later_wins"),
+            priority=tuple(cfg.get("priority") or ()), time_unit=cfg.get("time_unit", "auto"),
+            annotation_fps=cfg.get("annotation_fps") or fps, columns=cfg.get("columns") or {})
+        policy.check()
+        return policy
+
+    def check(self) -> None:
+        """Every class the policy names must be a class; every setting one of its choices."""
+        problems = [f"labels.{key}: '{c}' is not in labels.classes" for key, names in (
+            ("default", [self.default]), ("map", self.label_map.values()), ("merge", [*self.merge, *self.merge.values()]),
+            ("drop", self.drop), ("priority", self.priority)) for c in names if c not in self.classes]
+        problems += [f"labels.merge: '{c}' is merged into '{self.merge[c]}', which is itself merged"
+                     for c in self.merge if self.merge[c] in self.merge]
+        if self.overlap not in OVERLAP_POLICIES:
+            problems.append(f"labels.overlap: '{self.overlap}' is not one of {', '.join(OVERLAP_POLICIES)}")
+        if self.time_unit not in ("auto", *UNITS):
+            problems.append(f"labels.time_unit: '{self.time_unit}' is not one of auto, {', '.join(UNITS)}")
+        problems += [f"labels.columns: unknown role '{r}'; roles are {', '.join([*HEADER_ALIASES, 'video'])}"
+                     for r in self.columns if r not in (*HEADER_ALIASES, "video")]
+        if problems:
+            raise BouldersegError(f"params.yaml: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+                                  + f"\n  Classes: {', '.join(self.classes)}.")
+
+    @cached_property
+    def _lookup(self) -> dict[str, str]:
+        return {normalize(c): c for c in self.classes} | {normalize(k): v for k, v in self.label_map.items()}
+
+    def canonical(self, raw: object) -> str | None:
+        """The class of a raw label (map, then merge), or None when unknown."""
+        label = self._lookup.get(normalize(raw))
+        return self.merge.get(label, label) if label is not None else None
+
+    @property
+    def known_labels(self) -> list[str]:
+        return sorted({normalize(c) for c in (*self.classes, *self.label_map)})
+
+    @property
+    def model_classes(self) -> list[str]:
+        """The classes a head predicts: labels.classes without dropped or merged-away ones."""
+        return [c for c in self.classes if c not in self.drop and c not in self.merge]
 
 
 def header_key(header: object) -> str:
@@ -61,98 +105,137 @@ def header_key(header: object) -> str:
     return " ".join(words)
 
 
-def _find_columns(df: pd.DataFrame, path: Path) -> dict[str, str]:
-    by_key = {header_key(c): c for c in df.columns}
-    found = {}
+def find_columns(table: Table, columns: Mapping[str, str | None]) -> dict[str, str]:
+    """Role (label, start, duration, end) -> header: from labels.columns, else by the aliases."""
+    headers = [c for c in table.rows.columns if c != table.video_column]
+    by_key = {header_key(c): c for c in headers}
+    found, problems = {}, []
     for role, aliases in HEADER_ALIASES.items():
-        match = next((by_key[a] for a in aliases if a in by_key), None)
+        explicit = columns.get(role)
+        if explicit:
+            match = next((c for c in headers if normalize(c) == normalize(explicit)), None)
+            if match is None:
+                problems.append(f"column '{explicit}' (labels.columns.{role}) not found")
+        else:
+            match = next((by_key[a] for a in aliases if a in by_key), None)
         if match is not None:
             found[role] = match
     missing = [r for r in ("label", "start") if r not in found]
     if "duration" not in found and "end" not in found:
         missing.append("duration or end")
     if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if problems:
         raise BouldersegError(
-            f"{path}: missing column(s) {', '.join(missing)}; found {list(df.columns)}. "
-            "Expected headers like label/action, start/début, duration/durée or end/fin."
-        )
+            f"{table.where}: {'; '.join(problems)}; found {[str(c) for c in table.rows.columns]}. Expected headers "
+            "like label/action, start/début, duration/durée or end/fin, or set them under labels.columns in params.yaml.")
     return found
 
 
-def _unit(header: str, time_unit: str) -> str:
-    """The unit numbers in this column are in: params' labels.time_unit, or the header's hint."""
+def _unit(header: object, time_unit: str) -> str:
     if time_unit != "auto":
         return time_unit
-    return unit_from_header(header) or "s"
+    return unit_from_header(str(header)) or "s"
 
 
-def read_segments(
-    path: str | Path,
-    *,
-    label_map: Mapping[str, str],
-    classes: Sequence[str],
-    time_unit: str = "auto",
-    fps: float | None = None,
-) -> list[Segment]:
-    """Segments of one annotation sheet, labels mapped to canonical classes.
-
-    Numbers are read in `time_unit` (auto: the header's hint, e.g. 'Début (ms)', else seconds);
-    frame numbers need `fps`. Every problem in the sheet is reported at once, each with its
-    row and column.
-    """
-    path = Path(path)
-    df = _read_table(path)
-    cols = _find_columns(df, path)
-    lookup = {normalize(k): v for k, v in label_map.items()} | {normalize(c): c for c in classes}
-    start_col, stop_col = cols["start"], cols.get("end") or cols["duration"]
+def table_segments(table: Table, policy: LabelPolicy, *, offset: float = 0.0) -> list[Segment]:
+    """Segments of a table's rows in video time (sheet time + `offset`), all problems reported at once."""
+    cols = find_columns(table, policy.columns)
+    stop_role = "end" if "end" in cols else "duration"
     problems, segments = [], []
-    for i, rec in enumerate(df.to_dict("records")):
-        row = i + 2  # 1-based, after the header row
-        raw_label = rec[cols["label"]]
-        label = None
-        if raw_label is None or (isinstance(raw_label, float) and math.isnan(raw_label)):
+    for row, rec in table.rows.iterrows():
+        raw = rec[cols["label"]]
+        label = None if is_blank(raw) else policy.canonical(raw)
+        if is_blank(raw):
             problems.append(f"row {row}, column '{cols['label']}': empty label")
-        else:
-            label = lookup.get(normalize(raw_label))
-            if label is None:
-                problems.append(
-                    f"row {row}, column '{cols['label']}': unknown label '{raw_label}'. "
-                    f"Known: {', '.join(sorted(lookup))}. Add it under labels.map in params.yaml."
-                )
+        elif label is None:
+            problems.append(f"row {row}, column '{cols['label']}': unknown label '{raw}'. Known: "
+                            f"{', '.join(policy.known_labels)}. Add it under labels.map in params.yaml.")
         times = []
-        for col in (start_col, stop_col):
+        for role in ("start", stop_role):
+            col = cols[role]
             try:
-                times.append(to_seconds(rec[col], unit=_unit(str(col), time_unit), fps=fps))
+                t = to_seconds(rec[col], unit=_unit(col, policy.time_unit), fps=policy.annotation_fps)
             except TimeFormatError as e:
                 problems.append(f"row {row}, column '{col}': {e}")
+                continue
+            if t < 0:
+                problems.append(f"row {row}, column '{col}': negative time {t:g} s; expected a time from the video's start")
+            times.append(t)
         if len(times) < 2:
             continue
         start, stop = times
-        end = stop if "end" in cols else start + stop
+        end = stop if stop_role == "end" else start + stop
         if end <= start:
-            problems.append(f"row {row}: segment ends at {end}s, not after its start {start}s")
+            what = f"ends at {end:g} s, not after its start {start:g} s" if stop_role == "end" else f"duration {stop:g} s"
+            problems.append(f"row {row}, column '{cols[stop_role]}': {what}; expected a positive duration")
         elif label is not None:
-            segments.append(Segment(label, start, end, row))
+            segments.append(Segment(label, start + offset, end + offset, int(row)))
     if problems:
-        raise BouldersegError(f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+        raise BouldersegError(f"{table.where}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
     return segments
 
 
+def read_segments(path: str | Path, policy: LabelPolicy, *, names: Sequence[str] = (), sheet: str | None = None,
+                  offset: float = 0.0) -> tuple[list[Segment], str]:
+    """(segments, where) of one video's annotation: `names` find its sheet or rows (see pipeline.sheets)."""
+    names = list(names) or [Path(path).stem]
+    table = read_table(path, names=names, sheet=sheet, video_column=policy.columns.get("video"))
+    return table_segments(table, policy, offset=offset), table.where
+
+
 def frame_index_at(time: float, fps: float) -> int:
-    """First frame whose timestamp i/fps is at or after `time`."""
-    return max(0, math.ceil(time * fps - FRAME_EPS))
+    """First frame whose instant i / fps is at or after `time` (within TIME_TOL)."""
+    return max(0, math.ceil(time * fps - min(TIME_TOL * fps, 0.49)))
 
 
-def frame_labels(
-    segments: Sequence[Segment], *, n_frames: int, fps: float, default: str
-) -> list[str]:
-    """Frame i (at i/fps) takes the label of the segment whose [start, end) holds it.
+def clip_to_video(segments: Sequence[Segment], *, duration: float, where: str) -> tuple[list[Segment], list[str]]:
+    """Segments cut to [0, duration), and a warning naming each one that was cut or lay outside."""
+    kept, warnings = [], []
+    for s in segments:
+        span = f"{where}, row {s.row}: segment '{s.label}' {s.start:g}-{s.end:g} s"
+        if s.start >= duration - TIME_TOL or s.end <= TIME_TOL:
+            warnings.append(f"{span} lies outside the video (0-{duration:g} s); ignored")
+            continue
+        if s.end > duration + TIME_TOL or s.start < -TIME_TOL:
+            warnings.append(f"{span} runs past the video (0-{duration:g} s); clipped")
+        kept.append(Segment(s.label, max(s.start, 0.0), min(s.end, duration), s.row))
+    return kept, warnings
 
-    Where segments overlap, the later row wins; frames no segment covers get `default`.
+
+def frame_labels(segments: Sequence[Segment], *, n_frames: int, fps: float, policy: LabelPolicy,
+                 where: str = "annotation") -> list[str]:
+    """One label per frame; frames no segment covers get `policy.default`.
+
+    Overlaps follow `policy.overlap`: later_wins (segments are laid down in start order, ties in row
+    order, each over the earlier ones), priority (the class first in `policy.priority` wins, then
+    later_wins) or error (any two segments sharing a frame are reported).
     """
-    labels = [default] * n_frames
-    for seg in segments:
-        lo = min(frame_index_at(seg.start, fps), n_frames)
-        hi = min(frame_index_at(seg.end, fps), n_frames)
+    spans = [(s, min(frame_index_at(s.start, fps), n_frames), min(frame_index_at(s.end, fps), n_frames))
+             for s in segments]
+    spans = [sp for sp in spans if sp[2] > sp[1]]
+    spans.sort(key=lambda sp: (sp[0].start, sp[0].row))
+    if policy.overlap == "error":
+        _raise_on_overlaps(spans, fps, where)
+    if policy.overlap == "priority":
+        rank = {c: i for i, c in enumerate(policy.priority)}
+        spans.sort(key=lambda sp: -rank.get(sp[0].label, len(rank)))  # stable: equal ranks keep start order
+    labels = [policy.default] * n_frames
+    for seg, lo, hi in spans:
         labels[lo:hi] = [seg.label] * (hi - lo)
     return labels
+
+
+def _raise_on_overlaps(spans: list, fps: float, where: str) -> None:
+    problems, reach = [], None  # reach: the span ending last so far
+    for span in spans:
+        if reach is not None and span[1] < reach[2]:
+            lo, hi = span[1], min(span[2], reach[2])
+            problems.append(f"rows {reach[0].row} and {span[0].row} overlap on frames {lo}-{hi - 1} "
+                            f"({lo / fps:g}-{hi / fps:g} s)")
+        if reach is None or span[2] > reach[2]:
+            reach = span
+    if problems:
+        raise BouldersegError(f"{where}: {len(problems)} overlap(s) and labels.overlap is 'error':\n  "
+                              + "\n  ".join(problems) + "\n  Fix the sheet, or set labels.overlap to later_wins "
+                              "or priority in params.yaml.")

@@ -46,15 +46,59 @@ def command(fn: Callable, name: str | None = None) -> Callable:
 
 @command
 def labels(
-    annotation: Annotated[Path, typer.Argument(help="The video's annotation sheet (.xlsx or .csv).")],
-    video: Annotated[Path, typer.Argument(help="The annotated video (its frame count sets the rows).")],
+    video: Annotated[str, typer.Argument(help="The video's key under `videos` in params.yaml.")],
     out_csv: Annotated[Path, typer.Argument(help="Output CSV: frame,time,label, one row per frame.")],
     params: ParamsOpt = DEFAULT_PARAMS,
 ) -> None:
-    """Turn one annotation sheet into per-frame labels at data.fps (unannotated frames: labels.default)."""
+    """Turn one video's annotation rows into per-frame labels at data.fps (labels section; gaps: labels.default)."""
     from stages import labels as stage
 
-    typer.echo(f"{out_csv}: {stage.run(annotation, video, out_csv, params)}")
+    typer.echo(f"{out_csv}: {stage.run(video, out_csv, params)}")
+
+
+@command
+def validate(params: ParamsOpt = DEFAULT_PARAMS) -> None:
+    """Check every annotation against its video and the videos table, without running the pipeline.
+
+    Reports every problem at once (unknown labels, bad times, missing columns, empty sheets,
+    annotations without a video and videos without an annotation) and exits 1 if there is one.
+    """
+    from pipeline import params as params_mod
+    from pipeline.errors import warn
+    from pipeline.validate import validate as check
+
+    p = params_mod.load(params)
+    report = check(p, fps=float(params_mod.section(p, "data.fps")))
+    for line in report.summaries:
+        typer.echo(f"ok  {line}")
+    for message in report.warnings:
+        warn(message)
+    if report.problems:
+        raise BouldersegError(f"{len(report.problems)} problem(s) in the dataset:\n" + "\n".join(report.problems))
+    typer.echo(f"{len(report.summaries)} videos ready, {len(report.warnings)} warning(s).")
+
+
+@command
+def stats(
+    labels_dir: Annotated[Path, typer.Argument(help="Per-video label CSVs written by `boulderseg labels`.")] = Path("data/labels"),
+    out_json: Annotated[Path, typer.Option("--out", help="Output statistics JSON.")] = Path("reports/dataset.json"),
+    plots_dir: Annotated[Path, typer.Option("--plots", help="Output directory for dataset plots.")] = Path("reports/dataset"),
+    params: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Dataset statistics: class shares, segment durations, imbalance, repetition and order variation, plots."""
+    from stages import stats as stage
+
+    s = stage.run(labels_dir, out_json, plots_dir, params)
+    for c, v in s["classes"].items():
+        mean = "-" if v["mean_duration_s"] is None else f"{v['mean_duration_s']:.2f} s"
+        typer.echo(f"{c:>12}: {100 * v['share']:5.1f}% of frames, {v['segments']} segments, mean {mean}")
+    rep, order = s["repetition_score"], s["order_variation"]
+    typer.echo(f"imbalance ratio {_num(s['imbalance_ratio'])}, repetition {_num(rep['mean'])} ± {_num(rep['std'])}, "
+               f"order variation {_num(order)} ({s['videos']} videos; {out_json}, {plots_dir}/)")
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _per_video_command(name: str, doc: str, *, src_help: str, out_help: str) -> None:

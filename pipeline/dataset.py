@@ -1,6 +1,7 @@
 """One video's cached artifacts joined for training: window features, frame labels, person filter."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,9 @@ class VideoData:
     climb: str
     features: np.ndarray  # (W, D) float32
     frame_range: np.ndarray  # (W, 2) int32
-    frame_labels: np.ndarray  # (N,) int64 class index
+    frame_labels: np.ndarray  # (N,) int64 class index; IGNORE for classes in labels.drop
     frame_keep: np.ndarray  # (N,) bool: a person is in the frame
+    label_names: np.ndarray  # (N,) str: the label file's labels, dropped classes included
 
     @property
     def owner(self) -> np.ndarray:
@@ -31,13 +33,20 @@ class VideoData:
         return np.abs(frames - centres[None, :]).argmin(axis=1)
 
     def window_targets(self, *, n_classes: int, min_person_fraction: float) -> np.ndarray:
-        """(W,) majority class of each window's frames; IGNORE where too few show a person."""
-        targets = np.empty(len(self.frame_range), np.int64)
+        """(W,) majority class of each window's scored frames; IGNORE where too few show a person
+        or every frame is of a dropped class."""
+        targets = np.full(len(self.frame_range), IGNORE, np.int64)
         for w, (s, e) in enumerate(self.frame_range):
-            counts = np.bincount(self.frame_labels[s:e], minlength=n_classes)
-            person_share = self.frame_keep[s:e].mean()
-            targets[w] = counts.argmax() if person_share >= min_person_fraction else IGNORE
+            labels = self.frame_labels[s:e]
+            labels = labels[labels != IGNORE]
+            if len(labels) and self.frame_keep[s:e].mean() >= min_person_fraction:
+                targets[w] = np.bincount(labels, minlength=n_classes).argmax()
         return targets
+
+    @property
+    def scored(self) -> np.ndarray:
+        """(N,) bool: frames that count in metrics (a person is in them and their class is not dropped)."""
+        return self.frame_keep & (self.frame_labels != IGNORE)
 
 
 def load_video(
@@ -48,8 +57,12 @@ def load_video(
     persons_parquet: str | Path,
     features_zarr: str | Path,
     classes: list[str],
+    dropped: Sequence[str] = (),
 ) -> VideoData:
-    """Join one video's artifacts, checking they describe the same frames."""
+    """Join one video's artifacts, checking they describe the same frames.
+
+    Labels index into `classes` (what heads predict); frames of `dropped` classes get IGNORE.
+    """
     feats = store.read(features_zarr)
     labels = pd.read_csv(labels_csv)
     persons = pq.read_table(persons_parquet, columns=["frame", "keep"]).to_pandas()
@@ -59,10 +72,11 @@ def load_video(
             f"{name}: {labels_csv} has {n} frames, {persons_parquet} {len(persons)}, "
             f"{features_zarr} {feats.attrs['n_frames']}. Rerun `dvc repro` to rebuild them together."
         )
-    index = {c: i for i, c in enumerate(classes)}
+    index = {c: i for i, c in enumerate(classes)} | {c: IGNORE for c in dropped}
     unknown = sorted(set(labels["label"]) - index.keys())
     if unknown:
-        raise BouldersegError(f"{labels_csv}: labels {unknown} are not in labels.classes {classes}.")
+        raise BouldersegError(f"{labels_csv}: labels {unknown} are neither trained classes {classes} nor dropped "
+                              f"{list(dropped)}. Rerun `dvc repro` to relabel with the current labels params.")
     return VideoData(
         name=name,
         climb=climb,
@@ -70,6 +84,7 @@ def load_video(
         frame_range=feats.frame_range,
         frame_labels=labels["label"].map(index).to_numpy(np.int64),
         frame_keep=persons["keep"].to_numpy(bool),
+        label_names=labels["label"].to_numpy(str),
     )
 
 

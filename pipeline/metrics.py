@@ -27,7 +27,8 @@ def frame_metrics(labels: Sequence[str], preds: Sequence[str], classes: Sequence
     }
 
 
-def _mean_std(values: list[float | None]) -> dict[str, float | None]:
+def mean_std(values: list[float | None]) -> dict[str, float | None]:
+    """Mean and population std of the values that are not None."""
     vals = [v for v in values if v is not None]
     if not vals:
         return {"mean": None, "std": None}
@@ -45,8 +46,8 @@ def summarize(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
         folds = [frame_metrics(f["label"], f["pred"], classes) | {"fold": int(k)}
                  for k, f in df.groupby("fold", sort=True)]
         out[head] = {
-            "accuracy": _mean_std([f["accuracy"] for f in folds]),
-            "per_class_accuracy": {c: _mean_std([f["per_class_accuracy"][c] for f in folds]) for c in classes},
+            "accuracy": mean_std([f["accuracy"] for f in folds]),
+            "per_class_accuracy": {c: mean_std([f["per_class_accuracy"][c] for f in folds]) for c in classes},
             "folds": folds,
         }
     return out

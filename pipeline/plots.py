@@ -67,3 +67,57 @@ def _save(fig, out_png: str | Path) -> None:
     with atomic_output(out_png) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     _pyplot().close(fig)
+
+
+def plot_class_distribution(stats: dict, out_png: str | Path) -> None:
+    """Share of frames and mean segment duration of each class (dataset_stats output)."""
+    plt = _pyplot()
+    classes = list(stats["classes"])
+    per = stats["classes"]
+    colours = [plt.get_cmap("tab10")(i) for i in range(len(classes))]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.bar(classes, [100 * per[c]["share"] for c in classes], color=colours)
+    left.set(ylabel="% of frames", title=f"class share (imbalance ratio {_fmt(stats['imbalance_ratio'])})")
+    right.bar(classes, [per[c]["mean_duration_s"] or 0 for c in classes], color=colours)
+    right.set(ylabel="seconds", title="mean segment duration")
+    for ax in (left, right):
+        ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    _save(fig, out_png)
+
+
+def plot_temporal_distribution(stats: dict, out_png: str | Path) -> None:
+    """Each class's share of frames across normalised video time (0 = start, 1 = end), stacked."""
+    plt = _pyplot()
+    shares = stats["temporal_distribution"]["shares"]
+    bins = stats["temporal_distribution"]["bins"]
+    edges = np.arange(bins + 1) / bins
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.stackplot(edges, *[[*v, v[-1]] for v in shares.values()], labels=list(shares),  # last value closes the step
+                 colors=plt.get_cmap("tab10").colors[:len(shares)], step="post")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="normalised video time", ylabel="share of frames",
+           title="when each class happens")
+    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    fig.tight_layout()
+    _save(fig, out_png)
+
+
+def plot_label_timeline(video: str, labels: Sequence[str], classes: Sequence[str], *, fps: float,
+                        out_png: str | Path) -> None:
+    """One video's per-frame labels as a coloured band over time."""
+    plt = _pyplot()
+    colours = plt.get_cmap("tab10")
+    index = {c: i for i, c in enumerate(classes)}
+    fig, ax = plt.subplots(figsize=(10, 2))
+    ax.imshow([[index[c] for c in labels]], aspect="auto", interpolation="nearest", cmap=colours, vmin=0, vmax=9,
+              extent=(0, len(labels) / fps, 0, 1))
+    ax.set(yticks=[], xlabel="seconds")
+    ax.set_title(video, loc="left", fontsize=10)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(classes))]
+    fig.legend(handles, classes, loc="upper right", ncol=len(classes), frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    _save(fig, out_png)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"

@@ -80,7 +80,8 @@ def cross_validate(
 ) -> pd.DataFrame:
     """Train each head on all folds but one and predict the held-out fold's frames.
 
-    Returns one row per (head, frame): head, fold, video, frame, label, pred, keep.
+    Returns one row per (head, frame): head, fold, video, frame, label, pred, keep (the frame is
+    scored: it shows a person and its class is not dropped).
     Models are saved as `models_dir/<head>/fold<k>.pt`.
     """
     rows = []
@@ -100,8 +101,8 @@ def cross_validate(
                     rows.append(pd.DataFrame({
                         "head": cfg.name, "fold": k, "video": v.name,
                         "frame": np.arange(len(pred)),
-                        "label": np.asarray(classes)[v.frame_labels],
+                        "label": v.label_names,
                         "pred": np.asarray(classes)[pred],
-                        "keep": v.frame_keep,
+                        "keep": v.scored,
                     }))
     return pd.concat(rows, ignore_index=True)

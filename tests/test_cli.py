@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import openpyxl
 import pandas as pd
+import yaml
+from sheetio import write_sheet
 
 from conftest import REPO
 
@@ -17,49 +19,75 @@ def boulderseg(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "boulderseg"), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def project(tmp_path: Path) -> Path:
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+def project(tmp_path: Path, bikes: Path, rows: list[list] | None = None) -> Path:
+    """params.yaml with one video (real footage, 10 s at 25 fps) annotated in `annotation.xlsx`."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    (tmp_path / "videos").mkdir()
+    shutil.copy(bikes, tmp_path / "videos" / "clip.mp4")
+    params["videos"] = {"clip": {"climb": "c1", "video": "videos/clip.mp4", "annotation": "annotation.xlsx"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    write_sheet(tmp_path / "annotation.xlsx", rows or [["Action", "Début", "Durée"], ["grimpe", 1.0, 2.0],
+                                                       ["lecture", "4,5", 0.5], ["chrono", 9.5, 1.0]])
     return tmp_path
 
 
-def test_help_lists_every_stage(tmp_path):
+def test_help_lists_every_command(tmp_path):
     r = boulderseg("--help", cwd=tmp_path)
     assert r.returncode == 0
-    for cmd in ("labels", "frames", "persons", "features", "train", "evaluate", "sample"):
+    for cmd in ("labels", "validate", "stats", "frames", "persons", "features", "train", "evaluate", "sample"):
         assert cmd in r.stdout
 
 
-def test_labels_writes_one_row_per_frame(tmp_path, bikes):
-    p = project(tmp_path)
-    sheet = p / "a.csv"
-    sheet.write_text("Action;Début;Durée\n".replace(";", ",") + "grimpe,1.0,2.0\nlecture,4.5,0.5\n")
-    r = boulderseg("labels", str(sheet), str(bikes), "out.csv", cwd=p)
+def test_labels_writes_one_row_per_frame_and_warns_about_clipping(tmp_path, bikes):
+    p = project(tmp_path, bikes)
+    r = boulderseg("labels", "clip", "out.csv", cwd=p)
     assert r.returncode == 0, r.stderr
+    assert r.stderr.strip() == ("warning: annotation.xlsx, sheet 'Feuil1', row 4: segment 'stopwatch' 9.5-10.5 s "
+                                "runs past the video (0-10 s); clipped")
     df = pd.read_csv(p / "out.csv")
     assert list(df.columns) == ["frame", "time", "label"] and len(df) == 250
     assert df["label"].iloc[24] == "nothing" and df["label"].iloc[25] == "climbing"
     assert df["label"].iloc[74] == "climbing" and df["label"].iloc[75] == "nothing"
     # 4.5 s falls between frames 112 (4.48 s) and 113 (4.52 s); 5.0 s is frame 125, excluded
     assert df["label"].iloc[112] == "nothing" and (df["label"].iloc[113:125] == "reading").all()
-    assert df["label"].iloc[125] == "nothing"
+    assert df["label"].iloc[125] == "nothing" and df["label"].iloc[237] == "nothing" and (df["label"].iloc[238:] == "stopwatch").all()
     assert df["time"].iloc[25] == 1.0
 
 
 def test_unknown_label_exits_nonzero_naming_file_and_row_without_output(tmp_path, bikes):
-    p = project(tmp_path)
-    wb = openpyxl.Workbook()
-    for row in (["Action", "Début", "Durée"], ["grimpe", 0, 1], ["dormir", 2, 1]):
-        wb.active.append(row)
-    wb.save(p / "bad.xlsx")
-    r = boulderseg("labels", "bad.xlsx", str(bikes), "out.csv", cwd=p)
+    p = project(tmp_path, bikes, [["Action", "Début", "Durée"], ["grimpe", 0, 1], ["dormir", 2, 1]])
+    r = boulderseg("labels", "clip", "out.csv", cwd=p)
     assert r.returncode == 1
-    assert "error: bad.xlsx: 1 problem(s)" in r.stderr and "row 3, column 'Action': unknown label 'dormir'" in r.stderr
-    assert "Traceback" not in r.stderr
+    assert "error: annotation.xlsx, sheet 'Feuil1': 1 problem(s)" in r.stderr
+    assert "row 3, column 'Action': unknown label 'dormir'" in r.stderr and "Traceback" not in r.stderr
     assert not (p / "out.csv").exists() and not list(p.glob(".out.csv.tmp-*"))
+    r = boulderseg("labels", "nope", "out.csv", cwd=p)
+    assert r.returncode == 1 and "error: params.yaml: no video 'nope' under videos; known: clip." in r.stderr
+
+
+def test_validate_and_stats(tmp_path, bikes):
+    p = project(tmp_path, bikes)
+    r = boulderseg("validate", cwd=p)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["ok  clip: 250 frames, 3 segments from annotation.xlsx, sheet 'Feuil1'",
+                                     "1 videos ready, 1 warning(s)."]
+    assert boulderseg("labels", "clip", "labels/clip.csv", cwd=p).returncode == 0
+    r = boulderseg("stats", "labels", "--out", "dataset.json", "--plots", "plots", cwd=p)
+    assert r.returncode == 0, r.stderr
+    assert "climbing:  20.0% of frames, 1 segments, mean 2.00 s" in r.stdout  # 50 of 250 frames
+    stats = json.loads((p / "dataset.json").read_text())
+    assert stats["classes"]["reading"]["frames"] == 12 and stats["classes"]["stopwatch"]["frames"] == 12
+    assert sorted(f.name for f in (p / "plots").rglob("*.png")) == [
+        "class_distribution.png", "clip.png", "temporal_distribution.png"]
+    write_sheet(p / "annotation.xlsx", [["Action", "Début"], ["grimpe", 1.0]])
+    r = boulderseg("validate", cwd=p)
+    assert r.returncode == 1 and "error: 1 problem(s) in the dataset:" in r.stderr
+    assert "missing column(s) duration or end" in r.stderr
 
 
 def test_unreadable_video_exits_nonzero_without_output(tmp_path):
-    p = project(tmp_path)
+    p = tmp_path
+    shutil.copy(REPO / "params.yaml", p / "params.yaml")
     (p / "clip.mp4").write_text("not a video")
     r = boulderseg("frames", "clip.mp4", "frames/clip", cwd=p)
     assert r.returncode == 1

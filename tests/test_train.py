@@ -21,7 +21,8 @@ def video(name: str, climb: str, n_windows: int, seed: int) -> VideoData:
     feats = rng.normal(0, 0.3, (n_windows, 6)).astype(np.float32)
     feats[np.arange(n_windows), labels] += 2.0
     ranges = np.stack([np.arange(n_windows) * 8, np.arange(n_windows) * 8 + 8], 1).astype(np.int32)
-    return VideoData(name, climb, feats, ranges, np.repeat(labels, 8), np.ones(8 * n_windows, bool))
+    frames = np.repeat(labels, 8)
+    return VideoData(name, climb, feats, ranges, frames, np.ones(8 * n_windows, bool), np.array(CLASSES)[frames])
 
 
 def test_folds_never_split_a_climb_and_are_seeded():
@@ -37,14 +38,23 @@ def test_folds_never_split_a_climb_and_are_seeded():
 
 def test_window_targets_majority_and_person_filter():
     v = VideoData("v", "c", np.zeros((2, 1), np.float32), np.array([[0, 4], [4, 8]], np.int32),
-                  np.array([0, 1, 1, 1, 2, 2, 0, 0]), np.array([1, 1, 1, 1, 1, 0, 0, 0], bool))
+                  np.array([0, 1, 1, 1, 2, 2, 0, 0]), np.array([1, 1, 1, 1, 1, 0, 0, 0], bool), np.array(["x"] * 8))
     assert v.window_targets(n_classes=3, min_person_fraction=0.5).tolist() == [1, IGNORE]
     assert v.window_targets(n_classes=3, min_person_fraction=0.25).tolist() == [1, 0]  # tie -> lower class
 
 
+def test_dropped_class_frames_are_neither_targets_nor_scored():
+    v = VideoData("v", "c", np.zeros((2, 1), np.float32), np.array([[0, 4], [4, 8]], np.int32),
+                  np.array([IGNORE, IGNORE, IGNORE, 2, IGNORE] * 1 + [IGNORE] * 3), np.ones(8, bool),
+                  np.array(["nothing"] * 3 + ["reading"] + ["nothing"] * 4))
+    # window 0 has one scored frame (reading wins though dropped frames are the majority); window 1 has none
+    assert v.window_targets(n_classes=3, min_person_fraction=0.5).tolist() == [2, IGNORE]
+    assert v.scored.tolist() == [False, False, False, True] + [False] * 4
+
+
 def test_owner_is_nearest_window_centre():
     v = VideoData("v", "c", np.zeros((3, 1), np.float32), np.array([[0, 4], [2, 6], [4, 8]], np.int32),
-                  np.zeros(8, np.int64), np.ones(8, bool))
+                  np.zeros(8, np.int64), np.ones(8, bool), np.array(["x"] * 8))
     assert v.owner.tolist() == [0, 0, 0, 1, 1, 2, 2, 2]  # centres 1.5, 3.5, 5.5
 
 

@@ -1,0 +1,103 @@
+"""Check every annotation against its video and the videos table, without running the pipeline."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.annotations import LabelPolicy
+from pipeline.errors import BouldersegError
+from pipeline.sheets import (ANNOTATION_SUFFIXES, VIDEO_SUFFIXES, find_video_column, is_blank, pick_sheet,
+                             read_sheets, video_key)
+from pipeline.videos import VideoEntry, entries, label_video
+
+
+@dataclass
+class Report:
+    summaries: list[str] = field(default_factory=list)  # one line per video that labels cleanly
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def validate(params: Mapping, *, fps: float) -> Report:
+    """Read every video's annotation as the `labels` stage would, and cross-check files and the table."""
+    report = Report()
+    try:
+        policy = LabelPolicy.from_params(params["labels"], fps=fps)
+        videos = entries(params["videos"])
+    except BouldersegError as e:
+        report.problems.append(str(e))
+        return report
+    for e in videos.values():
+        if not e.video.is_file():
+            report.problems.append(f"videos.{e.key}: annotation without video: {e.video} not found. "
+                                   "Put the video there or remove the entry.")
+        if not e.annotation.is_file():
+            report.problems.append(f"videos.{e.key}: video without annotation: {e.annotation} not found. "
+                                   "Annotate the video or remove the entry.")
+        if not (e.video.is_file() and e.annotation.is_file()):
+            continue
+        try:
+            result = label_video(e, policy, fps=fps)
+        except BouldersegError as err:
+            report.problems.append(str(err))
+            continue
+        report.warnings += result.warnings
+        report.summaries.append(f"{e.key}: {len(result.labels)} frames, {len(result.segments)} segments "
+                                f"from {result.where}")
+    report.problems += _unreferenced_files(videos.values())
+    report.problems += _unclaimed_sheets_and_rows(videos.values(), policy.columns.get("video"))
+    return report
+
+
+def _unreferenced_files(videos) -> list[str]:
+    """Annotation and video files beside the table's files that no entry uses."""
+    problems = []
+    for attr, suffixes, what in (("annotation", ANNOTATION_SUFFIXES, "annotation without video"),
+                                 ("video", VIDEO_SUFFIXES, "video without annotation")):
+        used = {getattr(e, attr).resolve() for e in videos}
+        for folder in sorted({getattr(e, attr).parent for e in videos if getattr(e, attr).parent.is_dir()}):
+            for f in sorted(folder.iterdir()):
+                if f.suffix.lower() in suffixes and f.resolve() not in used and not f.name.startswith("."):
+                    problems.append(f"{f}: {what}: no entry of params.yaml videos uses it. "
+                                    f"Add an entry for it, or move it out of {folder}.")
+    return problems
+
+
+def _unclaimed_sheets_and_rows(videos, video_column: str | None) -> list[str]:
+    """Sheets no video reads, and rows of a video column naming no video in the table."""
+    by_file: dict[Path, list[VideoEntry]] = defaultdict(list)
+    for e in videos:
+        if e.annotation.is_file():
+            by_file[e.annotation].append(e)
+    problems = []
+    for path, users in by_file.items():
+        try:
+            sheets = read_sheets(path)
+            used = {pick_sheet(path, sheets, names=e.names, sheet=e.sheet) for e in users}
+        except BouldersegError:
+            continue  # already reported for the video that reads it
+        for name, df in sheets.items():
+            where = str(path) if name is None else f"{path}, sheet '{name}'"
+            if name not in used:
+                if not df.empty:
+                    problems.append(f"{where}: annotation without video: no video reads this sheet. Name it after "
+                                    "a video, or set `sheet:` in that video's params entry.")
+                continue
+            column = find_video_column(df, where, explicit=video_column)
+            if column is None:
+                continue
+            known = {video_key(n) for e in users for n in e.names}
+            stray = defaultdict(list)
+            for row, value in zip(range(2, len(df) + 2), df[column]):
+                if not is_blank(value) and video_key(value) not in known:
+                    stray[str(value)].append(row)
+            problems += [f"{where}, column '{column}': annotation without video: rows {_rows(rows)} name video "
+                         f"'{v}', which no entry of params.yaml videos reading this file is called. "
+                         "Add the video to params.yaml or fix the name." for v, rows in stray.items()]
+    return problems
+
+
+def _rows(rows: list[int]) -> str:
+    return ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")

@@ -1,0 +1,64 @@
+"""The `videos` table of params.yaml: one entry per video, and the per-frame labels of one entry."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.annotations import LabelPolicy, Segment, clip_to_video, frame_labels, read_segments
+from pipeline.errors import BouldersegError
+from pipeline.video import output_frame_count, probe
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    key: str
+    climb: str  # groups the views of one climb: they always share a cross-validation fold
+    video: Path
+    annotation: Path
+    sheet: str | None = None  # workbook sheet holding this video's rows (default: see pipeline.sheets)
+    offset: float = 0.0  # seconds added to every annotated time to get the video time
+
+    @property
+    def names(self) -> list[str]:
+        """What a sheet name or a video column may call this video."""
+        return [self.key, self.video.stem, self.video.name]
+
+
+def entries(videos: Mapping[str, Mapping]) -> dict[str, VideoEntry]:
+    """Every entry of params.yaml `videos`, checked for the keys each needs."""
+    out, problems = {}, []
+    for key, v in videos.items():
+        missing = [k for k in ("climb", "video", "annotation") if not (isinstance(v, Mapping) and v.get(k))]
+        if missing:
+            problems.append(f"videos.{key}: missing {', '.join(missing)}")
+            continue
+        try:
+            offset = float(v.get("offset") or 0.0)
+        except (TypeError, ValueError):
+            problems.append(f"videos.{key}.offset: expected seconds, got {v['offset']!r}")
+            continue
+        out[key] = VideoEntry(key=key, climb=str(v["climb"]), video=Path(v["video"]),
+                              annotation=Path(v["annotation"]), sheet=v.get("sheet"), offset=offset)
+    if problems:
+        raise BouldersegError("params.yaml: " + "; ".join(problems)
+                              + ". Each video needs climb, video and annotation (optional: view, sheet, offset).")
+    return out
+
+
+@dataclass(frozen=True)
+class LabelledVideo:
+    labels: list[str]  # one per frame at the pipeline fps
+    segments: list[Segment]  # as read, before clipping
+    warnings: list[str]
+    where: str  # the annotation file (and sheet) they came from
+
+
+def label_video(entry: VideoEntry, policy: LabelPolicy, *, fps: float) -> LabelledVideo:
+    """Per-frame labels of one video: its annotation rows, shifted by its offset, clipped to the video."""
+    n_frames = output_frame_count(probe(entry.video), fps)
+    segments, where = read_segments(entry.annotation, policy, names=entry.names, sheet=entry.sheet,
+                                    offset=entry.offset)
+    kept, warnings = clip_to_video(segments, duration=n_frames / fps, where=where)
+    labels = frame_labels(kept, n_frames=n_frames, fps=fps, policy=policy, where=where)
+    return LabelledVideo(labels, segments, warnings, where)
