@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ["labels", "frames", "persons", "features", "train", "evaluate"]
+STAGES = ["labels", "stats", "frames", "persons", "features", "train", "evaluate"]
 
 
 def main() -> None:

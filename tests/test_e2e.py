@@ -60,7 +60,7 @@ def test_first_run_builds_every_artifact(project):
     videos = params["videos"]
     assert params["weights"]["pretrained"] is False
     assert stages_run(output) == {f"{s}@{v}" for s in ("labels", "frames", "persons", "features") for v in videos} | {
-        "train", "evaluate"}
+        "stats", "train", "evaluate"}
     for name in videos:
         labels = pd.read_csv(root / "data" / "labels" / f"{name}.csv")
         jpgs = sorted((root / "data" / "frames" / name).glob("*.jpg"))
@@ -84,6 +84,12 @@ def test_first_run_builds_every_artifact(project):
     for png in ("confusion.png", "timelines.png"):
         assert (root / "reports" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert "reports/metrics.json" in sh("dvc", "metrics", "show", cwd=root)
+    dataset = json.loads((root / "reports" / "dataset.json").read_text())
+    assert dataset["videos"] == 8 and dataset["frames"] == 8 * 250
+    assert sum(c["frames"] for c in dataset["classes"].values()) == len(all_labels)
+    assert dataset["classes"]["climbing"]["frames"] == (all_labels == "climbing").sum()
+    assert sorted(p.name for p in (root / "reports" / "dataset" / "timelines").iterdir()) == [
+        f"{v}.png" for v in sorted(videos)]
 
 
 def test_second_repro_runs_no_stage(project):
@@ -98,6 +104,26 @@ def test_training_param_change_reruns_only_train_and_evaluate(project):
     out = sh("dvc", "exp", "run", "-S", "train.heads.linear.epochs=50", cwd=root)
     assert stages_run(out) == {"train", "evaluate"}
     assert (root / "reports" / "metrics.json").read_text() != before
+
+
+def test_one_videos_offset_relabels_only_that_video(project):
+    root, _ = project
+    before = pd.read_csv(root / "data" / "labels" / "climb2_face.csv")["label"]
+    out = sh("dvc", "exp", "run", "-S", "+videos.climb1_face.offset=0.4", cwd=root)
+    assert stages_run(out) == {"labels@climb1_face", "stats", "train", "evaluate"}
+    assert pd.read_csv(root / "data" / "labels" / "climb2_face.csv")["label"].equals(before)
+
+
+def test_dropping_classes_retrains_without_relabelling(project):
+    root, _ = project
+    out = sh("dvc", "exp", "run", "-S", "labels.drop=[stopwatch,nothing]", cwd=root)
+    assert stages_run(out) == {"stats", "train", "evaluate"}
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    assert set(metrics["linear"]["per_class_accuracy"]) == {"climbing", "brushing", "reading"}
+    preds = pd.read_parquet(root / "reports" / "predictions.parquet")
+    assert set(preds["pred"]) <= {"climbing", "brushing", "reading"}
+    assert not preds[preds["label"].isin(["stopwatch", "nothing"])]["keep"].any()
+    assert json.loads((root / "reports" / "dataset.json").read_text())["scope"] == ["climbing", "brushing", "reading"]
 
 
 def test_training_is_reproducible(project):
@@ -117,6 +143,6 @@ def test_new_video_reruns_only_its_own_stages(project):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = sh("dvc", "repro", cwd=root)
     assert stages_run(out) == {"labels@climb5_face", "frames@climb5_face", "persons@climb5_face",
-                               "features@climb5_face", "train", "evaluate"}
+                               "features@climb5_face", "stats", "train", "evaluate"}
     preds = pd.read_parquet(root / "reports" / "predictions.parquet")
     assert (preds[preds["video"] == "climb5_face"]["frame"].to_numpy() == np.tile(np.arange(250), 2)).all()
