@@ -76,6 +76,8 @@ def _csv_delimiter(path: Path) -> str:
 def pick_sheet(path: Path, sheets: dict, *, names: Sequence[str], sheet: str | None) -> str | None:
     """The sheet holding this video: `sheet` if given, the only one, one named after the video, or the first."""
     if None in sheets:
+        if sheet is not None:
+            raise BouldersegError(f"{path}: a .csv has no sheets, but `sheet: {sheet}` is set in params.yaml videos.")
         return None
     if sheet is not None:
         if sheet not in sheets:

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.annotations import LabelPolicy
+from pipeline.annotations import LabelPolicy, find_columns
 from pipeline.errors import BouldersegError
-from pipeline.sheets import (ANNOTATION_SUFFIXES, VIDEO_SUFFIXES, find_video_column, is_blank, pick_sheet,
+from pipeline.sheets import (ANNOTATION_SUFFIXES, VIDEO_SUFFIXES, Table, find_video_column, is_blank, pick_sheet,
                              read_sheets, video_key)
 from pipeline.videos import VideoEntry, entries, label_video
 
@@ -47,7 +47,7 @@ def validate(params: Mapping, *, fps: float) -> Report:
         report.summaries.append(f"{e.key}: {len(result.labels)} frames, {len(result.segments)} segments "
                                 f"from {result.where}")
     report.problems += _unreferenced_files(videos.values())
-    report.problems += _unclaimed_sheets_and_rows(videos.values(), policy.columns.get("video"))
+    report.problems += _unclaimed_sheets_and_rows(videos.values(), policy.columns)
     return report
 
 
@@ -65,7 +65,7 @@ def _unreferenced_files(videos) -> list[str]:
     return problems
 
 
-def _unclaimed_sheets_and_rows(videos, video_column: str | None) -> list[str]:
+def _unclaimed_sheets_and_rows(videos, columns: Mapping) -> list[str]:
     """Sheets no video reads, and rows of a video column naming no video in the table."""
     by_file: dict[Path, list[VideoEntry]] = defaultdict(list)
     for e in videos:
@@ -81,11 +81,11 @@ def _unclaimed_sheets_and_rows(videos, video_column: str | None) -> list[str]:
         for name, df in sheets.items():
             where = str(path) if name is None else f"{path}, sheet '{name}'"
             if name not in used:
-                if not df.empty:
+                if _looks_like_annotations(df, where, columns):
                     problems.append(f"{where}: annotation without video: no video reads this sheet. Name it after "
                                     "a video, or set `sheet:` in that video's params entry.")
                 continue
-            column = find_video_column(df, where, explicit=video_column)
+            column = find_video_column(df, where, explicit=columns.get("video"))
             if column is None:
                 continue
             known = {video_key(n) for e in users for n in e.names}
@@ -97,6 +97,15 @@ def _unclaimed_sheets_and_rows(videos, video_column: str | None) -> list[str]:
                          f"'{v}', which no entry of params.yaml videos reading this file is called. "
                          "Add the video to params.yaml or fix the name." for v, rows in stray.items()]
     return problems
+
+
+def _looks_like_annotations(df, where: str, columns: Mapping) -> bool:
+    """A sheet with rows under label and time headers (a notes or legend sheet is not one)."""
+    try:
+        find_columns(Table(rows=df, where=where, sheet=None, video_column=None), columns)
+    except BouldersegError:
+        return False
+    return not df.empty
 
 
 def _rows(rows: list[int]) -> str:

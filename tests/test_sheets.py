@@ -137,6 +137,8 @@ def test_ambiguous_workbook_and_missing_sheet_and_file(tmp_path):
         f"{path}: 2 sheets ['a', 'b'], none named after video 'climb1_face' and no video column in sheet 'a'. "
         "Name a sheet after the video, add a 'video' column, or set `sheet:` in its params entry.")
     assert error_of(path, sheet="c") == f"{path}: no sheet 'c' (set in params.yaml videos); sheets: ['a', 'b']."
+    csv = write_sheet(tmp_path / "a.csv", [["label", "start", "end"], ["grimpe", 0, 1]])
+    assert error_of(csv, sheet="b") == f"{csv}: a .csv has no sheets, but `sheet: b` is set in params.yaml videos."
     missing = tmp_path / "nope.xlsx"
     assert error_of(missing) == (f"{missing}: annotation file not found. "
                                  "Check the `annotation` path in params.yaml videos.")

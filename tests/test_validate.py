@@ -39,7 +39,8 @@ def test_every_kind_of_mismatch_is_reported_at_once(project, tmp_path):
     write_sheets(tmp_path / "ann" / "book.xlsx", {
         "b": [["video", "label", "start", "end"], ["b.mp4", "chrono", 0, 1], ["zz", "grimpe", 1, 2],
               ["zz", "grimpe", 3, 4]],
-        "spare": [["label", "start", "end"], ["grimpe", 0, 1]]})
+        "spare": [["label", "start", "end"], ["grimpe", 0, 1]],
+        "legend": [["code", "meaning"], ["grimpe", "climbing"]]})  # not annotations: never reported
     write_sheet(tmp_path / "ann" / "orphan.xlsx", [["label", "start", "end"], ["grimpe", 0, 1]])
     shutil.copy(tmp_path / "videos" / "a.mp4", tmp_path / "videos" / "unlisted.mp4")
     project["videos"]["c"] = {"climb": "c2", "video": "videos/missing.mp4", "annotation": "ann/a.csv"}
