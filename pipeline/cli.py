@@ -86,6 +86,7 @@ def stats(
     params: ParamsOpt = DEFAULT_PARAMS,
 ) -> None:
     """Dataset statistics: class shares, segment durations, imbalance, repetition and order variation, plots."""
+    from pipeline.plots import fmt
     from stages import stats as stage
 
     s = stage.run(labels_dir, out_json, plots_dir, params)
@@ -93,12 +94,8 @@ def stats(
         mean = "-" if v["mean_duration_s"] is None else f"{v['mean_duration_s']:.2f} s"
         typer.echo(f"{c:>12}: {100 * v['share']:5.1f}% of frames, {v['segments']} segments, mean {mean}")
     rep, order = s["repetition_score"], s["order_variation"]
-    typer.echo(f"imbalance ratio {_num(s['imbalance_ratio'])}, repetition {_num(rep['mean'])} ± {_num(rep['std'])}, "
-               f"order variation {_num(order)} ({s['videos']} videos; {out_json}, {plots_dir}/)")
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+    typer.echo(f"imbalance ratio {fmt(s['imbalance_ratio'])}, repetition {fmt(rep['mean'])} ± {fmt(rep['std'])}, "
+               f"order variation {fmt(order)} ({s['videos']} videos; {out_json}, {plots_dir}/)")
 
 
 def _per_video_command(name: str, doc: str, *, src_help: str, out_help: str) -> None:

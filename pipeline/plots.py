@@ -77,7 +77,7 @@ def plot_class_distribution(stats: dict, out_png: str | Path) -> None:
     colours = [plt.get_cmap("tab10")(i) for i in range(len(classes))]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     left.bar(classes, [100 * per[c]["share"] for c in classes], color=colours)
-    left.set(ylabel="% of frames", title=f"class share (imbalance ratio {_fmt(stats['imbalance_ratio'])})")
+    left.set(ylabel="% of frames", title=f"class share (imbalance ratio {fmt(stats['imbalance_ratio'])})")
     right.bar(classes, [per[c]["mean_duration_s"] or 0 for c in classes], color=colours)
     right.set(ylabel="seconds", title="mean segment duration")
     for ax in (left, right):
@@ -119,5 +119,6 @@ def plot_label_timeline(video: str, labels: Sequence[str], classes: Sequence[str
     _save(fig, out_png)
 
 
-def _fmt(value: float | None) -> str:
+def fmt(value: float | None) -> str:
+    """A statistic to two decimals, or n/a when it is undefined."""
     return "n/a" if value is None else f"{value:.2f}"
