@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from pipeline import params
 from pipeline.errors import BouldersegError
 from pipeline.sheets import Table, is_blank, normalize, read_table
-from pipeline.timeparse import UNITS, TimeFormatError, to_seconds, unit_from_header
+from pipeline.timeparse import TimeFormatError, to_seconds, unit_from_header
 
 TIME_TOL = 0.001  # seconds
-OVERLAP_POLICIES = ("later_wins", "priority", "error")
 HEADER_ALIASES = {
     "label": ("label", "action", "activite", "classe", "class", "activity"),
     "start": ("start", "debut", "start time", "temps debut", "begin", "onset"),
@@ -52,28 +52,22 @@ class LabelPolicy:
     columns: Mapping[str, str | None] = field(default_factory=dict)  # role -> explicit header
 
     @classmethod
-    def from_params(cls, cfg: Mapping, *, fps: float) -> LabelPolicy:
+    def from_params(cls, cfg: params.Labels, *, fps: float) -> LabelPolicy:
         policy = cls(
-            classes=tuple(cfg["classes"]), default=cfg.get("default", "nothing"), label_map=cfg.get("map") or {},
-            merge=cfg.get("merge") or {}, drop=tuple(cfg.get("drop") or ()), overlap=cfg.get("overlap", "later_wins"),
-            priority=tuple(cfg.get("priority") or ()), time_unit=cfg.get("time_unit", "auto"),
-            annotation_fps=cfg.get("annotation_fps") or fps, columns=cfg.get("columns") or {})
+            classes=tuple(cfg.classes), default=cfg.default, label_map=cfg.map, merge=cfg.merge, drop=tuple(cfg.drop),
+            overlap=cfg.overlap, priority=tuple(cfg.priority), time_unit=cfg.time_unit,
+            annotation_fps=cfg.annotation_fps or fps,
+            columns={role: header for role, header in cfg.columns.model_dump().items() if header})
         policy.check()
         return policy
 
     def check(self) -> None:
-        """Every class the policy names must be a class; every setting one of its choices."""
+        """Every class the policy names must be a class (types and choices are checked by pipeline.params)."""
         problems = [f"labels.{key}: '{c}' is not in labels.classes" for key, names in (
             ("default", [self.default]), ("map", self.label_map.values()), ("merge", [*self.merge, *self.merge.values()]),
             ("drop", self.drop), ("priority", self.priority)) for c in names if c not in self.classes]
         problems += [f"labels.merge: '{c}' is merged into '{self.merge[c]}', which is itself merged"
                      for c in self.merge if self.merge[c] in self.merge]
-        if self.overlap not in OVERLAP_POLICIES:
-            problems.append(f"labels.overlap: '{self.overlap}' is not one of {', '.join(OVERLAP_POLICIES)}")
-        if self.time_unit not in ("auto", *UNITS):
-            problems.append(f"labels.time_unit: '{self.time_unit}' is not one of auto, {', '.join(UNITS)}")
-        problems += [f"labels.columns: unknown role '{r}'; roles are {', '.join([*HEADER_ALIASES, 'video'])}"
-                     for r in self.columns if r not in (*HEADER_ALIASES, "video")]
         if problems:
             raise BouldersegError(f"params.yaml: {len(problems)} problem(s):\n  " + "\n  ".join(problems)
                                   + f"\n  Classes: {', '.join(self.classes)}.")

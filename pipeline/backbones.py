@@ -10,12 +10,13 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from pipeline.errors import BouldersegError
-from pipeline.weights import fetch
+from pipeline.weights import WeightsFile, load_state
 
 KINETICS_MEAN = (0.45, 0.45, 0.45)
 KINETICS_STD = (0.225, 0.225, 0.225)
@@ -38,23 +39,25 @@ class Backbone:
     name: str
     feature_dim: int
     input: InputSpec
-    weights_url: str
+    weights: WeightsFile
     make: Callable[[], nn.Module]  # randomly initialised network, classifier removed
-    unpack_state: Callable[[dict], dict] = lambda ckpt: ckpt
+    unpack_state: Callable[[Any], dict] = lambda ckpt: ckpt  # checkpoint -> state dict of `make()`
 
-    def build(self, *, pretrained: bool, weights_dir: str | Path, seed: int = 0) -> nn.Module:
-        """The frozen feature extractor in eval mode; pretrained weights come from `weights_dir`.
+    def build(self, *, pretrained: bool, weights_dir: str | Path, seed: int = 0) -> tuple[nn.Module, dict]:
+        """The frozen feature extractor in eval mode, and the provenance of its weights.
 
-        Without them the weights are drawn from `seed`, so every video sees the same network.
+        Pretrained weights come from `weights_dir`, checked against their pin. Without them the
+        weights are drawn from `seed`, so every video sees the same network.
         """
         torch.manual_seed(seed)
         model = self.make()
+        provenance: dict[str, Any] = {"pretrained": False, "random_init_seed": seed}
         if pretrained:
-            path = fetch(self.weights_url, weights_dir)
-            state = self.unpack_state(torch.load(path, map_location="cpu", weights_only=False))
-            model.load_state_dict(state)
+            loaded = load_state(self.weights, weights_dir, to_state=self.unpack_state)
+            model.load_state_dict(loaded.state)
+            provenance = loaded.provenance
         model.eval().requires_grad_(False)
-        return model
+        return model, provenance
 
 
 REGISTRY: dict[str, Backbone] = {}
@@ -104,6 +107,8 @@ def _pytorchvideo_checkpoint(ckpt: dict) -> dict:
 
 
 _X3D_ROOT = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics"
+# The model zoo publishes no checksums and the files cannot be fetched here to compute them, so
+# these are not pinned yet: a load warns with the file's sha256 to pin (pipeline.weights.check).
 for _variant, _spec in {
     "x3d_xs": InputSpec(num_frames=4, crop_size=160, short_side=182),
     "x3d_s": InputSpec(num_frames=13, crop_size=160, short_side=182),
@@ -113,7 +118,7 @@ for _variant, _spec in {
         name=_variant,
         feature_dim=2048,
         input=_spec,
-        weights_url=f"{_X3D_ROOT}/{_variant.upper()}.pyth",
+        weights=WeightsFile(f"{_X3D_ROOT}/{_variant.upper()}.pyth", sha256=None),
         make=_pytorchvideo_x3d(_variant),
         unpack_state=_pytorchvideo_checkpoint,
     ))

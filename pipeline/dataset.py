@@ -22,7 +22,7 @@ class VideoData:
     features: np.ndarray  # (W, D) float32
     frame_range: np.ndarray  # (W, 2) int32
     frame_labels: np.ndarray  # (N,) int64 class index; IGNORE for classes in labels.drop
-    frame_keep: np.ndarray  # (N,) bool: a person is in the frame
+    frame_person: np.ndarray  # (N,) bool: the frame passes the person filter
     label_names: np.ndarray  # (N,) str: the label file's labels, dropped classes included
 
     @property
@@ -33,20 +33,20 @@ class VideoData:
         return np.abs(frames - centres[None, :]).argmin(axis=1)
 
     def window_targets(self, *, n_classes: int, min_person_fraction: float) -> np.ndarray:
-        """(W,) majority class of each window's scored frames; IGNORE where too few show a person
-        or every frame is of a dropped class."""
+        """(W,) majority class of each window's scored frames (person, class not dropped); IGNORE where
+        fewer than `min_person_fraction` of its frames show a person or none is scored. Ties: lower class."""
         targets = np.full(len(self.frame_range), IGNORE, np.int64)
+        scored = self.scored
         for w, (s, e) in enumerate(self.frame_range):
-            labels = self.frame_labels[s:e]
-            labels = labels[labels != IGNORE]
-            if len(labels) and self.frame_keep[s:e].mean() >= min_person_fraction:
+            labels = self.frame_labels[s:e][scored[s:e]]
+            if len(labels) and self.frame_person[s:e].mean() >= min_person_fraction:
                 targets[w] = np.bincount(labels, minlength=n_classes).argmax()
         return targets
 
     @property
     def scored(self) -> np.ndarray:
         """(N,) bool: frames that count in metrics (a person is in them and their class is not dropped)."""
-        return self.frame_keep & (self.frame_labels != IGNORE)
+        return self.frame_person & (self.frame_labels != IGNORE)
 
 
 def load_video(
@@ -65,7 +65,7 @@ def load_video(
     """
     feats = store.read(features_zarr)
     labels = pd.read_csv(labels_csv)
-    persons = pq.read_table(persons_parquet, columns=["frame", "keep"]).to_pandas()
+    persons = pq.read_table(persons_parquet, columns=["frame", "person"]).to_pandas()
     n = len(labels)
     if len(persons) != n or feats.attrs["n_frames"] != n:
         raise BouldersegError(
@@ -83,7 +83,7 @@ def load_video(
         features=feats.features,
         frame_range=feats.frame_range,
         frame_labels=labels["label"].map(index).to_numpy(np.int64),
-        frame_keep=persons["keep"].to_numpy(bool),
+        frame_person=persons["person"].to_numpy(bool),
         label_names=labels["label"].to_numpy(str),
     )
 

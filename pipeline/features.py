@@ -1,8 +1,6 @@
 """Sliding windows over a video's frames -> backbone features, with decoding overlapped with compute."""
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +12,8 @@ from tqdm import tqdm
 
 from pipeline import backbones, store
 from pipeline.backbones import InputSpec
+from pipeline.device import resolve_device
+from pipeline.prefetch import prefetch
 from pipeline.video import frame_paths
 
 
@@ -64,32 +64,6 @@ def _clip_batches(paths: list[Path], ranges: np.ndarray, spec: InputSpec, *, bat
                     del cache[i]
 
 
-def _prefetch(it: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
-    """Run `it` on a background thread, `depth` items ahead, so decoding overlaps the forward pass."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-
-    def produce() -> None:
-        try:
-            for item in it:
-                q.put(item)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
-            q.put(e)
-        q.put(done)
-
-    threading.Thread(target=produce, daemon=True).start()
-    while (item := q.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def extract_features(
     frames_dir: str | Path,
     out_zarr: str | Path,
@@ -116,10 +90,11 @@ def extract_features(
     spec = backbones.get(backbone)
     paths = frame_paths(frames_dir)
     dev = resolve_device(device)
-    model = spec.build(pretrained=pretrained, weights_dir=weights_dir, seed=seed).to(dev)
+    model, provenance = spec.build(pretrained=pretrained, weights_dir=weights_dir, seed=seed)
+    model = model.to(dev)
     ranges = windows(len(paths), window=window, stride=stride)
     out = np.empty((len(ranges), spec.feature_dim), np.float32)
-    batches = _prefetch(_clip_batches(paths, ranges, spec.input, batch_size=batch_size, workers=workers))
+    batches = prefetch(_clip_batches(paths, ranges, spec.input, batch_size=batch_size, workers=workers))
     row = 0
     with torch.inference_mode(), tqdm(total=len(ranges), desc=f"features {Path(frames_dir).name}",
                                       unit="window", disable=None) as bar:
@@ -135,8 +110,7 @@ def extract_features(
     attrs = {
         "backbone": backbone,
         "feature_dim": spec.feature_dim,
-        "weights": {"pretrained": True, "url": spec.weights_url} if pretrained
-        else {"pretrained": False, "random_init_seed": seed},
+        "weights": provenance,
         "preprocessing": spec.input.as_dict() | {"sampling": "uniform within window", "resize": "INTER_AREA"},
         "fps": fps,
         "window": window,

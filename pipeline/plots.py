@@ -20,12 +20,15 @@ def _pyplot():
     return plt
 
 
-def plot_confusions(predictions: pd.DataFrame, classes: Sequence[str], out_png: str | Path) -> None:
-    """Row-normalised confusion matrix of every head, side by side, over all folds' kept frames."""
+def plot_confusions(predictions: pd.DataFrame, classes: Sequence[str], metrics: dict, out_png: str | Path) -> None:
+    """Row-normalised confusion matrix of every head over all folds' scored frames, side by side.
+
+    Titles give both accuracies of `metrics` (pipeline.metrics.summarize), labelled.
+    """
     plt = _pyplot()
-    scored = predictions[predictions["keep"]]
+    scored = predictions[predictions["scored"]]
     heads = sorted(scored["head"].unique())
-    fig, axes = plt.subplots(1, len(heads), figsize=(4.2 * len(heads), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(heads), figsize=(4.6 * len(heads), 4.3), squeeze=False)
     for ax, head in zip(axes[0], heads):
         df = scored[scored["head"] == head]
         m = confusion(df["label"], df["pred"], classes).astype(float)
@@ -33,8 +36,11 @@ def plot_confusions(predictions: pd.DataFrame, classes: Sequence[str], out_png: 
         ax.imshow(m, vmin=0, vmax=1, cmap="Blues")
         for (i, j), v in np.ndenumerate(m):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black")
-        ax.set(title=f"{head} (frame acc {np.mean(df['label'] == df['pred']):.3f})",
+        acc = metrics[head]["accuracy"]
+        ax.set(title=f"{head}\naccuracy: fold mean {acc['mean']:.3f} ± {acc['std']:.3f}, "
+                     f"pooled {metrics[head]['pooled_accuracy']:.3f}",
                xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
+        ax.title.set_fontsize(9)
         ax.set_xticklabels(classes, rotation=45, ha="right")
         ax.set_yticklabels(classes)
     fig.tight_layout()

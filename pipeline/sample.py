@@ -8,6 +8,7 @@ an untrained backbone can learn them. The profile view is the face view seen at 
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from pipeline.atomic import atomic_output
+from pipeline.errors import BouldersegError
 
 WIDTH, HEIGHT, FPS = 320, 240, 25
 FRENCH = {"climbing": "grimpe", "brushing": "brossage", "reading": "lecture", "stopwatch": "chrono"}
@@ -143,6 +145,9 @@ def make_video(root: str | Path, *, climb: int, view: str, seconds: float = 10.0
 
 def make_sample(root: str | Path, *, climbs: int = 4, seconds: float = 10.0) -> dict[str, dict[str, str]]:
     """Both views of climbs 1..`climbs`; returns the `videos` table for params.yaml."""
+    missing = [m for m in ("skimage", "openpyxl") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise BouldersegError(f"the sample generator needs {', '.join(missing)}: pip install 'boulderseg[sample]'.")
     return {
         f"climb{c}_{v}": make_video(root, climb=c, view=v, seconds=seconds)
         for c in range(1, climbs + 1)

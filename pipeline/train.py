@@ -80,8 +80,8 @@ def cross_validate(
 ) -> pd.DataFrame:
     """Train each head on all folds but one and predict the held-out fold's frames.
 
-    Returns one row per (head, frame): head, fold, video, frame, label, pred, keep (the frame is
-    scored: it shows a person and its class is not dropped).
+    Returns one row per (head, frame): head, fold, video, frame, label, pred, scored (the frame
+    counts in metrics: it shows a person and its class is not dropped).
     Models are saved as `models_dir/<head>/fold<k>.pt`.
     """
     rows = []
@@ -103,6 +103,6 @@ def cross_validate(
                         "frame": np.arange(len(pred)),
                         "label": v.label_names,
                         "pred": np.asarray(classes)[pred],
-                        "keep": v.scored,
+                        "scored": v.scored,
                     }))
     return pd.concat(rows, ignore_index=True)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import params
 from pipeline.annotations import LabelPolicy, find_columns
 from pipeline.errors import BouldersegError
 from pipeline.sheets import (ANNOTATION_SUFFIXES, VIDEO_SUFFIXES, Table, find_video_column, is_blank, pick_sheet,
@@ -20,15 +20,16 @@ class Report:
     problems: list[str] = field(default_factory=list)
 
 
-def validate(params: Mapping, *, fps: float) -> Report:
+def validate(p: params.Params) -> Report:
     """Read every video's annotation as the `labels` stage would, and cross-check files and the table."""
     report = Report()
+    fps = p.data.fps
     try:
-        policy = LabelPolicy.from_params(params["labels"], fps=fps)
-        videos = entries(params["videos"])
+        policy = LabelPolicy.from_params(p.labels, fps=fps)
     except BouldersegError as e:
         report.problems.append(str(e))
         return report
+    videos = entries(p.videos)
     for e in videos.values():
         if not e.video.is_file():
             report.problems.append(f"videos.{e.key}: annotation without video: {e.video} not found. "

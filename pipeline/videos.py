@@ -5,8 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline import params
 from pipeline.annotations import LabelPolicy, Segment, clip_to_video, frame_labels, read_segments
-from pipeline.errors import BouldersegError
 from pipeline.video import output_frame_count, probe
 
 
@@ -25,25 +25,10 @@ class VideoEntry:
         return [self.key, self.video.stem, self.video.name]
 
 
-def entries(videos: Mapping[str, Mapping]) -> dict[str, VideoEntry]:
-    """Every entry of params.yaml `videos`, checked for the keys each needs."""
-    out, problems = {}, []
-    for key, v in videos.items():
-        missing = [k for k in ("climb", "video", "annotation") if not (isinstance(v, Mapping) and v.get(k))]
-        if missing:
-            problems.append(f"videos.{key}: missing {', '.join(missing)}")
-            continue
-        try:
-            offset = float(v.get("offset") or 0.0)
-        except (TypeError, ValueError):
-            problems.append(f"videos.{key}.offset: expected seconds, got {v['offset']!r}")
-            continue
-        out[key] = VideoEntry(key=key, climb=str(v["climb"]), video=Path(v["video"]),
-                              annotation=Path(v["annotation"]), sheet=v.get("sheet"), offset=offset)
-    if problems:
-        raise BouldersegError("params.yaml: " + "; ".join(problems)
-                              + ". Each video needs climb, video and annotation (optional: view, sheet, offset).")
-    return out
+def entries(videos: Mapping[str, params.Video]) -> dict[str, VideoEntry]:
+    """Every entry of params.yaml `videos` (already checked by pipeline.params)."""
+    return {key: VideoEntry(key=key, climb=v.climb, video=Path(v.video), annotation=Path(v.annotation),
+                            sheet=v.sheet, offset=v.offset) for key, v in videos.items()}
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,44 @@
 """Stage `evaluate`: predictions -> reports/metrics.json and reports/plots/*.png."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Annotated
 
-import pandas as pd
+import typer
 
 from pipeline import params
-from pipeline.annotations import LabelPolicy
-from pipeline.atomic import atomic_output
-from pipeline.metrics import summarize
-from pipeline.plots import plot_confusions, plot_timelines
+from pipeline.cliutil import ParamsOpt, run_stage
 
 
-def run(predictions: Path, metrics_json: Path, plots_dir: Path, params_file: Path = params.DEFAULT_PARAMS) -> dict:
+def main(
+    predictions: Annotated[Path, typer.Argument(help="Predictions written by `boulderseg train`.")] = Path("reports/predictions.parquet"),
+    metrics_json: Annotated[Path, typer.Option("--metrics", help="Output metrics JSON.")] = Path("reports/metrics.json"),
+    plots_dir: Annotated[Path, typer.Option("--plots", help="Output directory for PNG plots.")] = Path("reports/plots"),
+    params_file: ParamsOpt = params.DEFAULT_PARAMS,
+) -> None:
+    """Frame accuracy and per-class accuracy per fold, mean ± std; confusion and timeline plots."""
+    import json
+
+    import pandas as pd
+
+    from pipeline.annotations import LabelPolicy
+    from pipeline.atomic import atomic_output
+    from pipeline.metrics import summarize
+    from pipeline.plots import plot_confusions, plot_timelines
+
     p = params.load(params_file)
-    policy = LabelPolicy.from_params(params.section(p, "labels"), fps=float(params.section(p, "data.fps")))
-    classes = policy.model_classes
+    policy = LabelPolicy.from_params(p.labels, fps=p.data.fps)
     table = pd.read_parquet(predictions)
-    metrics = summarize(table, classes)
+    metrics = summarize(table, policy.model_classes)
     with atomic_output(metrics_json) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-    plots_dir.mkdir(parents=True, exist_ok=True)
-    plot_confusions(table, classes, plots_dir / "confusion.png")
-    plot_timelines(table, policy.classes, plots_dir / "timelines.png")
-    return metrics
+    with atomic_output(plots_dir, directory=True) as tmp:
+        plot_confusions(table, policy.model_classes, metrics, tmp / "confusion.png")
+        plot_timelines(table, policy.classes, tmp / "timelines.png")
+    for head, m in metrics.items():
+        typer.echo(f"{head}: frame accuracy {m['accuracy']['mean']:.3f} ± {m['accuracy']['std']:.3f} (mean over "
+                   f"folds), {m['pooled_accuracy']:.3f} pooled over all scored frames")
+
+
+if __name__ == "__main__":
+    run_stage(main)

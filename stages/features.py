@@ -2,16 +2,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from pipeline import params
-from pipeline.features import extract_features
+from pipeline.cliutil import ParamsOpt, run_stage
 
 
-def run(frames_dir: Path, out_zarr: Path, params_file: Path = params.DEFAULT_PARAMS) -> str:
+def main(
+    frames_dir: Annotated[Path, typer.Argument(help="A video's frames directory.")],
+    out_zarr: Annotated[Path, typer.Argument(help="Output Zarr store, e.g. features/x3d_xs/VIDEO.zarr.")],
+    params_file: ParamsOpt = params.DEFAULT_PARAMS,
+) -> None:
+    """Extract frozen-backbone features over sliding windows into a chunked Zarr store."""
+    from pipeline.features import extract_features
+
     p = params.load(params_file)
-    cfg, weights = params.section(p, "features"), params.section(p, "weights")
-    fs = extract_features(frames_dir, out_zarr, backbone=cfg["backbone"], pretrained=weights["pretrained"],
-                          weights_dir=weights["dir"], seed=weights["seed"], fps=float(params.section(p, "data.fps")),
-                          window=cfg["window"], stride=cfg["stride"], batch_size=cfg["batch_size"],
-                          device=cfg["device"], workers=cfg["workers"])
-    return f"features {fs.features.shape}"
+    fs = extract_features(frames_dir, out_zarr, backbone=p.features.backbone, pretrained=p.weights.pretrained,
+                          seed=p.weights.seed, fps=p.data.fps, window=p.features.window, stride=p.features.stride,
+                          weights_dir=p.runtime.weights_dir, batch_size=p.runtime.features_batch,
+                          device=p.runtime.device, workers=p.runtime.features_workers)
+    typer.echo(f"{out_zarr}: features {fs.features.shape}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -2,14 +2,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from pipeline import params
-from pipeline.video import extract_frames
+from pipeline.cliutil import ParamsOpt, run_stage
 
 
-def run(video: Path, out_dir: Path, params_file: Path = params.DEFAULT_PARAMS) -> str:
+def main(
+    video: Annotated[Path, typer.Argument(help="Video file (anything ffmpeg decodes).")],
+    out_dir: Annotated[Path, typer.Argument(help="Output directory for 000000.jpg, 000001.jpg, …")],
+    params_file: ParamsOpt = params.DEFAULT_PARAMS,
+) -> None:
+    """Decode one video at data.fps into numbered JPG frames (resize and quality: frames section)."""
+    from pipeline.video import extract_frames
+
     p = params.load(params_file)
-    cfg = params.section(p, "frames")
-    n = extract_frames(video, out_dir, fps=float(params.section(p, "data.fps")), height=cfg["height"],
-                     jpg_quality=cfg["jpg_quality"], workers=cfg["workers"])
-    return f"{n} frames"
+    n = extract_frames(video, out_dir, fps=p.data.fps, height=p.frames.height, jpg_quality=p.frames.jpg_quality,
+                       workers=p.runtime.frames_workers)
+    typer.echo(f"{out_dir}: {n} frames")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -2,28 +2,42 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-import pandas as pd
+import typer
 
 from pipeline import params
-from pipeline.annotations import LabelPolicy
-from pipeline.atomic import atomic_output
-from pipeline.errors import BouldersegError, warn
-from pipeline.videos import entries, label_video
+from pipeline.cliutil import ParamsOpt, run_stage
 
 
-def run(key: str, out_csv: Path, params_file: Path = params.DEFAULT_PARAMS) -> str:
+def main(
+    video: Annotated[str, typer.Argument(help="The video's key under `videos` in params.yaml.")],
+    out_csv: Annotated[Path, typer.Argument(help="Output CSV: frame,time,label, one row per frame.")],
+    params_file: ParamsOpt = params.DEFAULT_PARAMS,
+) -> None:
+    """Turn one video's annotation rows into per-frame labels at data.fps (labels section; gaps: labels.default)."""
+    import pandas as pd
+
+    from pipeline.annotations import LabelPolicy
+    from pipeline.atomic import atomic_output
+    from pipeline.errors import BouldersegError, warn
+    from pipeline.videos import entries, label_video
+
     p = params.load(params_file)
-    fps = float(params.section(p, "data.fps"))
-    policy = LabelPolicy.from_params(params.section(p, "labels"), fps=fps)
-    videos = entries(params.section(p, "videos"))
-    if key not in videos:
-        raise BouldersegError(f"{params_file}: no video '{key}' under videos; known: {', '.join(videos)}.")
-    result = label_video(videos[key], policy, fps=fps)
+    fps = p.data.fps
+    policy = LabelPolicy.from_params(p.labels, fps=fps)
+    videos = entries(p.videos)
+    if video not in videos:
+        raise BouldersegError(f"{params_file}: no video '{video}' under videos; known: {', '.join(videos)}.")
+    result = label_video(videos[video], policy, fps=fps)
     for message in result.warnings:
         warn(message)
     n = len(result.labels)
     table = pd.DataFrame({"frame": range(n), "time": [i / fps for i in range(n)], "label": result.labels})
     with atomic_output(out_csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
-    return f"{n} frames labelled from {len(result.segments)} segments of {result.where}"
+    typer.echo(f"{out_csv}: {n} frames labelled from {len(result.segments)} segments of {result.where}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

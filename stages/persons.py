@@ -1,16 +1,31 @@
-"""Stage `persons`: one video's frames -> data/persons/<video>.parquet (YOLO person detections)."""
+"""Stage `persons`: one video's frames -> data/persons/<video>.parquet (person filter)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from pipeline import params
-from pipeline.persons import detect_persons
+from pipeline.cliutil import ParamsOpt, run_stage
 
 
-def run(frames_dir: Path, out_parquet: Path, params_file: Path = params.DEFAULT_PARAMS) -> str:
+def main(
+    frames_dir: Annotated[Path, typer.Argument(help="A video's frames directory.")],
+    out_parquet: Annotated[Path, typer.Argument(help="Output parquet: one row per frame.")],
+    params_file: ParamsOpt = params.DEFAULT_PARAMS,
+) -> None:
+    """Detect persons in every frame; frames without one get person=false."""
+    from pipeline.detectors import Yolo
+    from pipeline.persons import detect_persons
+
     p = params.load(params_file)
-    cfg, weights = params.section(p, "persons"), params.section(p, "weights")
-    table = detect_persons(frames_dir, out_parquet, model=cfg["model"], imgsz=cfg["imgsz"], conf=cfg["conf"],
-                           batch=cfg["batch"], device=cfg["device"], pretrained=weights["pretrained"],
-                           weights_dir=weights["dir"], seed=weights["seed"])
-    return f"{sum(table['keep'].to_pylist())} of {table.num_rows} frames kept"
+    detector = Yolo(model=p.persons.model, pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir,
+                    imgsz=p.persons.imgsz, conf=p.persons.conf, seed=p.weights.seed, device=p.runtime.device)
+    table = detect_persons(frames_dir, out_parquet, detector=detector, trained=p.weights.pretrained,
+                           batch=p.runtime.persons_batch)
+    typer.echo(f"{out_parquet}: {sum(table['person'].to_pylist())} of {table.num_rows} frames show a person")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,37 +1,57 @@
 """Stage `stats`: every video's per-frame labels -> reports/dataset.json and dataset plots."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Annotated
 
-import pandas as pd
+import typer
 
 from pipeline import params
-from pipeline.annotations import LabelPolicy
-from pipeline.atomic import atomic_output
-from pipeline.errors import BouldersegError
-from pipeline.plots import plot_class_distribution, plot_label_timeline, plot_temporal_distribution
-from pipeline.stats import dataset_stats
+from pipeline.cliutil import ParamsOpt, run_stage
 
 
-def run(labels_dir: Path, out_json: Path, plots_dir: Path, params_file: Path = params.DEFAULT_PARAMS) -> dict:
+def main(
+    labels_dir: Annotated[Path, typer.Argument(help="Per-video label CSVs written by `boulderseg labels`.")] = Path("data/labels"),
+    out_json: Annotated[Path, typer.Option("--out", help="Output statistics JSON.")] = Path("reports/dataset.json"),
+    plots_dir: Annotated[Path, typer.Option("--plots", help="Output directory for dataset plots.")] = Path("reports/dataset"),
+    params_file: ParamsOpt = params.DEFAULT_PARAMS,
+) -> None:
+    """Dataset statistics: class shares, segment durations, imbalance, repetition and order variation, plots."""
+    import json
+
+    import pandas as pd
+
+    from pipeline.annotations import LabelPolicy
+    from pipeline.atomic import atomic_output
+    from pipeline.errors import BouldersegError
+    from pipeline.plots import fmt, plot_class_distribution, plot_label_timeline, plot_temporal_distribution
+    from pipeline.stats import dataset_stats
+
     p = params.load(params_file)
-    fps = float(params.section(p, "data.fps"))
-    policy = LabelPolicy.from_params(params.section(p, "labels"), fps=fps)
-    bins = int(params.section(p, "stats.bins"))
+    fps = p.data.fps
+    policy = LabelPolicy.from_params(p.labels, fps=fps)
     videos = {}
-    for key in params.section(p, "videos"):
+    for key in p.videos:
         csv = labels_dir / f"{key}.csv"
         if not csv.is_file():
             raise BouldersegError(f"{csv}: no labels for video '{key}'. Run `dvc repro labels` (or `boulderseg labels "
                                   f"{key} {csv}`) first.")
         videos[key] = pd.read_csv(csv, usecols=["label"])["label"].astype(str).tolist()
-    stats = dataset_stats(videos, fps=fps, classes=policy.classes, scope=policy.model_classes, bins=bins)
+    s = dataset_stats(videos, fps=fps, classes=policy.classes, scope=policy.model_classes, bins=p.stats.bins)
     with atomic_output(out_json) as tmp:
-        tmp.write_text(json.dumps(stats, indent=2) + "\n")
+        tmp.write_text(json.dumps(s, indent=2) + "\n")
     with atomic_output(plots_dir, directory=True) as tmp:
-        plot_class_distribution(stats, tmp / "class_distribution.png")
-        plot_temporal_distribution(stats, tmp / "temporal_distribution.png")
+        plot_class_distribution(s, tmp / "class_distribution.png")
+        plot_temporal_distribution(s, tmp / "temporal_distribution.png")
         for key, labels in videos.items():
             plot_label_timeline(key, labels, policy.classes, fps=fps, out_png=tmp / "timelines" / f"{key}.png")
-    return stats
+    for c, v in s["classes"].items():
+        mean = "-" if v["mean_duration_s"] is None else f"{v['mean_duration_s']:.2f} s"
+        typer.echo(f"{c:>12}: {100 * v['share']:5.1f}% of frames, {v['segments']} segments, mean {mean}")
+    rep, order = s["repetition_score"], s["order_variation"]
+    typer.echo(f"imbalance ratio {fmt(s['imbalance_ratio'])}, repetition {fmt(rep['mean'])} ± {fmt(rep['std'])}, "
+               f"order variation {fmt(order)} ({s['videos']} videos; {out_json}, {plots_dir}/)")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -5,12 +5,14 @@ import torch
 
 from pipeline import backbones
 from pipeline.errors import BouldersegError
+from pipeline.weights import sha256_of
 
 
 @pytest.mark.parametrize("name", sorted(backbones.REGISTRY))
 def test_every_backbone_maps_its_input_spec_to_feature_dim(name):
     bb = backbones.get(name)
-    model = bb.build(pretrained=False, weights_dir="unused")
+    model, provenance = bb.build(pretrained=False, weights_dir="unused")
+    assert provenance == {"pretrained": False, "random_init_seed": 0}
     s = bb.input
     x = torch.randn(2, 3, s.num_frames, s.crop_size, s.crop_size)  # (B, C, T, H, W)
     with torch.inference_mode():
@@ -22,22 +24,26 @@ def test_every_backbone_maps_its_input_spec_to_feature_dim(name):
 @pytest.mark.parametrize("name", sorted(backbones.REGISTRY))
 def test_random_init_is_seeded_so_all_videos_share_one_network(name):
     bb = backbones.get(name)
-    a, b = (bb.build(pretrained=False, weights_dir="unused", seed=3) for _ in range(2))
-    c = bb.build(pretrained=False, weights_dir="unused", seed=4)
+    a, b = (bb.build(pretrained=False, weights_dir="unused", seed=3)[0] for _ in range(2))
+    c = bb.build(pretrained=False, weights_dir="unused", seed=4)[0]
     wa, wb, wc = (next(m.parameters()) for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
 
 
 @pytest.mark.parametrize("name", sorted(backbones.REGISTRY))
-def test_pretrained_checkpoint_in_the_upstream_format_loads(name, tmp_path):
+def test_pretrained_checkpoint_in_the_upstream_format_loads(name, tmp_path, capsys):
     from pytorchvideo.models.hub import x3d
 
     upstream = getattr(x3d, name)(pretrained=False)  # the layout the real .pyth file has
     bb = backbones.get(name)
-    torch.save({"model_state": upstream.state_dict()}, tmp_path / bb.weights_url.rsplit("/", 1)[-1])
-    model = bb.build(pretrained=True, weights_dir=tmp_path)
+    path = tmp_path / bb.weights.name
+    torch.save({"model_state": upstream.state_dict()}, path)
+    model, provenance = bb.build(pretrained=True, weights_dir=tmp_path)
     key = "blocks.0.conv.conv_t.weight"
     assert torch.equal(model.state_dict()[f"model.{key}"], upstream.state_dict()[key])
+    assert provenance == {"pretrained": True, "url": bb.weights.url, "file": path.name, "sha256": sha256_of(path)}
+    if bb.weights.sha256 is None:  # not pinned yet: the load says what to pin
+        assert f"this file's is {sha256_of(path)}. Pin it in the registry." in capsys.readouterr().err
 
 
 def test_missing_checkpoint_names_file_url_and_offline_switch(tmp_path):

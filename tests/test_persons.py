@@ -2,53 +2,103 @@ from __future__ import annotations
 
 import urllib.error
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
 
+from pipeline import detectors
+from pipeline.detectors import Yolo
 from pipeline.errors import BouldersegError
-from pipeline.persons import UNTRAINED_REASON, detect_persons, load_detector
+from pipeline.persons import UNTRAINED_REASON, detect_persons
+from pipeline.weights import WeightsFile, sha256_of
 
 
-def test_untrained_detector_keeps_every_frame_and_says_why(photo_frames, tmp_path):
+class Recording:
+    """The real detector, recording how many images each call got."""
+
+    def __init__(self, detector):
+        self.detector, self.calls, self.provenance = detector, [], detector.provenance
+
+    def detect(self, images):
+        self.calls.append(len(images))
+        return self.detector.detect(images)
+
+
+def yolo(tmp_path, **kw) -> Yolo:
+    return Yolo(model="yolo11n", weights_dir=tmp_path / "w", imgsz=160, **kw)
+
+
+def test_untrained_detector_passes_every_frame_and_says_why(photo_frames, tmp_path):
     out = tmp_path / "p.parquet"
-    table = detect_persons(photo_frames, out, pretrained=False, weights_dir=tmp_path / "w", imgsz=160, batch=3)
+    detector = Recording(yolo(tmp_path, pretrained=False))
+    table = detect_persons(photo_frames, out, detector=detector, trained=False, batch=3)
+    assert detector.calls == [3, 1]  # runtime.persons_batch frames per forward pass
     assert pq.read_table(out).equals(table)
-    assert table.column_names == ["frame", "n_persons", "confidence", "box", "keep", "reason"]
+    assert table.column_names == ["frame", "n_persons", "confidence", "box", "person", "reason"]
     assert table["frame"].to_pylist() == [0, 1, 2, 3]
-    assert table["keep"].to_pylist() == [True] * 4
+    assert table["person"].to_pylist() == [True] * 4
     assert set(table["reason"].to_pylist()) == {UNTRAINED_REASON}
-    assert table.schema.metadata[b"pretrained"] == b"False"
+    assert table.schema.metadata[b"model"] == b"yolo11n"
+    assert table.schema.metadata[b"weights"] == b"{'pretrained': False}"
 
 
-def test_weights_file_is_loaded_and_keep_follows_detections(photo_frames, tmp_path):
-    # an untrained network saved where the COCO weights go: exercises the pretrained code path
+@pytest.fixture
+def pinned_yolo(tmp_path, monkeypatch):
+    """An untrained network saved in ultralytics' format where the COCO weights go, pinned by its hash:
+    exercises the pretrained code path (the published file cannot be downloaded here)."""
     weights = tmp_path / "w"
     weights.mkdir()
-    load_detector(model="yolo11n", pretrained=False, weights_dir=weights).save(weights / "yolo11n.pt")
-    table = detect_persons(photo_frames, tmp_path / "p.parquet", pretrained=True, weights_dir=weights,
-                           imgsz=160, conf=0.0001)
-    n, keep = table["n_persons"].to_pylist(), table["keep"].to_pylist()
-    assert keep == [k > 0 for k in n]
-    assert all((r == "person detected") == k for r, k in zip(table["reason"].to_pylist(), keep))
+    torch.manual_seed(1)
+    yolo(tmp_path, pretrained=False).yolo.save(weights / "yolo11n.pt")
+    pin = WeightsFile(detectors.YOLO_WEIGHTS["yolo11n"].url, sha256_of(weights / "yolo11n.pt"))
+    monkeypatch.setitem(detectors.YOLO_WEIGHTS, "yolo11n", pin)
+    return weights / "yolo11n.pt"
 
 
-def test_missing_weights_offline_fail_at_once_with_instructions(photo_frames, tmp_path):
-    out = tmp_path / "p.parquet"
+def test_pickled_checkpoint_is_converted_once_to_tensors_and_person_follows_detections(
+        pinned_yolo, photo_frames, tmp_path):
+    saved = torch.load(pinned_yolo, weights_only=False)["model"].float().state_dict()
+    detector = yolo(tmp_path, pretrained=True, conf=0.0001)
+    tensors = pinned_yolo.with_name(f"yolo11n.pt.{sha256_of(pinned_yolo)[:12]}.tensors.pt")
+    assert tensors.is_file() and torch.load(tensors, weights_only=True).keys() == saved.keys()
+    for k, v in detector.yolo.model.state_dict().items():
+        torch.testing.assert_close(v, saved[k])
+    assert detector.provenance["weights"]["sha256"] == sha256_of(pinned_yolo)
+    table = detect_persons(photo_frames, tmp_path / "p.parquet", detector=detector, batch=4)
+    n, person = table["n_persons"].to_pylist(), table["person"].to_pylist()
+    assert person == [k > 0 for k in n]
+    assert all((r == "person detected") == k for r, k in zip(table["reason"].to_pylist(), person))
+
+
+def test_batch_size_changes_speed_not_results(pinned_yolo, bikes_frames, tmp_path):
+    detector = yolo(tmp_path, pretrained=True, conf=0.01)
+    one = detect_persons(bikes_frames, tmp_path / "a.parquet", detector=detector, batch=1)
+    many = detect_persons(bikes_frames, tmp_path / "b.parquet", detector=detector, batch=16)
+    assert one["n_persons"].to_pylist() == many["n_persons"].to_pylist()
+    np.testing.assert_allclose(one["confidence"].to_numpy(), many["confidence"].to_numpy(), atol=1e-4)
+
+
+def test_missing_weights_offline_fail_at_once_with_instructions(tmp_path):
     with pytest.raises(BouldersegError) as e:
-        detect_persons(photo_frames, out, pretrained=True, weights_dir=tmp_path / "w")
+        yolo(tmp_path, pretrained=True)
     msg = str(e.value)
     assert f"missing pretrained weights {tmp_path / 'w' / 'yolo11n.pt'}" in msg
     assert "https://github.com/ultralytics/assets/releases/download/v8.3.0/yolo11n.pt" in msg
     assert "dvc exp run -S weights.pretrained=false" in msg
-    assert not out.exists()
 
 
-def test_failed_download_reports_the_reason(photo_frames, tmp_path, monkeypatch):
+def test_failed_download_reports_the_reason(tmp_path, monkeypatch):
     def no_network(url, dst, progress=True):
         raise urllib.error.URLError("Name or service not known")
 
     monkeypatch.delenv("BOULDERSEG_OFFLINE")
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     with pytest.raises(BouldersegError, match=r"download failed: URLError.*Name or service not known"):
-        detect_persons(photo_frames, tmp_path / "p.parquet", pretrained=True, weights_dir=tmp_path / "w")
+        yolo(tmp_path, pretrained=True)
+    assert list((tmp_path / "w").iterdir()) == []  # no partial download left behind
+
+
+def test_a_model_without_pinned_weights_is_refused(tmp_path):
+    with pytest.raises(BouldersegError, match="persons.model 'yolov5n' has no pinned weights; pinned: yolo11n, "):
+        Yolo(model="yolov5n", pretrained=True, weights_dir=tmp_path)

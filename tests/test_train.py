@@ -36,11 +36,19 @@ def test_folds_never_split_a_climb_and_are_seeded():
         group_folds(groups, k=6, seed=0)
 
 
-def test_window_targets_majority_and_person_filter():
+def test_window_targets_are_the_majority_of_scored_frames():
+    # 8 personless frames of class 0 and 8 person frames of class 1: the target is 1, not 0
+    labels, person = np.array([0] * 8 + [1] * 8), np.array([False] * 8 + [True] * 8)
+    v = VideoData("v", "c", np.zeros((1, 1), np.float32), np.array([[0, 16]], np.int32), labels, person,
+                  np.array(["x"] * 16))
+    assert v.window_targets(n_classes=3, min_person_fraction=0.5).tolist() == [1]
+    assert v.window_targets(n_classes=3, min_person_fraction=0.6).tolist() == [IGNORE]  # too few person frames
+
+
+def test_window_targets_ties_go_to_the_lower_class():
     v = VideoData("v", "c", np.zeros((2, 1), np.float32), np.array([[0, 4], [4, 8]], np.int32),
-                  np.array([0, 1, 1, 1, 2, 2, 0, 0]), np.array([1, 1, 1, 1, 1, 0, 0, 0], bool), np.array(["x"] * 8))
-    assert v.window_targets(n_classes=3, min_person_fraction=0.5).tolist() == [1, IGNORE]
-    assert v.window_targets(n_classes=3, min_person_fraction=0.25).tolist() == [1, 0]  # tie -> lower class
+                  np.array([0, 1, 1, 1, 2, 2, 0, 0]), np.array([1, 1, 1, 1, 1, 1, 1, 0], bool), np.array(["x"] * 8))
+    assert v.window_targets(n_classes=3, min_person_fraction=0.5).tolist() == [1, 2]  # window 1 scores 2, 2, 0
 
 
 def test_dropped_class_frames_are_neither_targets_nor_scored():
@@ -99,13 +107,14 @@ def test_metrics_by_hand():
     assert m["per_class_accuracy"] == {"a": 0.5, "b": pytest.approx(2 / 3), "c": 1.0, "d": None}
 
 
-def test_summary_scores_only_person_frames_and_averages_folds():
-    df = pd.DataFrame({"head": "h", "fold": [0, 0, 0, 1, 1], "video": "v", "frame": range(5),
-                       "label": ["a", "a", "b", "a", "b"], "pred": ["a", "b", "b", "a", "a"],
-                       "keep": [True, True, False, True, True]})
+def test_summary_scores_only_scored_frames_and_gives_fold_mean_and_pooled_accuracy():
+    df = pd.DataFrame({"head": "h", "fold": [0, 0, 0, 0, 1, 1], "video": "v", "frame": range(6),
+                       "label": ["a", "a", "b", "b", "a", "b"], "pred": ["a", "b", "b", "a", "a", "a"],
+                       "scored": [True, True, True, False, True, True]})
     s = summarize(df, CLASSES)["h"]
-    assert [f["accuracy"] for f in s["folds"]] == [0.5, 0.5]
-    assert s["accuracy"] == {"mean": 0.5, "std": 0.0}
+    assert [f["accuracy"] for f in s["folds"]] == [pytest.approx(2 / 3), 0.5]
+    assert s["accuracy"] == {"mean": pytest.approx(7 / 12), "std": pytest.approx(1 / 12)}
+    assert s["pooled_accuracy"] == pytest.approx(3 / 5)
     assert s["per_class_accuracy"]["a"] == {"mean": 0.75, "std": 0.25}
-    assert s["per_class_accuracy"]["b"] == {"mean": 0.0, "std": 0.0}
+    assert s["per_class_accuracy"]["b"] == {"mean": 0.5, "std": 0.5}
     assert s["per_class_accuracy"]["c"] == {"mean": None, "std": None}

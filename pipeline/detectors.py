@@ -1,0 +1,85 @@
+"""Person detectors behind one small interface, so another detector can replace YOLO.
+
+ultralytics is AGPL-3.0: whoever distributes boulderseg together with it (or serves it over a
+network) must offer the complete source under the AGPL. A detector with another licence only has
+to implement `PersonDetector`; `pipeline.persons` needs nothing else.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from pipeline.device import resolve_device
+from pipeline.errors import BouldersegError
+from pipeline.weights import WeightsFile, load_state
+
+PERSON = 0  # COCO class id
+
+
+@dataclass(frozen=True)
+class Detections:
+    boxes: np.ndarray  # (n, 4) float32 x1, y1, x2, y2 in pixels of the input image
+    conf: np.ndarray  # (n,) float32 confidence of each box being a person
+
+
+class PersonDetector(Protocol):
+    provenance: dict[str, Any]  # model, weights and settings, recorded beside the results
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Persons in each BGR (H, W, 3) uint8 image, run as one batch."""
+
+
+_RELEASES = "https://github.com/ultralytics/assets/releases/download/v8.3.0"
+YOLO_WEIGHTS = {  # sha256 of the published COCO checkpoints
+    "yolo11n": WeightsFile(f"{_RELEASES}/yolo11n.pt", "0ebbc80d4a7680d14987a577cd21342b65ecfd94632bd9a8da63ae6417644ee1"),
+    "yolo11s": WeightsFile(f"{_RELEASES}/yolo11s.pt", "85a76fe86dd8afe384648546b56a7a78580c7cb7b404fc595f97969322d502d5"),
+    "yolo11m": WeightsFile(f"{_RELEASES}/yolo11m.pt", "d5ffc1a674953a08e11a8d21e022781b1b23a19b730afc309290bd9fb5305b95"),
+}
+
+
+def _quiet_ultralytics(config_dir: Path) -> None:
+    """No network probes, no settings in $HOME, no font download."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+
+
+def _ultralytics_state(ckpt: dict) -> dict:
+    """An ultralytics checkpoint (whole pickled modules) -> the detection model's parameters."""
+    return (ckpt.get("ema") or ckpt["model"]).float().state_dict()
+
+
+class Yolo:
+    """Ultralytics YOLO, person class only; COCO weights from `weights_dir` or untrained from its yaml."""
+
+    def __init__(self, *, model: str, pretrained: bool, weights_dir: str | Path, imgsz: int = 320,
+                 conf: float = 0.25, seed: int = 0, device: str = "auto"):
+        if pretrained and model not in YOLO_WEIGHTS:
+            raise BouldersegError(f"persons.model '{model}' has no pinned weights; pinned: {', '.join(YOLO_WEIGHTS)}.")
+        _quiet_ultralytics(Path(weights_dir) / "ultralytics")
+        from ultralytics import YOLO
+
+        torch.manual_seed(seed)  # an untrained detector's weights
+        self.yolo = YOLO(f"{model}.yaml")
+        weights: dict[str, Any] = {"pretrained": False}
+        if pretrained:
+            loaded = load_state(YOLO_WEIGHTS[model], weights_dir, to_state=_ultralytics_state)
+            self.yolo.model.load_state_dict(loaded.state)
+            weights = loaded.provenance
+        self.device = resolve_device(device)
+        self.settings = {"imgsz": imgsz, "conf": conf, "classes": [PERSON], "device": str(self.device),
+                         "half": self.device.type == "cuda", "verbose": False}
+        self.provenance = {"detector": "ultralytics", "model": model, "imgsz": imgsz, "conf": conf,
+                           "weights": weights}
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        results = self.yolo.predict(list(images), **self.settings)  # a list of arrays is one batch
+        return [Detections(r.boxes.xyxy.cpu().numpy().astype(np.float32),
+                           r.boxes.conf.cpu().numpy().astype(np.float32)) for r in results]
+
