@@ -74,7 +74,7 @@ class Yolo:
             weights = loaded.provenance
         self.device = resolve_device(device)
         self.settings = {"imgsz": imgsz, "conf": conf, "classes": [PERSON], "device": str(self.device),
-                         "half": self.device.type == "cuda", "verbose": False}
+                         "quantize": 16 if self.device.type == "cuda" else None, "verbose": False}
         self.provenance = {"detector": "ultralytics", "model": model, "imgsz": imgsz, "conf": conf,
                            "weights": weights}
 

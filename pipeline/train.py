@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from pipeline import params
 from pipeline.atomic import atomic_output
 from pipeline.dataset import IGNORE, VideoData
 from pipeline.heads import Head, build_head
@@ -25,9 +26,8 @@ class HeadConfig:
     model: dict[str, Any]  # the head's own keyword arguments (hidden, layers, dropout…)
 
     @classmethod
-    def from_params(cls, name: str, section: dict[str, Any]) -> HeadConfig:
-        return cls(name, int(section["epochs"]), float(section["lr"]), float(section["weight_decay"]),
-                   dict(section.get("model") or {}))
+    def from_params(cls, name: str, head: params.Head) -> HeadConfig:
+        return cls(name, head.epochs, head.lr, head.weight_decay, dict(head.model))
 
 
 def pad(videos: Sequence[VideoData], targets: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

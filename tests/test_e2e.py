@@ -1,4 +1,9 @@
-"""The real `dvc repro` of the sample dataset in a temp copy of the repo, offline switch on."""
+"""The real `dvc repro` of the sample dataset, offline switch on.
+
+One clean run per session; every scenario gets its own `cp -a` copy of it, so no result depends
+on test order. Scenarios that rerun the per-video stages of every video use a two-video copy of
+the sample: the DAG is the same, the reruns are four times cheaper.
+"""
 from __future__ import annotations
 
 import json
@@ -26,6 +31,7 @@ ENV = os.environ | {
     "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
 }
+PER_VIDEO = ("labels", "frames", "persons", "features")
 
 
 def sh(*cmd: str, cwd: Path) -> str:
@@ -38,36 +44,78 @@ def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> tuple[Path, str]:
-    """A fresh copy of the repository after the README's offline run."""
-    root = tmp_path_factory.mktemp("project")
+def each_video(stage: str, videos) -> set[str]:
+    return {f"{stage}@{v}" for v in videos}
+
+
+def set_params(root: Path, edit) -> None:
+    p = yaml.safe_load((root / "params.yaml").read_text())
+    edit(p)
+    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+
+
+def clean_run(root: Path, edit=None) -> tuple[Path, str]:
+    """The repository's files in `root`, committed, then the README's offline run, committed."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
                            capture_output=True, check=True).stdout.decode().split("\0")
     for f in filter(None, files):
         if (REPO / f).is_file():
             (root / f).parent.mkdir(parents=True, exist_ok=True)
             (root / f).write_bytes((REPO / f).read_bytes())
+    if edit:
+        set_params(root, edit)
     sh("git", "init", "-q", cwd=root)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "sample", cwd=root)
-    return root, sh("dvc", "exp", "run", "-S", "weights.pretrained=false", cwd=root)
+    output = sh("dvc", "exp", "run", "-S", "weights.pretrained=false", cwd=root)
+    sh("git", "add", "-A", cwd=root)
+    sh("git", "commit", "-qm", "offline run", cwd=root)
+    return root, output
 
 
-def test_first_run_builds_every_artifact(project):
-    root, output = project
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory) -> tuple[Path, str]:
+    return clean_run(tmp_path_factory.mktemp("full") / "project")
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory) -> tuple[Path, str]:
+    """Two videos of two climbs, two folds."""
+    def edit(p):
+        p["videos"] = {k: p["videos"][k] for k in ("climb1_face", "climb2_face")}
+        p["train"]["folds"] = 2
+    return clean_run(tmp_path_factory.mktemp("small") / "project", edit)
+
+
+def copy_of(run: tuple[Path, str], tmp_path: Path) -> Path:
+    dst = tmp_path / "project"
+    subprocess.run(["cp", "-a", str(run[0]), str(dst)], check=True)
+    return dst
+
+
+@pytest.fixture
+def project(full_run, tmp_path) -> Path:
+    return copy_of(full_run, tmp_path)
+
+
+@pytest.fixture
+def small(small_run, tmp_path) -> Path:
+    return copy_of(small_run, tmp_path)
+
+
+def test_first_run_builds_every_artifact(full_run):
+    root, output = full_run
     params = yaml.safe_load((root / "params.yaml").read_text())
     videos = params["videos"]
     assert params["weights"]["pretrained"] is False
-    assert stages_run(output) == {f"{s}@{v}" for s in ("labels", "frames", "persons", "features") for v in videos} | {
-        "stats", "train", "evaluate"}
+    assert stages_run(output) == {f"{s}@{v}" for s in PER_VIDEO for v in videos} | {"stats", "train", "evaluate"}
     for name in videos:
         labels = pd.read_csv(root / "data" / "labels" / f"{name}.csv")
         jpgs = sorted((root / "data" / "frames" / name).glob("*.jpg"))
         assert len(labels) == len(jpgs) == 250  # 10 s at 25 fps
         assert labels["frame"].tolist() == list(range(250)) and jpgs[-1].name == "000249.jpg"
         persons = pq.read_table(root / "data" / "persons" / f"{name}.parquet")
-        assert persons.num_rows == 250 and all(persons["keep"].to_pylist())
+        assert persons.num_rows == 250 and all(persons["person"].to_pylist())
         fs = store.read(root / "features" / "x3d_xs" / f"{name}.zarr")
         assert fs.features.shape == (31, 2048)
         assert fs.frame_range.tolist() == windows(250, window=16, stride=8).tolist()
@@ -92,57 +140,94 @@ def test_first_run_builds_every_artifact(project):
         f"{v}.png" for v in sorted(videos)]
 
 
+def test_metrics_and_plots_are_committed_and_outputs_are_not(full_run):
+    root, _ = full_run
+    tracked = set(sh("git", "ls-files", cwd=root).split())
+    assert {"dvc.lock", "reports/metrics.json", "reports/dataset.json", "reports/plots/confusion.png"} <= tracked
+    assert not any(f.startswith(("data/frames/", "features/", "models/")) for f in tracked)
+    assert "reports/predictions.parquet" not in tracked
+    assert sh("git", "status", "--porcelain", cwd=root) == ""
+
+
 def test_second_repro_runs_no_stage(project):
-    root, _ = project
-    out = sh("dvc", "repro", cwd=root)
-    assert stages_run(out) == set()
+    assert stages_run(sh("dvc", "repro", cwd=project)) == set()
 
 
-def test_training_param_change_reruns_only_train_and_evaluate(project):
-    root, _ = project
-    before = (root / "reports" / "metrics.json").read_text()
-    out = sh("dvc", "exp", "run", "-S", "train.heads.linear.epochs=50", cwd=root)
-    assert stages_run(out) == {"train", "evaluate"}
-    assert (root / "reports" / "metrics.json").read_text() != before
+RUNTIME = {"device": "cpu", "weights_dir": "elsewhere", "frames_workers": 1, "persons_batch": 3,
+           "features_batch": 2, "features_workers": 1}
+
+
+def test_run_time_settings_rerun_no_stage(project):
+    for key, value in RUNTIME.items():
+        set_params(project, lambda p: p["runtime"].update({key: value}))
+        assert "Data and pipelines are up to date." in sh("dvc", "status", cwd=project), key
+    assert stages_run(sh("dvc", "repro", cwd=project)) == set()
+
+
+@pytest.mark.parametrize(("key", "value", "reruns"), [
+    ("frames.jpg_quality", 80, ("frames", "persons", "features")),
+    ("persons.conf", 0.5, ("persons",)),
+    ("features.stride", 4, ("features",)),
+])
+def test_a_per_video_parameter_reruns_that_stage_of_every_video_and_what_follows(small, key, value, reruns):
+    section, name = key.split(".")
+    set_params(small, lambda p: p[section].update({name: value}))
+    videos = ("climb1_face", "climb2_face")
+    expected = set().union(*(each_video(s, videos) for s in reruns)) | {"train", "evaluate"}
+    assert stages_run(sh("dvc", "repro", cwd=small)) == expected
+
+
+def test_stats_parameter_reruns_only_stats(project):
+    set_params(project, lambda p: p["stats"].update(bins=5))
+    assert stages_run(sh("dvc", "repro", cwd=project)) == {"stats"}
+    assert len(json.loads((project / "reports" / "dataset.json").read_text())["temporal_distribution"]["shares"][
+        "climbing"]) == 5
+
+
+def test_training_param_change_reruns_train_and_evaluate_and_shows_in_metrics_diff(project):
+    before = (project / "reports" / "metrics.json").read_text()
+    set_params(project, lambda p: p["train"]["heads"]["linear"].update(epochs=50))
+    assert stages_run(sh("dvc", "repro", cwd=project)) == {"train", "evaluate"}
+    assert (project / "reports" / "metrics.json").read_text() != before
+    sh("git", "add", "-A", cwd=project)
+    sh("git", "commit", "-qm", "fewer linear epochs", cwd=project)
+    diff = json.loads(sh("dvc", "metrics", "diff", "HEAD~1", "--json", cwd=project))
+    changed = diff["reports/metrics.json"]
+    assert "linear.accuracy.mean" in changed and changed["linear.accuracy.mean"]["diff"] != 0
+    assert not any(k.startswith("lstm.") and v.get("diff") for k, v in changed.items())
 
 
 def test_one_videos_offset_relabels_only_that_video(project):
-    root, _ = project
-    before = pd.read_csv(root / "data" / "labels" / "climb2_face.csv")["label"]
-    out = sh("dvc", "exp", "run", "-S", "+videos.climb1_face.offset=0.4", cwd=root)
+    before = pd.read_csv(project / "data" / "labels" / "climb2_face.csv")["label"]
+    out = sh("dvc", "exp", "run", "-S", "+videos.climb1_face.offset=0.4", cwd=project)
     assert stages_run(out) == {"labels@climb1_face", "stats", "train", "evaluate"}
-    assert pd.read_csv(root / "data" / "labels" / "climb2_face.csv")["label"].equals(before)
+    assert pd.read_csv(project / "data" / "labels" / "climb2_face.csv")["label"].equals(before)
 
 
 def test_dropping_classes_retrains_without_relabelling(project):
-    root, _ = project
-    out = sh("dvc", "exp", "run", "-S", "labels.drop=[stopwatch,nothing]", cwd=root)
+    out = sh("dvc", "exp", "run", "-S", "labels.drop=[stopwatch,nothing]", cwd=project)
     assert stages_run(out) == {"stats", "train", "evaluate"}
-    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
     assert set(metrics["linear"]["per_class_accuracy"]) == {"climbing", "brushing", "reading"}
-    preds = pd.read_parquet(root / "reports" / "predictions.parquet")
+    preds = pd.read_parquet(project / "reports" / "predictions.parquet")
     assert set(preds["pred"]) <= {"climbing", "brushing", "reading"}
-    assert not preds[preds["label"].isin(["stopwatch", "nothing"])]["keep"].any()
-    assert json.loads((root / "reports" / "dataset.json").read_text())["scope"] == ["climbing", "brushing", "reading"]
+    assert not preds[preds["label"].isin(["stopwatch", "nothing"])]["scored"].any()
+    assert json.loads((project / "reports" / "dataset.json").read_text())["scope"] == [
+        "climbing", "brushing", "reading"]
 
 
-def test_training_is_reproducible(project):
-    root, _ = project
-    before = (root / "reports" / "predictions.parquet").read_bytes()
-    out = sh("dvc", "repro", "--force", "--single-item", "train", cwd=root)
+def test_training_on_cpu_is_byte_reproducible(project):
+    before = (project / "reports" / "predictions.parquet").read_bytes()
+    out = sh("dvc", "repro", "--force", "--single-item", "train", cwd=project)
     assert stages_run(out) == {"train"}
-    assert (root / "reports" / "predictions.parquet").read_bytes() == before
+    assert (project / "reports" / "predictions.parquet").read_bytes() == before
 
 
 def test_new_video_reruns_only_its_own_stages(project):
-    root, _ = project
-    entry = make_video(root / "data" / "raw", climb=5, view="face")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["videos"]["climb5_face"] = {k: str(Path(v).relative_to(root)) if k in ("video", "annotation") else v
-                                       for k, v in entry.items()}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = sh("dvc", "repro", cwd=root)
-    assert stages_run(out) == {"labels@climb5_face", "frames@climb5_face", "persons@climb5_face",
-                               "features@climb5_face", "stats", "train", "evaluate"}
-    preds = pd.read_parquet(root / "reports" / "predictions.parquet")
+    entry = make_video(project / "data" / "raw", climb=5, view="face")
+    set_params(project, lambda p: p["videos"].update(climb5_face={
+        k: str(Path(v).relative_to(project)) if k in ("video", "annotation") else v for k, v in entry.items()}))
+    out = sh("dvc", "repro", cwd=project)
+    assert stages_run(out) == {f"{s}@climb5_face" for s in PER_VIDEO} | {"stats", "train", "evaluate"}
+    preds = pd.read_parquet(project / "reports" / "predictions.parquet")
     assert (preds[preds["video"] == "climb5_face"]["frame"].to_numpy() == np.tile(np.arange(250), 2)).all()
