@@ -5,10 +5,10 @@ The stage commands are the `main` of each `stages/<name>.py`, the same function 
 """
 import importlib
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from pathlib import Path
 
 from pipeline.cliutil import DEFAULT_PARAMS, ParamsOpt, friendly
 
@@ -56,7 +56,7 @@ def sample(
     climbs: Annotated[int, typer.Option(help="Number of climbs (each has a face and a profile view).")] = 4,
     seconds: Annotated[float, typer.Option(help="Length of each video.")] = 10.0,
 ) -> None:
-    """Generate the sample dataset and print its `videos:` table for params.yaml (needs boulderseg[sample])."""
+    """Generate the sample dataset and print its `videos:` table for params.yaml (needs the sample extra)."""
     import yaml
 
     from pipeline.sample import make_sample

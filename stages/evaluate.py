@@ -16,7 +16,7 @@ def main(
     plots_dir: Annotated[Path, typer.Option("--plots", help="Output directory for PNG plots.")] = Path("reports/plots"),
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
-    """Frame accuracy and per-class accuracy per fold, mean ± std; confusion and timeline plots."""
+    """Frame and per-class accuracy per fold, mean ± std over folds and pooled; confusion and timeline plots."""
     import json
 
     import pandas as pd
