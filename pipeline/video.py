@@ -1,6 +1,7 @@
 """Decode a video once, resample it to the pipeline fps and write numbered JPG frames."""
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,11 +21,26 @@ FRAME_NAME = "{:06d}.jpg"
 
 @dataclass(frozen=True)
 class VideoInfo:
+    """A video stream's frames in presentation order, timed exactly from the container's timestamps."""
+
     path: Path
-    n_frames: int
-    fps: Fraction
+    pts: tuple[Fraction, ...]  # seconds each source frame is shown from; the first at 0
+    frame_duration: Fraction  # of the last frame: the median gap between timestamps
     width: int
     height: int
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.pts)
+
+    @property
+    def duration(self) -> Fraction:
+        """Seconds from the first frame's timestamp to the end of the last frame."""
+        return self.pts[-1] + self.frame_duration
+
+    @classmethod
+    def constant_rate(cls, path: Path, *, n_frames: int, fps: Fraction, width: int, height: int) -> VideoInfo:
+        return cls(path, tuple(Fraction(k) / fps for k in range(n_frames)), 1 / fps, width, height)
 
 
 def _open(path: Path, **kwargs):  # -> decord.VideoReader
@@ -35,35 +51,75 @@ def _open(path: Path, **kwargs):  # -> decord.VideoReader
     try:
         return decord.VideoReader(str(path), ctx=decord.cpu(0), **kwargs)
     except Exception as e:  # noqa: BLE001 - decord raises its own untyped errors
-        raise BouldersegError(
-            f"{path}: cannot decode this video (not a video, or a damaged container). "
-            "Re-export it as H.264 MP4 (e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`) "
-            "or remove it from videos in params.yaml."
-        ) from e
+        raise _undecodable(path) from e
+
+
+def _undecodable(path: Path) -> BouldersegError:
+    return BouldersegError(
+        f"{path}: cannot decode this video (not a video, or a damaged container). "
+        "Re-export it as H.264 MP4 (e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`) "
+        "or remove it from videos in params.yaml."
+    )
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Frame count, frame rate and size, read from the container without decoding frames."""
+    """Every frame's presentation timestamp and the frame size, read from the container's packets
+    without decoding (exact: integer timestamps times the stream's time base)."""
+    import av
+
     path = Path(path)
-    vr = _open(path)
-    height, width = vr[0].shape[:2] if len(vr) else (0, 0)
-    fps = Fraction(vr.get_avg_fps()).limit_denominator(1001)
-    if len(vr) == 0 or fps <= 0:
-        raise BouldersegError(f"{path}: the video has no frames or no frame rate.")
-    return VideoInfo(path, len(vr), fps, width, height)
+    if not path.is_file():
+        raise BouldersegError(f"{path}: video file not found. Check the path under videos in params.yaml.")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise BouldersegError(f"{path}: no video stream (an audio-only or data file?). Use the video file.")
+            stream = container.streams.video[0]
+            ticks = sorted(p.pts for p in container.demux(stream) if p.pts is not None and p.size)
+            size, base, rate = (stream.codec_context.width, stream.codec_context.height), stream.time_base, \
+                stream.guessed_rate or stream.average_rate
+            declared = _declared_duration(container, stream)
+    except av.error.FFmpegError as e:
+        raise _undecodable(path) from e
+    if not ticks:
+        raise BouldersegError(f"{path}: the video has no frames.")
+    gaps = np.diff(ticks)
+    if len(gaps):
+        frame_ticks = Fraction(float(np.median(gaps)))
+    elif rate:
+        frame_ticks = 1 / Fraction(rate) / Fraction(base)
+    else:
+        raise BouldersegError(f"{path}: one frame and no frame rate: its duration is unknown.")
+    pts = tuple((t - ticks[0]) * Fraction(base) for t in ticks)
+    info = VideoInfo(path, pts, Fraction(frame_ticks) * Fraction(base), *size)
+    if declared is not None and declared - info.duration > max(Fraction(1, 2), 2 * info.frame_duration):
+        raise BouldersegError(f"{path}: truncated: the container says {float(declared):.2f} s but its frames end at "
+                              f"{float(info.duration):.2f} s. Copy the file again from its source, or re-export it.")
+    return info
+
+
+def _declared_duration(container, stream) -> Fraction | None:
+    """The video's length as its header states it (the stream's, else the file's if that is all it holds)."""
+    import av
+
+    if stream.duration is not None:
+        return stream.duration * Fraction(stream.time_base)
+    if container.duration is not None and len(container.streams) == 1:
+        return Fraction(container.duration, av.time_base)
+    return None
 
 
 def output_frame_count(info: VideoInfo, fps: float) -> int:
     """Number of output frames i >= 0 whose time i/fps falls inside the video."""
-    duration = Fraction(info.n_frames) / info.fps
-    return math.ceil(duration * Fraction(fps).limit_denominator(1001))
+    return math.ceil(info.duration * Fraction(fps).limit_denominator(1001))
 
 
 def source_indices(info: VideoInfo, fps: float) -> np.ndarray:
-    """For each output frame i, the source frame shown at time i/fps."""
-    ratio = info.fps / Fraction(fps).limit_denominator(1001)
-    n_out = output_frame_count(info, fps)
-    return np.array([math.floor(i * ratio) for i in range(n_out)], dtype=np.int64)
+    """For each output frame i, the source frame shown at time i/fps: the last whose timestamp is <= it
+    (the semantics of ffmpeg's fps filter)."""
+    rate = Fraction(fps).limit_denominator(1001)
+    times = [Fraction(i) / rate for i in range(output_frame_count(info, fps))]
+    return np.array([bisect.bisect_right(info.pts, t) - 1 for t in times], dtype=np.int64)
 
 
 def output_size(info: VideoInfo, height: int | None) -> tuple[int, int]:
@@ -93,12 +149,19 @@ def extract_frames(
     width, height = output_size(info, height)
     wanted = source_indices(info, fps)
     vr = _open(video, width=width, height=height)
+    if len(vr) != info.n_frames:
+        raise BouldersegError(f"{video}: the container holds {info.n_frames} frames but {len(vr)} decode; the file "
+                              "is damaged. Re-export it (e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`).")
     params = [cv2.IMWRITE_JPEG_QUALITY, int(jpg_quality)]
     with atomic_output(out_dir, directory=True) as tmp, ThreadPoolExecutor(workers) as pool:
         pending: deque[Future] = deque()
         out_i = 0
         for src_i in tqdm(range(info.n_frames), desc=f"frames {video.name}", unit="frame", disable=None):
-            rgb = vr.next().asnumpy()  # (H, W, 3) uint8
+            try:
+                rgb = vr.next().asnumpy()  # (H, W, 3) uint8
+            except Exception as e:  # noqa: BLE001 - decord raises its own untyped errors
+                raise BouldersegError(f"{video}: decoding stopped at frame {src_i} of {info.n_frames}; the file "
+                                      "may be truncated. Re-export it or remove it from videos.") from e
             while out_i < len(wanted) and wanted[out_i] == src_i:
                 bgr = np.ascontiguousarray(rgb[..., ::-1])
                 pending.append(pool.submit(cv2.imwrite, str(tmp / FRAME_NAME.format(out_i)), bgr, params))
