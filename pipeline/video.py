@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,6 +18,7 @@ from pipeline.atomic import atomic_output
 from pipeline.errors import BouldersegError
 
 FRAME_NAME = "{:06d}.jpg"
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class VideoInfo:
     frame_duration: Fraction  # of the last frame: the median gap between timestamps
     width: int
     height: int
+    codec: str = "unknown"
+    stated_fps: Fraction | None = None  # the rate the container states, which variable-rate video does not keep
 
     @property
     def n_frames(self) -> int:
@@ -78,6 +82,7 @@ def probe(path: str | Path) -> VideoInfo:
             ticks = sorted(p.pts for p in container.demux(stream) if p.pts is not None and p.size)
             size, base, rate = (stream.codec_context.width, stream.codec_context.height), stream.time_base, \
                 stream.guessed_rate or stream.average_rate
+            codec = stream.codec_context.name
             declared = _declared_duration(container, stream)
     except av.error.FFmpegError as e:
         raise _undecodable(path) from e
@@ -91,7 +96,8 @@ def probe(path: str | Path) -> VideoInfo:
     else:
         raise BouldersegError(f"{path}: one frame and no frame rate: its duration is unknown.")
     pts = tuple((t - ticks[0]) * Fraction(base) for t in ticks)
-    info = VideoInfo(path, pts, Fraction(frame_ticks) * Fraction(base), *size)
+    info = VideoInfo(path, pts, Fraction(frame_ticks) * Fraction(base), *size, codec=codec,
+                     stated_fps=Fraction(rate) if rate else None)
     if declared is not None and declared - info.duration > max(Fraction(1, 2), 2 * info.frame_duration):
         raise BouldersegError(f"{path}: truncated: the container says {float(declared):.2f} s but its frames end at "
                               f"{float(info.duration):.2f} s. Copy the file again from its source, or re-export it.")
@@ -122,6 +128,16 @@ def source_indices(info: VideoInfo, fps: float) -> np.ndarray:
     return np.array([bisect.bisect_right(info.pts, t) - 1 for t in times], dtype=np.int64)
 
 
+def manifest(info: VideoInfo, *, fps: float, n_out: int, size: tuple[int, int]) -> dict:
+    """What a frames directory was made from, written beside its frames as manifest.json."""
+    return {
+        "source": str(info.path), "codec": info.codec,
+        "stated_fps": float(info.stated_fps) if info.stated_fps else None,
+        "mean_fps": info.n_frames / float(info.duration), "duration_s": float(info.duration),
+        "source_frames": info.n_frames, "fps": fps, "frames": n_out, "width": size[0], "height": size[1],
+    }
+
+
 def output_size(info: VideoInfo, height: int | None) -> tuple[int, int]:
     """(width, height) after resizing to `height` rows, keeping the aspect ratio, even sizes."""
     if not height or height == info.height:
@@ -139,7 +155,7 @@ def extract_frames(
     jpg_quality: int = 90,
     workers: int = 2,
 ) -> int:
-    """Write `out_dir/000000.jpg …`, one per output frame at `fps`; returns the count.
+    """Write `out_dir/000000.jpg …`, one per output frame at `fps`, and `out_dir/manifest.json`; returns the count.
 
     Frames are decoded sequentially (each once) and JPG-encoded on `workers` threads while
     decoding goes on; at most 4 * workers frames are held in memory.
@@ -172,6 +188,8 @@ def extract_frames(
             _check_written(fut, out_dir)
         if out_i != len(wanted):
             raise BouldersegError(f"{video}: decoded {out_i} of {len(wanted)} frames; the file may be truncated.")
+        summary = manifest(info, fps=fps, n_out=len(wanted), size=(width, height))
+        (tmp / MANIFEST).write_text(json.dumps(summary, indent=2) + "\n")
     return len(wanted)
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import re
 from fractions import Fraction
@@ -80,13 +81,17 @@ def test_variable_rate_source_is_placed_by_timestamps_not_the_stated_rate(tmp_pa
     assert info.n_frames == 180 and info.pts == tuple(Fraction(t, 1000) for t in ticks)
     check_exact(tmp_path / "vfr.mkv", tmp_path / "f", list(info.pts), info.duration)
     assert len(list((tmp_path / "f").glob("*.jpg"))) == math.ceil(info.duration * 25) == 200
+    assert json.loads((tmp_path / "f" / "manifest.json").read_text()) == {
+        "source": str(tmp_path / "vfr.mkv"), "codec": "h264", "stated_fps": 30.0,
+        "mean_fps": pytest.approx(180 / float(info.duration)), "duration_s": pytest.approx(float(info.duration)),
+        "source_frames": 180, "fps": 25, "frames": 200, "width": 128, "height": 32}
 
 
 def test_extract_frames_native_fps_exact_count_and_names(bikes, tmp_path):
     out = tmp_path / "f"
     assert extract_frames(bikes, out, fps=25, height=None) == 250
     names = sorted(p.name for p in out.iterdir())
-    assert names[0] == "000000.jpg" and names[-1] == "000249.jpg" and len(names) == 250
+    assert names[0] == "000000.jpg" and names[-2:] == ["000249.jpg", "manifest.json"] and len(names) == 251
     assert cv2.imread(str(out / "000100.jpg")).shape == (272, 640, 3)
     assert not list(tmp_path.glob(".f.tmp-*"))
 
@@ -112,7 +117,7 @@ def test_rerun_after_a_crash_replaces_stale_temp_output(bikes, tmp_path):
     stale.mkdir()
     (stale / "000000.jpg").write_bytes(b"half")
     extract_frames(bikes, out, fps=5, height=68)
-    assert not stale.exists() and len(list(out.iterdir())) == 50
+    assert not stale.exists() and len(list(out.glob("*.jpg"))) == 50
 
 
 def write_audio(container, seconds: float = 1.0) -> None:
