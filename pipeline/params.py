@@ -62,6 +62,7 @@ class Persons(Section):
     model: str = "yolo11n"
     imgsz: int = Field(default=320, gt=0)
     conf: float = Field(default=0.25, ge=0, le=1)
+    every: int = Field(default=5, gt=0)  # detect on every n-th frame; frames between carry their neighbours' decision
 
 
 class Features(Section):

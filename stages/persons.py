@@ -15,16 +15,19 @@ def main(
     out_parquet: Annotated[Path, typer.Argument(help="Output parquet: one row per frame.")],
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
-    """Detect persons in every frame; frames without one get person=false."""
+    """Detect persons on every persons.every-th frame; frames with nobody nearby get person=false."""
     from pipeline.detectors import Yolo
     from pipeline.persons import detect_persons
 
     p = params.load(params_file)
     detector = Yolo(model=p.persons.model, pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir,
                     imgsz=p.persons.imgsz, conf=p.persons.conf, seed=p.weights.seed, device=p.runtime.device)
-    table = detect_persons(frames_dir, out_parquet, detector=detector, trained=p.weights.pretrained,
-                           batch=p.runtime.persons_batch)
-    typer.echo(f"{out_parquet}: {sum(table['person'].to_pylist())} of {table.num_rows} frames show a person")
+    table = detect_persons(frames_dir, out_parquet, detector=detector, every=p.persons.every,
+                           trained=p.weights.pretrained, batch=p.runtime.persons_batch)
+    counts = table.filter(table["detected"])["n_persons"].to_numpy()
+    typer.echo(f"{out_parquet}: {sum(table['person'].to_pylist())} of {table.num_rows} frames pass the person "
+               f"filter; of {len(counts)} detected frames {(counts == 0).mean():.0%} show nobody and "
+               f"{(counts > 1).mean():.0%} several people")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import torch
 from pipeline import detectors
 from pipeline.detectors import Yolo
 from pipeline.errors import BouldersegError
-from pipeline.persons import UNTRAINED_REASON, detect_persons
+from pipeline.persons import UNTRAINED_REASON, carry, detect_persons, detection_frames, nearest
 from pipeline.weights import WeightsFile, sha256_of
 
 
@@ -35,7 +35,7 @@ def test_untrained_detector_passes_every_frame_and_says_why(photo_frames, tmp_pa
     table = detect_persons(photo_frames, out, detector=detector, trained=False, batch=3)
     assert detector.calls == [3, 1]  # runtime.persons_batch frames per forward pass
     assert pq.read_table(out).equals(table)
-    assert table.column_names == ["frame", "n_persons", "confidence", "box", "person", "reason"]
+    assert table.column_names == ["frame", "detected", "n_persons", "confidence", "box", "near_box", "person", "reason"]
     assert table["frame"].to_pylist() == [0, 1, 2, 3]
     assert table["person"].to_pylist() == [True] * 4
     assert set(table["reason"].to_pylist()) == {UNTRAINED_REASON}
@@ -102,3 +102,39 @@ def test_failed_download_reports_the_reason(tmp_path, monkeypatch):
 def test_a_model_without_pinned_weights_is_refused(tmp_path):
     with pytest.raises(BouldersegError, match="persons.model 'yolov5n' has no pinned weights; pinned: yolo11n, "):
         Yolo(model="yolov5n", pretrained=True, weights_dir=tmp_path)
+
+
+def test_detection_frames_include_the_first_and_the_last():
+    assert detection_frames(10, 3).tolist() == [0, 3, 6, 9]
+    assert detection_frames(11, 3).tolist() == [0, 3, 6, 9, 10]
+    assert detection_frames(1, 5).tolist() == [0]
+    assert detection_frames(4, 1).tolist() == [0, 1, 2, 3]
+
+
+def test_frames_between_detections_pass_when_either_neighbour_saw_a_person():
+    detected = np.array([0, 3, 6, 9, 10])
+    person, reasons = carry(11, detected, np.array([False, True, False, False, True]))
+    assert person.tolist() == [False, True, True, True, True, True, False, False, False, False, True]
+    assert reasons == ["no person detected", "carried from frame 3", "carried from frame 3", "person detected",
+                       "carried from frame 3", "carried from frame 3", "no person detected",
+                       "no person at frames 6 and 9", "no person at frames 6 and 9", "no person detected",
+                       "person detected"]
+    # the first and last frames are detections of their own: a person there is never carried away
+    assert carry(5, np.array([0, 4]), np.array([True, False]))[0].tolist() == [True] * 4 + [False]
+    assert carry(5, np.array([0, 4]), np.array([False, True]))[0].tolist() == [False] + [True] * 4
+
+
+def test_the_near_box_follows_the_previous_one():
+    boxes = np.array([[0, 0, 10, 10], [100, 100, 120, 120]], np.float32)
+    assert nearest(boxes, None) == 0  # nothing to follow yet: the most confident
+    assert nearest(boxes, np.array([95, 98, 118, 121], np.float32)) == 1
+
+
+def test_detector_runs_only_on_every_nth_frame(pinned_yolo, bikes_frames, tmp_path):
+    detector = Recording(yolo(tmp_path, pretrained=True, conf=0.01))
+    table = detect_persons(bikes_frames, tmp_path / "p.parquet", detector=detector, every=7, batch=4)
+    n = table.num_rows
+    assert sum(detector.calls) == len(detection_frames(n, 7)) == 16  # 100 frames: 0, 7, … 98, and 99
+    assert np.flatnonzero(table["detected"].to_numpy()).tolist() == detection_frames(n, 7).tolist()
+    off = ~table["detected"].to_numpy()
+    assert (table["n_persons"].to_numpy()[off] == 0).all() and table.schema.metadata[b"every"] == b"7"
