@@ -47,11 +47,9 @@ class VideoInfo:
         return cls(path, tuple(Fraction(k) / fps for k in range(n_frames)), 1 / fps, width, height)
 
 
-def _open(path: Path, **kwargs):  # -> decord.VideoReader
+def _open(path: Path, **kwargs):  # -> decord.VideoReader; `path` was probed first
     import decord
 
-    if not path.is_file():
-        raise BouldersegError(f"{path}: video file not found. Check the path under videos in params.yaml.")
     try:
         return decord.VideoReader(str(path), ctx=decord.cpu(0), **kwargs)
     except Exception as e:  # noqa: BLE001 - decord raises its own untyped errors
