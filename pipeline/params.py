@@ -103,7 +103,7 @@ class Runtime(Section):
 
     device: str = "auto"  # auto: cuda when available, else cpu (persons, features)
     weights_dir: str = "weights"  # where pretrained weight files are looked for and downloaded to
-    frames_workers: int = Field(default=2, gt=0)  # JPG-encoding threads
+    frames_workers: int | None = Field(default=None, gt=0)  # decoding processes; None: one per core
     persons_batch: int = Field(default=16, gt=0)  # frames per detector forward pass
     features_batch: int = Field(default=8, gt=0)  # windows per backbone forward pass
     features_workers: int = Field(default=2, gt=0)  # JPG-decoding threads

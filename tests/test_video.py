@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from pipeline.errors import BouldersegError
-from pipeline.video import VideoInfo, extract_frames, output_frame_count, probe, source_indices
+from pipeline.frames import extract_frames
+from pipeline.video import VideoInfo, output_frame_count, probe, source_indices
 
 
 def test_probe_reads_real_footage(bikes):
@@ -84,7 +85,8 @@ def test_variable_rate_source_is_placed_by_timestamps_not_the_stated_rate(tmp_pa
     assert json.loads((tmp_path / "f" / "manifest.json").read_text()) == {
         "source": str(tmp_path / "vfr.mkv"), "codec": "h264", "stated_fps": 30.0,
         "mean_fps": pytest.approx(180 / float(info.duration)), "duration_s": pytest.approx(float(info.duration)),
-        "source_frames": 180, "fps": 25, "frames": 200, "width": 128, "height": 32}
+        "source_frames": 180, "keyframes": len(info.keyframes), "rotation": 0, "fps": 25, "frames": 200,
+        "width": 128, "height": 32}
 
 
 def test_extract_frames_native_fps_exact_count_and_names(bikes, tmp_path):
