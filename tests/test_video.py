@@ -169,6 +169,17 @@ def test_truncated_videos_are_refused_by_name(bikes, tmp_path):
                         error_of(tmp_path / "cut.mkv", tmp_path / "b"))
 
 
+def test_corrupt_frame_data_is_refused_naming_the_file_and_frame(tmp_path):
+    write_numbered(tmp_path / "whole.mkv", [40 * k for k in range(200)], Fraction(1, 1000))
+    data = bytearray((tmp_path / "whole.mkv").read_bytes())
+    at = int(len(data) * 0.3)
+    data[at : at + 2000] = np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    (tmp_path / "garbled.mkv").write_bytes(bytes(data))
+    assert re.fullmatch(rf"{re.escape(str(tmp_path / 'garbled.mkv'))}: source frame \d+ did not decode \(.*Invalid data"
+                        r".*\); the file is damaged or truncated\. Re-export it .* or remove it from videos\.",
+                        error_of(tmp_path / "garbled.mkv", tmp_path / "f"))
+
+
 def test_label_rows_equal_frames_for_a_variable_rate_source(tmp_path):
     from pipeline.annotations import LabelPolicy
     from pipeline.videos import VideoEntry, label_video
