@@ -49,6 +49,35 @@ def validate(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
     typer.echo(f"{len(report.summaries)} videos ready, {len(report.warnings)} warning(s).")
 
 
+@app.command("backbones")
+@friendly
+def list_backbones(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
+    """List every backbone: family, level (frame or segment), feature dim, frames per window, input size,
+    parameters, whether the paper used it, and where its weights come from and whether they are in weights_dir."""
+    from pipeline import params
+    from pipeline.inspect import backbones_table
+
+    p = params.load(params_file)
+    typer.echo(backbones_table(weights_dir=p.runtime.weights_dir, pooling=p.features.frame_pooling,
+                               listed=[name for _, name in p.features.backbones.items()]))
+
+
+inspect_app = typer.Typer(help="Look at what the pipeline stored.", no_args_is_help=True)
+app.add_typer(inspect_app, name="inspect")
+
+
+@inspect_app.command("features")
+@friendly
+def inspect_features(
+    backbone: Annotated[str | None, typer.Argument(help="Only this backbone's stores.")] = None,
+    features_dir: Annotated[Path, typer.Option(help="Where the stores are.")] = Path("features"),
+) -> None:
+    """Per video and backbone: shape, dtype, chunks, bytes on disk and the recorded configuration."""
+    from pipeline.inspect import features_report
+
+    typer.echo(features_report(features_dir, backbone))
+
+
 @app.command()
 @friendly
 def sample(

@@ -1,7 +1,7 @@
 """One video's cached artifacts joined for training: window features, frame labels, person filter."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,12 +58,14 @@ def load_video(
     features_zarr: str | Path,
     classes: list[str],
     dropped: Sequence[str] = (),
+    expect: Mapping | None = None,
 ) -> VideoData:
     """Join one video's artifacts, checking they describe the same frames.
 
     Labels index into `classes` (what heads predict); frames of `dropped` classes get IGNORE.
+    A feature store whose recorded configuration differs from `expect` is refused.
     """
-    feats = store.read(features_zarr)
+    feats = store.read(features_zarr, expect=expect)
     labels = pd.read_csv(labels_csv)
     persons = pq.read_table(persons_parquet, columns=["frame", "person"]).to_pandas()
     n = len(labels)
@@ -80,7 +82,7 @@ def load_video(
     return VideoData(
         name=name,
         climb=climb,
-        features=feats.features,
+        features=feats.features.astype(np.float32),
         frame_range=feats.frame_range,
         frame_labels=labels["label"].map(index).to_numpy(np.int64),
         frame_person=persons["person"].to_numpy(bool),

@@ -35,22 +35,22 @@ class PersonDetector(Protocol):
         """Persons in each BGR (H, W, 3) uint8 image, run as one batch."""
 
 
-_RELEASES = "https://github.com/ultralytics/assets/releases/download/v8.3.0"
+RELEASES = "https://github.com/ultralytics/assets/releases/download/v8.3.0"
 YOLO_WEIGHTS = {  # sha256 of the published COCO checkpoints
-    "yolo11n": WeightsFile(f"{_RELEASES}/yolo11n.pt", "0ebbc80d4a7680d14987a577cd21342b65ecfd94632bd9a8da63ae6417644ee1"),
-    "yolo11s": WeightsFile(f"{_RELEASES}/yolo11s.pt", "85a76fe86dd8afe384648546b56a7a78580c7cb7b404fc595f97969322d502d5"),
-    "yolo11m": WeightsFile(f"{_RELEASES}/yolo11m.pt", "d5ffc1a674953a08e11a8d21e022781b1b23a19b730afc309290bd9fb5305b95"),
+    "yolo11n": WeightsFile(f"{RELEASES}/yolo11n.pt", "0ebbc80d4a7680d14987a577cd21342b65ecfd94632bd9a8da63ae6417644ee1"),
+    "yolo11s": WeightsFile(f"{RELEASES}/yolo11s.pt", "85a76fe86dd8afe384648546b56a7a78580c7cb7b404fc595f97969322d502d5"),
+    "yolo11m": WeightsFile(f"{RELEASES}/yolo11m.pt", "d5ffc1a674953a08e11a8d21e022781b1b23a19b730afc309290bd9fb5305b95"),
 }
 
 
-def _quiet_ultralytics(config_dir: Path) -> None:
+def quiet_ultralytics(config_dir: Path) -> None:
     """No network probes, no settings in $HOME, no font download."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
 
 
-def _ultralytics_state(ckpt: dict) -> dict:
+def ultralytics_state(ckpt: dict) -> dict:
     """An ultralytics checkpoint (whole pickled modules) -> the detection model's parameters."""
     return (ckpt.get("ema") or ckpt["model"]).float().state_dict()
 
@@ -62,14 +62,14 @@ class Yolo:
                  conf: float = 0.25, seed: int = 0, device: str = "auto"):
         if pretrained and model not in YOLO_WEIGHTS:
             raise BouldersegError(f"persons.model '{model}' has no pinned weights; pinned: {', '.join(YOLO_WEIGHTS)}.")
-        _quiet_ultralytics(Path(weights_dir) / "ultralytics")
+        quiet_ultralytics(Path(weights_dir) / "ultralytics")
         from ultralytics import YOLO
 
         torch.manual_seed(seed)  # an untrained detector's weights
         self.yolo = YOLO(f"{model}.yaml")
         weights: dict[str, Any] = {"pretrained": False}
         if pretrained:
-            loaded = load_state(YOLO_WEIGHTS[model], weights_dir, to_state=_ultralytics_state)
+            loaded = load_state(YOLO_WEIGHTS[model], weights_dir, to_state=ultralytics_state)
             self.yolo.model.load_state_dict(loaded.state)
             weights = loaded.provenance
         self.device = resolve_device(device)

@@ -1,6 +1,7 @@
 """Sliding windows over a video's frames -> backbone features, with decoding overlapped with compute."""
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +14,7 @@ from tqdm import tqdm
 from pipeline import backbones, store
 from pipeline.backbones import InputSpec
 from pipeline.device import resolve_device
+from pipeline.errors import BouldersegError
 from pipeline.prefetch import prefetch
 from pipeline.video import frame_paths
 
@@ -33,30 +35,53 @@ def sample_indices(start: int, end: int, num_frames: int) -> np.ndarray:
     return start + ((np.arange(num_frames) + 0.5) * (end - start) / num_frames).astype(np.int64)
 
 
-def load_frame(path: Path, spec: InputSpec) -> np.ndarray:
-    """JPG -> short side resized, centre-cropped, normalised (C, H, W) float32."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+def load_frame(path: Path, spec: InputSpec) -> tuple[np.ndarray, str]:
+    """JPG -> (C, H, W) float32 resized, cropped and normalised as `spec` says, and the sha256 of its bytes.
+
+    The short side is resized to `spec.short_side`; then a centre crop of `spec.crop_size`, or with
+    no crop size the whole frame, its sides cut to a multiple of 32.
+    """
+    data = path.read_bytes()
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise BouldersegError(f"{path}: not a readable JPG. Rerun the frames stage for this video.")
     h, w = bgr.shape[:2]
-    scale = spec.short_side / min(h, w)
-    bgr = cv2.resize(bgr, (max(spec.crop_size, round(w * scale)), max(spec.crop_size, round(h * scale))),
+    scale, crop = spec.short_side / min(h, w), spec.crop_size
+    bgr = cv2.resize(bgr, (max(crop or 0, round(w * scale)), max(crop or 0, round(h * scale))),
                      interpolation=cv2.INTER_AREA)
     h, w = bgr.shape[:2]
-    y, x = (h - spec.crop_size) // 2, (w - spec.crop_size) // 2
-    rgb = bgr[y : y + spec.crop_size, x : x + spec.crop_size, ::-1].astype(np.float32) / 255.0
+    ch, cw = (crop, crop) if crop else (h // 32 * 32, w // 32 * 32)
+    y, x = (h - ch) // 2, (w - cw) // 2
+    rgb = bgr[y : y + ch, x : x + cw, ::-1].astype(np.float32) / 255.0
     rgb = (rgb - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1))
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)), hashlib.sha256(data).hexdigest()
 
 
-def _clip_batches(paths: list[Path], ranges: np.ndarray, spec: InputSpec, *, batch_size: int,
-                  workers: int) -> Iterator[np.ndarray]:
-    """Yield (B, C, T, H, W) batches in window order; each frame is decoded once."""
+def fingerprint(digests: dict[int, str]) -> str:
+    """sha256 over (index, sha256) of every frame read, in index order: what the features were computed from."""
+    h = hashlib.sha256()
+    for i in sorted(digests):
+        h.update(f"{i}:{digests[i]}\n".encode())
+    return h.hexdigest()
+
+
+def frames_read(paths: list[Path], ranges: np.ndarray, num_frames: int) -> dict[int, str]:
+    """The sha256 of every frame the windows sample, without decoding them."""
+    wanted = sorted(set(np.concatenate([sample_indices(s, e, num_frames) for s, e in ranges]).tolist()))
+    return {i: hashlib.sha256(paths[i].read_bytes()).hexdigest() for i in wanted}
+
+
+def _clip_batches(paths: list[Path], ranges: np.ndarray, spec: InputSpec, digests: dict[int, str], *,
+                  batch_size: int, workers: int) -> Iterator[np.ndarray]:
+    """Yield (B, C, T, H, W) batches in window order; each frame is decoded once, its sha256 put in `digests`."""
     cache: dict[int, np.ndarray] = {}
     with ThreadPoolExecutor(workers) as pool:
         for lo in range(0, len(ranges), batch_size):
             batch = ranges[lo : lo + batch_size]
             idx = [sample_indices(s, e, spec.num_frames) for s, e in batch]
             missing = sorted(set(np.concatenate(idx).tolist()) - cache.keys())
-            cache.update(zip(missing, pool.map(lambda i: load_frame(paths[i], spec), missing)))
+            for i, (image, digest) in zip(missing, pool.map(lambda i: load_frame(paths[i], spec), missing)):
+                cache[i], digests[i] = image, digest
             yield np.stack([np.stack([cache[i] for i in ix], axis=1) for ix in idx])
             if lo + batch_size < len(ranges):  # later windows start later: drop what they cannot use
                 first = int(ranges[lo + batch_size, 0])
@@ -70,33 +95,51 @@ def extract_features(
     *,
     # what to run
     backbone: str = "x3d_xs",
+    family: str | None = None,
     pretrained: bool = True,
     weights_dir: str | Path = "weights",
     seed: int = 0,
-    # how to window the frames
+    pooling: str = "stack",
+    # how to window the frames and store the features
     fps: float = 25.0,
     window: int = 16,
     stride: int = 8,
+    dtype: str = "float16",
     # how to run it
     batch_size: int = 8,
     device: str = "auto",
     workers: int = 2,
-) -> store.FeatureSet:
-    """Features of every window of a frames directory, written to a Zarr store.
+) -> tuple[store.FeatureSet, bool]:
+    """Features of every window of a frames directory in a Zarr store, and whether an existing store was reused.
 
-    Returns the stored set: features (n_windows, D), frame_range (n_windows, 2).
-    On CUDA the forward pass runs under bfloat16 autocast; features are stored as float32.
+    A store already at `out_zarr` is reused only when everything it records as its configuration
+    (backbone, weights, preprocessing, windows, dtype, the frames it read) is what this call would
+    produce; otherwise it is rebuilt. Features are (n_windows, D) in `dtype`, frame_range (n_windows, 2).
+    On CUDA the forward pass runs under bfloat16 autocast.
     """
-    spec = backbones.get(backbone)
+    spec = backbones.get(backbone, family)
     paths = frame_paths(frames_dir)
-    dev = resolve_device(device)
-    model, provenance = spec.build(pretrained=pretrained, weights_dir=weights_dir, seed=seed)
-    model = model.to(dev)
     ranges = windows(len(paths), window=window, stride=stride)
-    out = np.empty((len(ranges), spec.feature_dim), np.float32)
-    batches = prefetch(_clip_batches(paths, ranges, spec.input, batch_size=batch_size, workers=workers))
+    config = {
+        "backbone": backbone, "family": spec.family, "level": spec.level, "feature_dim": spec.feature_dim(pooling),
+        "weights": spec.provenance(pretrained=pretrained, weights_dir=weights_dir, seed=seed),
+        "preprocessing": spec.input.as_dict() | {"sampling": "uniform within window", "resize": "INTER_AREA",
+                                                 "frame_pooling": pooling if spec.level == "frame" else None},
+        "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": len(paths),
+    }
+    if Path(out_zarr).exists():
+        reused = store.reuse(out_zarr, config | {
+            "frames_sha256": fingerprint(frames_read(paths, ranges, spec.input.num_frames))})
+        if reused is not None:
+            return reused, True
+    dev = resolve_device(device)
+    model, _ = spec.build(pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling)
+    model = model.to(dev)
+    out = np.empty((len(ranges), spec.feature_dim(pooling)), np.float32)
+    digests: dict[int, str] = {}
+    batches = prefetch(_clip_batches(paths, ranges, spec.input, digests, batch_size=batch_size, workers=workers))
     row = 0
-    with torch.inference_mode(), tqdm(total=len(ranges), desc=f"features {Path(frames_dir).name}",
+    with torch.inference_mode(), tqdm(total=len(ranges), desc=f"{backbone} {Path(frames_dir).name}",
                                       unit="window", disable=None) as bar:
         for clips in batches:
             x = torch.from_numpy(clips)  # (B, C, T, H, W)
@@ -107,17 +150,6 @@ def extract_features(
             out[row : row + len(y)] = y.float().cpu().numpy()
             row += len(y)
             bar.update(len(y))
-    attrs = {
-        "backbone": backbone,
-        "feature_dim": spec.feature_dim,
-        "weights": provenance,
-        "preprocessing": spec.input.as_dict() | {"sampling": "uniform within window", "resize": "INTER_AREA"},
-        "fps": fps,
-        "window": window,
-        "stride": stride,
-        "n_frames": len(paths),
-        "device": dev.type,
-        "precision": "bfloat16-autocast" if dev.type == "cuda" else "float32",
-    }
-    store.write(out_zarr, out, ranges, attrs)
-    return store.FeatureSet(out, ranges, attrs)
+    config["frames_sha256"] = fingerprint(digests)
+    run = {"device": dev.type, "precision": "bfloat16-autocast" if dev.type == "cuda" else "float32"}
+    return store.write(out_zarr, out.astype(dtype), ranges, config | run), False

@@ -36,17 +36,17 @@ def mean_std(values: list[float | None]) -> dict[str, float | None]:
 
 
 def summarize(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
-    """Per head: metrics of each fold, their mean ± std over folds, and accuracy pooled over all folds.
+    """Per backbone and head: metrics of each fold, their mean ± std over folds, and accuracy pooled over all folds.
 
-    {head: {"accuracy": {mean, std}, "pooled_accuracy", "per_class_accuracy": {class: {mean, std}}, "folds": [...]}}.
-    Only scored frames count (a person is in them and their class is not dropped).
+    {backbone: {head: {"accuracy": {mean, std}, "pooled_accuracy", "per_class_accuracy": {class: {mean, std}},
+    "folds": [...]}}}. Only scored frames count (a person is in them and their class is not dropped).
     """
     scored = predictions[predictions["scored"]]
-    out = {}
-    for head, df in scored.groupby("head", sort=True):
+    out: dict = {}
+    for (backbone, head), df in scored.groupby(["backbone", "head"], sort=True):
         folds = [frame_metrics(f["label"], f["pred"], classes) | {"fold": int(k)}
                  for k, f in df.groupby("fold", sort=True)]
-        out[head] = {
+        out.setdefault(backbone, {})[head] = {
             "accuracy": mean_std([f["accuracy"] for f in folds]),
             "pooled_accuracy": frame_metrics(df["label"], df["pred"], classes)["accuracy"],
             "per_class_accuracy": {c: mean_std([f["per_class_accuracy"][c] for f in folds]) for c in classes},

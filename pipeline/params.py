@@ -65,10 +65,27 @@ class Persons(Section):
     every: int = Field(default=5, gt=0)  # detect on every n-th frame; frames between carry their neighbours' decision
 
 
+class Backbones(Section):
+    """Backbones to extract, listed under their library family: each family's code is its own DVC
+    dependency, so editing one family never re-extracts another's features."""
+
+    pytorchvideo: list[str] = []
+    torchvision: list[str] = []
+    transformers: list[str] = []
+    ultralytics: list[str] = []
+    pixels: list[str] = []
+
+    def items(self) -> list[tuple[str, str]]:
+        """(family, backbone) of every backbone listed, in family order."""
+        return [(family, name) for family, names in self.model_dump().items() for name in names]
+
+
 class Features(Section):
-    backbone: str = "x3d_xs"
-    window: int = Field(default=16, gt=0)
-    stride: int = Field(default=8, gt=0)
+    backbones: Backbones = Backbones(pytorchvideo=["x3d_xs"])
+    window: int = Field(default=16, gt=0)  # frames per window
+    stride: int = Field(default=8, gt=0)  # frames between window starts
+    frame_pooling: Literal["stack", "mean"] = "stack"  # frame-level backbones: per-frame features stacked or averaged
+    dtype: Literal["float16", "float32"] = "float16"  # as stored
 
 
 class Stats(Section):
@@ -138,7 +155,8 @@ def load(path: str | Path = DEFAULT_PARAMS) -> Params:
         raise BouldersegError(f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)) from None
 
 
-_MOVED = {"weights.dir": "runtime.weights_dir", "frames.workers": "runtime.frames_workers",
+_MOVED = {"features.backbone": "features.backbones.<family> (a list per library family)",
+          "weights.dir": "runtime.weights_dir", "frames.workers": "runtime.frames_workers",
           "persons.batch": "runtime.persons_batch", "persons.device": "runtime.device",
           "features.batch_size": "runtime.features_batch", "features.device": "runtime.device",
           "features.workers": "runtime.features_workers"}
@@ -153,7 +171,8 @@ def _describe(err: dict) -> str:
     where = ".".join(loc) or "(top level)"
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden" and where in _MOVED:
-        return f"{where}: moved to {_MOVED[where]} (it changes speed, not results, so no stage reruns for it)"
+        why = " (it changes speed, not results, so no stage reruns for it)" if _MOVED[where].startswith("runtime.") else ""
+        return f"{where}: moved to {_MOVED[where]}{why}"
     if kind == "extra_forbidden":
         valid = _keys_at(loc[:-1])
         near = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.6)

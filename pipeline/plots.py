@@ -20,25 +20,31 @@ def _pyplot():
     return plt
 
 
+def models(predictions: pd.DataFrame) -> list[tuple[str, str]]:
+    """(backbone, head) pairs of a predictions table, sorted."""
+    return sorted(predictions[["backbone", "head"]].drop_duplicates().itertuples(index=False, name=None))
+
+
 def plot_confusions(predictions: pd.DataFrame, classes: Sequence[str], metrics: dict, out_png: str | Path) -> None:
-    """Row-normalised confusion matrix of every head over all folds' scored frames, side by side.
+    """Row-normalised confusion matrix of every backbone (rows) and head (columns) over all folds' scored frames.
 
     Titles give both accuracies of `metrics` (pipeline.metrics.summarize), labelled.
     """
     plt = _pyplot()
     scored = predictions[predictions["scored"]]
-    heads = sorted(scored["head"].unique())
-    fig, axes = plt.subplots(1, len(heads), figsize=(4.6 * len(heads), 4.3), squeeze=False)
-    for ax, head in zip(axes[0], heads):
-        df = scored[scored["head"] == head]
+    backbones, heads = sorted(scored["backbone"].unique()), sorted(scored["head"].unique())
+    fig, axes = plt.subplots(len(backbones), len(heads), figsize=(4.6 * len(heads), 4.3 * len(backbones)),
+                             squeeze=False)
+    for (r, backbone), (c, head) in ((rb, ch) for rb in enumerate(backbones) for ch in enumerate(heads)):
+        ax, df = axes[r, c], scored[(scored["backbone"] == backbone) & (scored["head"] == head)]
         m = confusion(df["label"], df["pred"], classes).astype(float)
         m /= np.maximum(m.sum(1, keepdims=True), 1)
         ax.imshow(m, vmin=0, vmax=1, cmap="Blues")
         for (i, j), v in np.ndenumerate(m):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black")
-        acc = metrics[head]["accuracy"]
-        ax.set(title=f"{head}\naccuracy: fold mean {acc['mean']:.3f} ± {acc['std']:.3f}, "
-                     f"pooled {metrics[head]['pooled_accuracy']:.3f}",
+        score = metrics[backbone][head]
+        ax.set(title=f"{backbone} + {head}\naccuracy: fold mean {score['accuracy']['mean']:.3f} ± "
+                     f"{score['accuracy']['std']:.3f}, pooled {score['pooled_accuracy']:.3f}",
                xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
         ax.title.set_fontsize(9)
         ax.set_xticklabels(classes, rotation=45, ha="right")
@@ -48,16 +54,17 @@ def plot_confusions(predictions: pd.DataFrame, classes: Sequence[str], metrics: 
 
 
 def plot_timelines(predictions: pd.DataFrame, classes: Sequence[str], out_png: str | Path) -> None:
-    """For every video: the true labels and each head's predictions as coloured bands over time."""
+    """For every video: the true labels and each backbone + head's predictions as coloured bands over time."""
     plt = _pyplot()
     colours = plt.get_cmap("tab10")
-    videos, heads = sorted(predictions["video"].unique()), sorted(predictions["head"].unique())
+    videos, pairs = sorted(predictions["video"].unique()), models(predictions)
     index = {c: i for i, c in enumerate(classes)}
-    rows = ["truth", *heads]
+    rows = ["truth", *[f"{b} + {h}" for b, h in pairs]]
     fig, axes = plt.subplots(len(videos), 1, figsize=(10, 0.35 * len(rows) * len(videos) + 1), squeeze=False)
     for ax, video in zip(axes[:, 0], videos):
         df = predictions[predictions["video"] == video]
-        bands = [df[df["head"] == heads[0]]["label"]] + [df[df["head"] == h]["pred"] for h in heads]
+        of = {pair: df[(df["backbone"] == pair[0]) & (df["head"] == pair[1])] for pair in pairs}
+        bands = [of[pairs[0]]["label"]] + [of[pair]["pred"] for pair in pairs]
         image = np.stack([[index[c] for c in b] for b in bands])  # (rows, N)
         ax.imshow(image, aspect="auto", interpolation="nearest", cmap=colours, vmin=0, vmax=9)
         ax.set_yticks(range(len(rows)), rows)

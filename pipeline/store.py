@@ -1,13 +1,18 @@
 """The feature store: one Zarr group per video and backbone, recording what produced it.
 
     features/<backbone>/<video>.zarr
-      features     (n_windows, feature_dim) float32, chunked along time
+      features     (n_windows, feature_dim) float16 or float32 (features.dtype), chunked along time
       frame_range  (n_windows, 2) int32: window w covers frames [start, end)
-      attrs        backbone, weights, preprocessing, fps, window, stride, code version
+      attrs        the configuration (CONFIG: backbone, weights, preprocessing, windows, dtype, the
+                   frames read), then how it ran (device, precision) and the code version
+
+A store is used only for the configuration it records: one that differs is rebuilt, never read.
 """
 from __future__ import annotations
 
+import json
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -20,6 +25,8 @@ from pipeline.atomic import atomic_output
 from pipeline.errors import BouldersegError
 
 CHUNK_ROWS = 256
+CONFIG = ("backbone", "family", "level", "feature_dim", "weights", "preprocessing", "fps", "window", "stride",
+          "dtype", "n_frames", "frames_sha256")
 
 
 def code_version() -> str:
@@ -39,26 +46,58 @@ def code_version() -> str:
 
 @dataclass(frozen=True)
 class FeatureSet:
-    features: np.ndarray  # (n_windows, D) float32
+    features: np.ndarray  # (n_windows, D) as stored
     frame_range: np.ndarray  # (n_windows, 2) int32
     attrs: dict[str, Any]
 
 
-def write(path: str | Path, features: np.ndarray, frame_range: np.ndarray, attrs: dict[str, Any]) -> None:
-    """Write atomically: readers never see a half-written store."""
+def write(path: str | Path, features: np.ndarray, frame_range: np.ndarray, attrs: dict[str, Any]) -> FeatureSet:
+    """Write atomically: readers never see a half-written store. `attrs` must hold every CONFIG key."""
+    missing = [k for k in CONFIG if k not in attrs]
+    if missing:
+        raise ValueError(f"feature store attrs lack {missing}")
+    attrs = attrs | {"code_version": code_version()}
     with atomic_output(path, directory=True) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         compressors = [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")]
-        group.create_array("features", data=features.astype(np.float32),
-                           chunks=(CHUNK_ROWS, features.shape[1]), compressors=compressors)
+        group.create_array("features", data=features, chunks=(CHUNK_ROWS, features.shape[1]), compressors=compressors)
         group.create_array("frame_range", data=frame_range.astype(np.int32), chunks=(CHUNK_ROWS, 2))
-        group.attrs.update(attrs | {"code_version": code_version()})
+        group.attrs.update(attrs)
+    return FeatureSet(features, frame_range.astype(np.int32), attrs)
 
 
-def read(path: str | Path) -> FeatureSet:
+def differences(attrs: Mapping[str, Any], expect: Mapping[str, Any]) -> list[str]:
+    """Where a store's recorded configuration differs from `expect` (a dict value: only the keys it names)."""
+    out = []
+    for key, want in expect.items():
+        have = attrs.get(key)
+        if isinstance(want, Mapping) and isinstance(have, Mapping):
+            out += [f"{key}.{k}: stored {have.get(k)!r}, expected {v!r}" for k, v in want.items() if have.get(k) != v]
+        elif have != want:
+            out.append(f"{key}: stored {have!r}, expected {want!r}")
+    return out
+
+
+def read(path: str | Path, *, expect: Mapping[str, Any] | None = None) -> FeatureSet:
+    """The store at `path`; with `expect`, refused when its recorded configuration differs."""
     path = Path(path)
     try:
         group = zarr.open_group(str(path), mode="r")
-        return FeatureSet(group["features"][:], group["frame_range"][:], dict(group.attrs))
+        fs = FeatureSet(group["features"][:], group["frame_range"][:], dict(group.attrs))
     except (FileNotFoundError, KeyError, zarr.errors.BaseZarrError) as e:
         raise BouldersegError(f"{path}: not a boulderseg feature store ({e}). Run `boulderseg features` for it.") from e
+    stale = differences(fs.attrs, expect or {})
+    if stale:
+        raise BouldersegError(f"{path}: stale feature store, made with another configuration ({'; '.join(stale)}). "
+                              "Rerun `dvc repro` to rebuild it.")
+    return fs
+
+
+def reuse(path: str | Path, config: Mapping[str, Any]) -> FeatureSet | None:
+    """The store at `path` if it records exactly `config` (every CONFIG key), else None."""
+    try:
+        fs = read(path)
+    except BouldersegError:
+        return None
+    config = json.loads(json.dumps(dict(config)))  # as the store holds it: tuples become lists
+    return fs if all(fs.attrs.get(k) == config.get(k) for k in CONFIG) else None

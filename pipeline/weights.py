@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +20,45 @@ from pipeline.atomic import atomic_output
 from pipeline.errors import BouldersegError, warn
 
 OFFLINE_SWITCH = "dvc exp run -S weights.pretrained=false"
+_WARNED: set[str] = set()  # unpinned files already reported by this process
 
 
 @dataclass(frozen=True)
 class WeightsFile:
     url: str
     sha256: str | None  # the published file's hash; None where none could be pinned yet
+    folder: str = ""  # inside the weights directory, where files of one name would collide (model.safetensors)
 
     @property
     def name(self) -> str:
         return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def hash_prefix(self) -> str | None:
+        """The sha256 prefix torch hub file names carry (`s3d-d76dad2f.pth`): a pin where no full hash is."""
+        found = re.search(r"-([0-9a-f]{8,})\.\w+$", self.name)
+        return found.group(1) if found else None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A pinned file fetched into the weights directory; `to_state` turns what it holds into a state dict."""
+
+    file: WeightsFile
+    to_state: Callable[[Any], dict[str, Any]] = lambda checkpoint: checkpoint
+
+    def describe(self) -> str:
+        return self.file.url
+
+    def present(self, weights_dir: str | Path) -> bool:
+        return (Path(weights_dir) / self.file.folder / self.file.name).is_file()
+
+    def identify(self, weights_dir: str | Path) -> dict[str, Any]:
+        path = fetch(self.file, weights_dir)
+        return provenance(self.file, check(path, self.file))
+
+    def load(self, weights_dir: str | Path) -> Loaded:
+        return load_state(self.file, weights_dir, to_state=self.to_state)
 
 
 @dataclass(frozen=True)
@@ -48,11 +78,13 @@ def sha256_of(path: Path) -> str:
 def check(path: Path, file: WeightsFile) -> str:
     """The file's sha256, which must equal the pin; an error naming the file and both hashes."""
     actual = sha256_of(path)
-    if file.sha256 is None:
+    pin = file.sha256 or file.hash_prefix
+    if pin is None and actual not in _WARNED:
+        _WARNED.add(actual)
         warn(f"{path}: no pinned sha256 for {file.url}; this file's is {actual}. Pin it in the registry.")
-    elif actual != file.sha256:
+    elif not actual.startswith(pin):
         raise BouldersegError(
-            f"{path}: sha256 mismatch: the file has {actual}, the registry pins {file.sha256}. "
+            f"{path}: sha256 mismatch: the file has {actual}, the registry pins {pin}. "
             f"The file is damaged or not the published one: delete it and rerun to download {file.url}.")
     return actual
 
@@ -63,7 +95,7 @@ def fetch(file: WeightsFile, weights_dir: str | Path) -> Path:
     With BOULDERSEG_OFFLINE=1 nothing is downloaded. A failed download raises at once, saying
     which file is missing, where it comes from, where to put it and how to run without it.
     """
-    dst = Path(weights_dir) / file.name
+    dst = Path(weights_dir) / file.folder / file.name
     if dst.is_file():
         return dst
     reason = "BOULDERSEG_OFFLINE=1 is set"
@@ -94,18 +126,27 @@ def load_state(file: WeightsFile, weights_dir: str | Path, *,
 
     path = fetch(file, weights_dir)
     sha = check(path, file)
-    provenance = {"pretrained": True, "url": file.url, "file": file.name, "sha256": sha}
+    origin = provenance(file, sha)
     tensors = path.with_name(f"{path.name}.{sha[:12]}.tensors.pt")
     if tensors.is_file():
-        return Loaded(torch.load(tensors, map_location="cpu", weights_only=True), provenance)
+        return Loaded(torch.load(tensors, map_location="cpu", weights_only=True), origin)
+    if path.suffix == ".safetensors":  # tensors only by construction
+        from safetensors.torch import load_file
+
+        return Loaded(to_state(load_file(path)), origin)
     try:
-        return Loaded(to_state(torch.load(path, map_location="cpu", weights_only=True)), provenance)
+        return Loaded(to_state(torch.load(path, map_location="cpu", weights_only=True)), origin)
     except pickle.UnpicklingError:
-        if file.sha256 is None:
+        if file.sha256 is None and file.hash_prefix is None:
             raise BouldersegError(
                 f"{path}: this checkpoint needs pickled objects, and with no pinned sha256 it is not trusted. "
                 f"Pin its hash ({sha}) in the registry once you know it is the published file.") from None
     state = to_state(torch.load(path, map_location="cpu", weights_only=False))  # the pinned, published file
     with atomic_output(tensors) as tmp:
         torch.save(state, tmp)
-    return Loaded(state, provenance)
+    return Loaded(state, origin)
+
+
+def provenance(file: WeightsFile, sha256: str) -> dict[str, Any]:
+    """What results record of the weights that made them."""
+    return {"pretrained": True, "url": file.url, "file": file.name, "sha256": sha256}

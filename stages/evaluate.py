@@ -35,9 +35,10 @@ def main(
     with atomic_output(plots_dir, directory=True) as tmp:
         plot_confusions(table, policy.model_classes, metrics, tmp / "confusion.png")
         plot_timelines(table, policy.classes, tmp / "timelines.png")
-    for head, m in metrics.items():
-        typer.echo(f"{head}: frame accuracy {m['accuracy']['mean']:.3f} ± {m['accuracy']['std']:.3f} (mean over "
-                   f"folds), {m['pooled_accuracy']:.3f} pooled over all scored frames")
+    for backbone, heads in metrics.items():
+        for head, m in heads.items():
+            typer.echo(f"{backbone} + {head}: frame accuracy {m['accuracy']['mean']:.3f} ± {m['accuracy']['std']:.3f} "
+                       f"(mean over folds), {m['pooled_accuracy']:.3f} pooled over all scored frames")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage `features`: one video's frames -> features/<backbone>/<video>.zarr."""
+"""Stage `features`: one video's frames -> features/<backbone>/<video>.zarr, for one backbone."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,19 +11,23 @@ from pipeline.cliutil import ParamsOpt, run_stage
 
 
 def main(
+    backbone: Annotated[str, typer.Argument(help="A backbone name (`boulderseg backbones` lists them).")],
     frames_dir: Annotated[Path, typer.Argument(help="A video's frames directory.")],
     out_zarr: Annotated[Path, typer.Argument(help="Output Zarr store, e.g. features/x3d_xs/VIDEO.zarr.")],
+    family: Annotated[str | None, typer.Option(help="The backbone's family: only its module is imported.")] = None,
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
-    """Extract frozen-backbone features over sliding windows into a chunked Zarr store."""
+    """Extract frozen-backbone features over sliding windows into a chunked Zarr store (reused if it is current)."""
     from pipeline.features import extract_features
 
     p = params.load(params_file)
-    fs = extract_features(frames_dir, out_zarr, backbone=p.features.backbone, pretrained=p.weights.pretrained,
-                          seed=p.weights.seed, fps=p.data.fps, window=p.features.window, stride=p.features.stride,
-                          weights_dir=p.runtime.weights_dir, batch_size=p.runtime.features_batch,
-                          device=p.runtime.device, workers=p.runtime.features_workers)
-    typer.echo(f"{out_zarr}: features {fs.features.shape}")
+    f = p.features
+    fs, reused = extract_features(
+        frames_dir, out_zarr, backbone=backbone, family=family, pretrained=p.weights.pretrained,
+        seed=p.weights.seed, pooling=f.frame_pooling, fps=p.data.fps, window=f.window, stride=f.stride, dtype=f.dtype,
+        weights_dir=p.runtime.weights_dir, batch_size=p.runtime.features_batch, device=p.runtime.device,
+        workers=p.runtime.features_workers)
+    typer.echo(f"{out_zarr}: features {fs.features.shape}{' (current: reused)' if reused else ''}")
 
 
 if __name__ == "__main__":

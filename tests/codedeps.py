@@ -43,15 +43,22 @@ def closure(module: str, root: Path) -> set[str]:
     return {str(f.relative_to(root)) for f in seen}
 
 
+def entry_modules(stage: str) -> list[str]:
+    """`stages.<stage>`; a per-family stage `<stage>-<family>` also runs `pipeline.backbones.<family>`."""
+    name, _, family = stage.partition("-")
+    return [f"stages.{name}", *([f"pipeline.backbones.{family}"] if family else [])]
+
+
 def code_deps_problems(dvc_yaml: dict, root: Path) -> list[str]:
-    """Stages whose code deps differ from the closure of their entry module `stages/<stage>.py`."""
+    """Stages whose code deps differ from the closure of their entry modules."""
     problems = []
     for name, stage in dvc_yaml["stages"].items():
         body = stage.get("do", stage)
-        if f"python -m stages.{name} " not in body["cmd"] + " ":
-            problems.append(f"{name}: cmd does not run `python -m stages.{name}`")
+        entry = entry_modules(name)
+        if f"python -m {entry[0]} " not in body["cmd"] + " ":
+            problems.append(f"{name}: cmd does not run `python -m {entry[0]}`")
         listed = {d for d in body.get("deps", []) if d.endswith(".py")}
-        needed = closure(f"stages.{name}", root)
+        needed = set().union(*(closure(m, root) for m in entry))
         problems += [f"{name}: imports {f} but does not depend on it" for f in sorted(needed - listed)]
         problems += [f"{name}: depends on {f}, which it never imports" for f in sorted(listed - needed)]
     return problems

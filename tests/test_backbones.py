@@ -1,60 +1,152 @@
+"""The registry: every backbone builds offline, extracts its declared features, and loads its upstream weights."""
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
 
-from pipeline import backbones
+from pipeline import backbones, store
 from pipeline.errors import BouldersegError
-from pipeline.weights import sha256_of
+from pipeline.features import extract_features, windows
+from pipeline.weights import Checkpoint, WeightsFile, sha256_of
+
+REGISTRY = backbones.load_all()
+BIG = {"vjepa2_l", "vivit"}  # over 5 s each on 2 CPU cores
+NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in sorted(REGISTRY)]
 
 
-@pytest.mark.parametrize("name", sorted(backbones.REGISTRY))
-def test_every_backbone_maps_its_input_spec_to_feature_dim(name):
-    bb = backbones.get(name)
-    model, provenance = bb.build(pretrained=False, weights_dir="unused")
-    assert provenance == {"pretrained": False, "random_init_seed": 0}
-    s = bb.input
-    x = torch.randn(2, 3, s.num_frames, s.crop_size, s.crop_size)  # (B, C, T, H, W)
-    with torch.inference_mode():
-        y = model(x)
-    assert y.shape == (2, bb.feature_dim)
+@pytest.fixture(scope="module")
+def tiny_frames(tmp_path_factory, bikes):
+    """20 frames of real footage, 68 rows high."""
+    from pipeline.frames import extract_frames
+
+    out = tmp_path_factory.mktemp("tiny") / "frames"
+    extract_frames(bikes, out, fps=2, height=68)
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_backbone_extracts_its_declared_features_offline(name, tiny_frames, tmp_path):
+    bb = REGISTRY[name]
+    fs, reused = extract_features(tiny_frames, tmp_path / "v.zarr", backbone=name, family=bb.family,
+                                  pretrained=False, fps=2, window=10, stride=10, batch_size=2, device="cpu")
+    assert not reused and fs.features.shape == (2, bb.feature_dim("stack")) and fs.features.dtype == np.float16
+    assert np.isfinite(fs.features).all() and fs.frame_range.tolist() == windows(20, window=10, stride=10).tolist()
+    assert store.read(tmp_path / "v.zarr").attrs["family"] == bb.family
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_backbone_is_frozen_and_its_parameter_count_is_right(name):
+    bb = REGISTRY[name]
+    model, _ = bb.build(pretrained=False, weights_dir="unused")
     assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert sum(p.numel() for p in model.parameters()) == bb.n_params
 
 
-@pytest.mark.parametrize("name", sorted(backbones.REGISTRY))
+@pytest.mark.parametrize("name", [n for n in ("dinov2_vits14", "yolo_pose") if n in REGISTRY])
+def test_frame_level_features_stack_in_time_or_average(name):
+    bb = REGISTRY[name]
+    x = torch.rand(2, 3, bb.input.num_frames, 224, 224)  # (B, C, T, H, W)
+    stacked, _ = bb.build(pretrained=False, weights_dir="unused", pooling="stack")
+    mean, _ = bb.build(pretrained=False, weights_dir="unused", pooling="mean")
+    with torch.inference_mode():
+        a, b = stacked(x), mean(x)
+    assert a.shape == (2, bb.dim * bb.input.num_frames) and b.shape == (2, bb.dim) == (2, bb.feature_dim("mean"))
+    torch.testing.assert_close(a.view(2, bb.input.num_frames, bb.dim).mean(1), b)
+
+
+@pytest.mark.parametrize("name", ["x3d_xs", "r2plus1d_18", "dinov2_vits14", "yolo_pose"])
 def test_random_init_is_seeded_so_all_videos_share_one_network(name):
-    bb = backbones.get(name)
+    bb = REGISTRY[name]
     a, b = (bb.build(pretrained=False, weights_dir="unused", seed=3)[0] for _ in range(2))
     c = bb.build(pretrained=False, weights_dir="unused", seed=4)[0]
-    wa, wb, wc = (next(m.parameters()) for m in (a, b, c))
+    wa, wb, wc = (torch.cat([p.flatten() for p in m.parameters()]) for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
 
 
-@pytest.mark.parametrize("name", sorted(backbones.REGISTRY))
-def test_pretrained_checkpoint_in_the_upstream_format_loads(name, tmp_path, capsys):
+def unpinned(bb: backbones.Backbone, sha256: str | None = None) -> backbones.Backbone:
+    """`bb` with its weights file under a name that carries no hash (or pinned to `sha256`), for local files."""
+    file = bb.weights.file
+    plain = WeightsFile(file.url.rsplit("/", 1)[0] + "/local.pth", sha256=sha256, folder=file.folder)
+    return dataclasses.replace(bb, weights=Checkpoint(plain, bb.weights.to_state))
+
+
+def loads(bb: backbones.Backbone, weights_dir, key: str, expected: torch.Tensor) -> dict:
+    """Build `bb` with its pretrained weights; its parameter `key` must be `expected`; returns the provenance."""
+    model, provenance = bb.build(pretrained=True, weights_dir=weights_dir)
+    assert torch.equal(model.state_dict()[key], expected)
+    return provenance
+
+
+def test_pytorchvideo_checkpoint_in_the_zoo_format_loads(tmp_path, capsys):
     from pytorchvideo.models.hub import x3d
 
-    upstream = getattr(x3d, name)(pretrained=False)  # the layout the real .pyth file has
-    bb = backbones.get(name)
-    path = tmp_path / bb.weights.name
-    torch.save({"model_state": upstream.state_dict()}, path)
-    model, provenance = bb.build(pretrained=True, weights_dir=tmp_path)
-    key = "blocks.0.conv.conv_t.weight"
-    assert torch.equal(model.state_dict()[f"model.{key}"], upstream.state_dict()[key])
-    assert provenance == {"pretrained": True, "url": bb.weights.url, "file": path.name, "sha256": sha256_of(path)}
-    if bb.weights.sha256 is None:  # not pinned yet: the load says what to pin
-        assert f"this file's is {sha256_of(path)}. Pin it in the registry." in capsys.readouterr().err
+    upstream = x3d.x3d_xs(pretrained=False).state_dict()  # the layout the real .pyth file has
+    bb = REGISTRY["x3d_xs"]
+    path = tmp_path / bb.weights.file.name
+    torch.save({"model_state": upstream}, path)
+    provenance = loads(bb, tmp_path, "model.blocks.0.conv.conv_t.weight", upstream["blocks.0.conv.conv_t.weight"])
+    assert provenance == {"pretrained": True, "url": bb.weights.file.url, "file": path.name, "sha256": sha256_of(path)}
+    assert f"this file's is {sha256_of(path)}. Pin it in the registry." in capsys.readouterr().err
+
+
+def test_torchvision_file_is_pinned_by_the_hash_in_its_name_and_its_state_dict_loads(tmp_path):
+    from torchvision.models import video
+
+    upstream = video.r2plus1d_18(weights=None).state_dict()  # with its classifier, as published
+    bb = REGISTRY["r2plus1d_18"]
+    torch.save(upstream, tmp_path / bb.weights.file.name)
+    with pytest.raises(BouldersegError, match=r"r2plus1d_18-91a641e6\.pth: sha256 mismatch: the file has [0-9a-f]{64}, "
+                                              r"the registry pins 91a641e6\."):
+        bb.build(pretrained=True, weights_dir=tmp_path)
+    torch.save(upstream, tmp_path / "local.pth")
+    loads(unpinned(bb), tmp_path, "stem.0.weight", upstream["stem.0.weight"])
+
+
+def test_transformers_safetensors_file_loads_into_the_wrapped_model(tmp_path):
+    from safetensors.torch import save_file
+
+    bb = REGISTRY["dinov2_vits14"]
+    upstream = bb.make().model.state_dict()  # a Dinov2Model's own keys, as the repository stores them
+    folder = tmp_path / "huggingface" / "facebook" / "dinov2-small"
+    folder.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in upstream.items()}, folder / "model.safetensors")
+    provenance = loads(bb, tmp_path, "model.model.embeddings.cls_token", upstream["embeddings.cls_token"])
+    assert provenance["file"] == "model.safetensors" and provenance["sha256"] == sha256_of(folder / "model.safetensors")
+
+
+def test_ultralytics_pose_checkpoint_needs_a_pin_then_loads_once_converted(tmp_path):
+    from ultralytics import YOLO
+
+    bb = REGISTRY["yolo_pose"]
+    net = YOLO("yolo11n-pose.yaml").model
+    torch.save({"model": net}, tmp_path / "local.pth")  # ultralytics pickles the whole module
+    with pytest.raises(BouldersegError, match="needs pickled objects, and with no pinned sha256 it is not trusted"):
+        unpinned(bb).build(pretrained=True, weights_dir=tmp_path)
+    pinned = unpinned(bb, sha256_of(tmp_path / "local.pth"))
+    loads(pinned, tmp_path, "model.model.model.0.conv.weight", net.state_dict()["model.0.conv.weight"])
+    assert len(list(tmp_path.glob("local.pth.*.tensors.pt"))) == 1  # converted once; later loads read tensors only
+
+
+def test_pixels_has_nothing_to_load():
+    model, provenance = REGISTRY["pixels"].build(pretrained=True, weights_dir="unused")
+    assert provenance == {"pretrained": False, "learned_parameters": False} and not list(model.parameters())
 
 
 def test_missing_checkpoint_names_file_url_and_offline_switch(tmp_path):
     with pytest.raises(BouldersegError) as e:
-        backbones.get("x3d_xs").build(pretrained=True, weights_dir=tmp_path)
+        REGISTRY["dinov2_vits14"].build(pretrained=True, weights_dir=tmp_path)
     msg = str(e.value)
-    assert str(tmp_path / "X3D_XS.pyth") in msg
-    assert "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/X3D_XS.pyth" in msg
+    assert str(tmp_path / "huggingface" / "facebook" / "dinov2-small" / "model.safetensors") in msg
+    assert "https://huggingface.co/facebook/dinov2-small/resolve/main/model.safetensors" in msg
     assert "weights.pretrained=false" in msg
 
 
-def test_unknown_backbone_lists_known_ones():
-    with pytest.raises(BouldersegError, match="unknown backbone 'c3d'.*Known: x3d_xs"):
+def test_unknown_backbone_or_family_mismatch_says_what_to_do():
+    with pytest.raises(BouldersegError, match="unknown backbone 'c3d'. Known: clip_vit_b32, dinov2_vits14"):
         backbones.get("c3d")
+    with pytest.raises(BouldersegError, match="backbone 'x3d_xs' is in the pytorchvideo family, not transformers: list "
+                                              "it under features.backbones.pytorchvideo"):
+        backbones.get("x3d_xs", "transformers")

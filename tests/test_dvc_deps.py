@@ -7,6 +7,7 @@ import yaml
 from codedeps import closure, code_deps_problems
 
 from conftest import REPO
+from pipeline.backbones import FAMILIES
 
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
 
@@ -17,9 +18,10 @@ def test_every_stage_depends_on_exactly_its_import_closure():
 
 def test_a_file_removed_from_a_stage_is_reported():
     broken = copy.deepcopy(DVC_YAML)
-    broken["stages"]["features"]["do"]["deps"].remove("pipeline/store.py")
+    broken["stages"]["features-transformers"]["deps"].remove("pipeline/store.py")
     broken["stages"]["evaluate"]["deps"].remove("pipeline/metrics.py")
-    assert code_deps_problems(broken, REPO) == ["features: imports pipeline/store.py but does not depend on it",
+    assert code_deps_problems(broken, REPO) == ["features-transformers: imports pipeline/store.py but does not "
+                                                "depend on it",
                                                 "evaluate: imports pipeline/metrics.py but does not depend on it"]
 
 
@@ -27,6 +29,17 @@ def test_a_file_a_stage_never_runs_is_reported():
     extra = copy.deepcopy(DVC_YAML)
     extra["stages"]["frames"]["do"]["deps"].append("pipeline/heads.py")
     assert code_deps_problems(extra, REPO) == ["frames: depends on pipeline/heads.py, which it never imports"]
+
+
+def test_each_family_stage_depends_on_its_family_module_and_no_other():
+    for family in FAMILIES:
+        deps = DVC_YAML["stages"][f"features-{family}"]["deps"]
+        assert [d for d in deps if d.startswith("pipeline/backbones/") and not d.endswith("__init__.py")] == [
+            f"pipeline/backbones/{family}.py"]
+    moved = copy.deepcopy(DVC_YAML)
+    moved["stages"]["features-pixels"]["deps"].append("pipeline/backbones/transformers.py")
+    assert code_deps_problems(moved, REPO) == [
+        "features-pixels: depends on pipeline/backbones/transformers.py, which it never imports"]
 
 
 def test_closure_follows_imports_inside_functions_and_packages(tmp_path):

@@ -31,7 +31,7 @@ ENV = os.environ | {
     "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
 }
-PER_VIDEO = ("labels", "frames", "persons", "features")
+PER_VIDEO = ("labels", "frames", "persons", "features-pytorchvideo")
 
 
 def sh(*cmd: str, cwd: Path) -> str:
@@ -44,8 +44,9 @@ def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-def each_video(stage: str, videos) -> set[str]:
-    return {f"{stage}@{v}" for v in videos}
+def each_video(stage: str, videos, backbone: str = "x3d_xs") -> set[str]:
+    """Stage names of every video; a per-family features stage is named after the video and the backbone."""
+    return {f"{stage}@{v}-{backbone}" if stage.startswith("features-") else f"{stage}@{v}" for v in videos}
 
 
 def set_params(root: Path, edit) -> None:
@@ -108,7 +109,7 @@ def test_first_run_builds_every_artifact(full_run):
     params = yaml.safe_load((root / "params.yaml").read_text())
     videos = params["videos"]
     assert params["weights"]["pretrained"] is False
-    assert stages_run(output) == {f"{s}@{v}" for s in PER_VIDEO for v in videos} | {"stats", "train", "evaluate"}
+    assert stages_run(output) == set().union(*(each_video(s, videos) for s in PER_VIDEO)) | {"stats", "train", "evaluate"}
     for name in videos:
         labels = pd.read_csv(root / "data" / "labels" / f"{name}.csv")
         jpgs = sorted((root / "data" / "frames" / name).glob("*.jpg"))
@@ -117,11 +118,11 @@ def test_first_run_builds_every_artifact(full_run):
         persons = pq.read_table(root / "data" / "persons" / f"{name}.parquet")
         assert persons.num_rows == 250 and all(persons["person"].to_pylist())
         fs = store.read(root / "features" / "x3d_xs" / f"{name}.zarr")
-        assert fs.features.shape == (31, 2048)
+        assert fs.features.shape == (31, 2048) and fs.features.dtype == np.float16
         assert fs.frame_range.tolist() == windows(250, window=16, stride=8).tolist()
         assert fs.attrs["weights"] == {"pretrained": False, "random_init_seed": 0}
-    assert sorted(p.name for p in (root / "models" / "lstm").iterdir()) == [f"fold{k}.pt" for k in range(4)]
-    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    assert sorted(p.name for p in (root / "models" / "x3d_xs" / "lstm").iterdir()) == [f"fold{k}.pt" for k in range(4)]
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())["x3d_xs"]
     assert set(metrics) == {"linear", "lstm"}
     for m in metrics.values():
         assert len(m["folds"]) == 4 and set(m["per_class_accuracy"]) == set(params["labels"]["classes"])
@@ -165,11 +166,11 @@ def test_run_time_settings_rerun_no_stage(project):
 
 
 @pytest.mark.parametrize(("key", "value", "reruns", "after"), [
-    ("frames.jpg_quality", 80, ("frames", "persons", "features"), {"train", "evaluate"}),
+    ("frames.jpg_quality", 80, ("frames", "persons", "features-pytorchvideo"), {"train", "evaluate"}),
     # with untrained weights every frame passes the filter whatever persons.conf is, so the retrained
     # predictions are the same bytes and DVC rightly skips evaluate
     ("persons.conf", 0.5, ("persons",), {"train"}),
-    ("features.stride", 4, ("features",), {"train", "evaluate"}),
+    ("features.stride", 4, ("features-pytorchvideo",), {"train", "evaluate"}),
 ])
 def test_a_per_video_parameter_reruns_that_stage_of_every_video_and_what_follows(small, key, value, reruns, after):
     section, name = key.split(".")
@@ -197,8 +198,8 @@ def test_training_param_change_reruns_train_and_evaluate_and_shows_in_metrics_di
     sh("git", "commit", "-qm", "fewer linear epochs", cwd=project)
     diff = json.loads(sh("dvc", "metrics", "diff", "HEAD~1", "--json", cwd=project))
     changed = diff["reports/metrics.json"]
-    assert "linear.accuracy.mean" in changed and changed["linear.accuracy.mean"]["diff"] != 0
-    assert not any(k.startswith("lstm.") and v.get("diff") for k, v in changed.items())
+    assert "x3d_xs.linear.accuracy.mean" in changed and changed["x3d_xs.linear.accuracy.mean"]["diff"] != 0
+    assert not any(k.startswith("x3d_xs.lstm.") and v.get("diff") for k, v in changed.items())
 
 
 def test_one_videos_offset_relabels_only_that_video(project):
@@ -211,7 +212,7 @@ def test_one_videos_offset_relabels_only_that_video(project):
 def test_dropping_classes_retrains_without_relabelling(project):
     out = sh("dvc", "exp", "run", "-S", "labels.drop=[stopwatch,nothing]", cwd=project)
     assert stages_run(out) == {"stats", "train", "evaluate"}
-    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())["x3d_xs"]
     assert set(metrics["linear"]["per_class_accuracy"]) == {"climbing", "brushing", "reading"}
     preds = pd.read_parquet(project / "reports" / "predictions.parquet")
     assert set(preds["pred"]) <= {"climbing", "brushing", "reading"}
@@ -232,6 +233,27 @@ def test_new_video_reruns_only_its_own_stages(project):
     set_params(project, lambda p: p["videos"].update(climb5_face={
         k: str(Path(v).relative_to(project)) if k in ("video", "annotation") else v for k, v in entry.items()}))
     out = sh("dvc", "repro", cwd=project)
-    assert stages_run(out) == {f"{s}@climb5_face" for s in PER_VIDEO} | {"stats", "train", "evaluate"}
+    assert stages_run(out) == set().union(*(each_video(s, ["climb5_face"]) for s in PER_VIDEO)) | {
+        "stats", "train", "evaluate"}
     preds = pd.read_parquet(project / "reports" / "predictions.parquet")
     assert (preds[preds["video"] == "climb5_face"]["frame"].to_numpy() == np.tile(np.arange(250), 2)).all()
+
+
+def test_a_new_backbone_extracts_only_its_own_features_for_every_video(small):
+    videos = ("climb1_face", "climb2_face")
+    x3d = {v: (small / "features" / "x3d_xs" / f"{v}.zarr" / "zarr.json").stat().st_mtime_ns for v in videos}
+    set_params(small, lambda p: p["features"]["backbones"].update(pixels=["pixels"]))
+    assert stages_run(sh("dvc", "repro", cwd=small)) == each_video("features-pixels", videos, "pixels") | {
+        "train", "evaluate"}
+    assert x3d == {v: (small / "features" / "x3d_xs" / f"{v}.zarr" / "zarr.json").stat().st_mtime_ns for v in videos}
+    metrics = json.loads((small / "reports" / "metrics.json").read_text())
+    assert set(metrics) == {"x3d_xs", "pixels"} and set(metrics["pixels"]) == {"linear", "lstm"}
+    preds = pd.read_parquet(small / "reports" / "predictions.parquet")
+    assert preds.groupby("backbone").size().to_dict() == {"pixels": 2 * 2 * 250, "x3d_xs": 2 * 2 * 250}
+
+    entry = make_video(small / "data" / "raw", climb=3, view="face")  # then a new video: only its stages, every backbone
+    set_params(small, lambda p: p["videos"].update(climb3_face={
+        k: str(Path(v).relative_to(small)) if k in ("video", "annotation") else v for k, v in entry.items()}))
+    assert stages_run(sh("dvc", "repro", cwd=small)) == {
+        "labels@climb3_face", "frames@climb3_face", "persons@climb3_face", "features-pytorchvideo@climb3_face-x3d_xs",
+        "features-pixels@climb3_face-pixels", "stats", "train", "evaluate"}

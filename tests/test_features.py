@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import zarr
@@ -24,29 +26,67 @@ def test_sample_indices_spread_over_the_window():
     assert sample_indices(0, 5, 4).tolist() == [0, 1, 3, 4]
 
 
+KW = dict(backbone="x3d_xs", pretrained=False, fps=10, window=16, stride=8, device="cpu")
+
+
 def test_features_store_shape_ranges_and_provenance(bikes_frames, tmp_path):
     out = tmp_path / "v.zarr"
-    fs = extract_features(bikes_frames, out, backbone="x3d_xs", pretrained=False, fps=10, window=16,
-                          stride=8, batch_size=3, device="cpu")
-    assert fs.features.shape == (12, 2048) and fs.features.dtype == np.float32
+    fs, reused = extract_features(bikes_frames, out, batch_size=3, **KW)
+    assert not reused and fs.features.shape == (12, 2048) and fs.features.dtype == np.float16
     group = zarr.open_group(str(out), mode="r")
     assert group["features"].chunks[0] == store.CHUNK_ROWS
     back = store.read(out)
     np.testing.assert_array_equal(back.features, fs.features)
     assert back.frame_range.tolist() == windows(100, window=16, stride=8).tolist()
     a = back.attrs
-    assert (a["backbone"], a["feature_dim"], a["fps"], a["window"], a["stride"], a["n_frames"]) == (
-        "x3d_xs", 2048, 10, 16, 8, 100)
+    assert (a["backbone"], a["family"], a["level"], a["feature_dim"], a["fps"], a["window"], a["stride"], a["dtype"],
+            a["n_frames"]) == ("x3d_xs", "pytorchvideo", "segment", 2048, 10, 16, 8, "float16", 100)
     assert a["weights"] == {"pretrained": False, "random_init_seed": 0}
     assert a["preprocessing"]["num_frames"] == 4 and a["preprocessing"]["crop_size"] == 160
-    assert a["code_version"].startswith("0.1.0+")
+    assert len(a["frames_sha256"]) == 64 and a["code_version"].startswith("0.1.0+")
 
 
 def test_features_are_reproducible_and_independent_of_batch_size(bikes_frames, tmp_path):
-    kw = dict(backbone="x3d_xs", pretrained=False, fps=10, window=16, stride=8, device="cpu")
-    a = extract_features(bikes_frames, tmp_path / "a.zarr", batch_size=5, **kw)
-    b = extract_features(bikes_frames, tmp_path / "b.zarr", batch_size=2, **kw)
+    a, _ = extract_features(bikes_frames, tmp_path / "a.zarr", batch_size=5, dtype="float32", **KW)
+    b, _ = extract_features(bikes_frames, tmp_path / "b.zarr", batch_size=2, dtype="float32", **KW)
     np.testing.assert_allclose(a.features, b.features, rtol=1e-4, atol=1e-5)
+    assert a.attrs["frames_sha256"] == b.attrs["frames_sha256"]  # the frames read, not the order they were read in
+
+
+def test_a_current_store_is_reused_and_a_stale_one_rebuilt(bikes_frames, tmp_path):
+    frames = tmp_path / "frames"
+    shutil.copytree(bikes_frames, frames)
+    out = tmp_path / "v.zarr"
+    first, _ = extract_features(frames, out, **KW)
+    assert extract_features(frames, out, **KW)[1]  # same configuration, same frames: reused
+    changed, reused = extract_features(frames, out, **KW | {"window": 20})
+    assert not reused and changed.attrs["window"] == 20 and len(store.read(out).features) == len(windows(100, window=20, stride=8))
+    extract_features(frames, out, **KW)
+    weights, reused = extract_features(frames, out, **KW | {"seed": 1})
+    assert not reused and weights.attrs["weights"]["random_init_seed"] == 1
+    (frames / "000006.jpg").write_bytes((frames / "000050.jpg").read_bytes())  # windows sample 2, 6, 10, …
+    edited, reused = extract_features(frames, out, **KW | {"seed": 1})
+    assert not reused and edited.attrs["frames_sha256"] != weights.attrs["frames_sha256"]
+
+
+def test_reading_a_stale_store_is_refused_naming_what_differs(bikes_frames, tmp_path):
+    extract_features(bikes_frames, tmp_path / "v.zarr", **KW)
+    with pytest.raises(BouldersegError, match=r"v\.zarr: stale feature store, made with another configuration "
+                                              r"\(window: stored 16, expected 32; dtype: stored 'float16', expected "
+                                              r"'float32'\)\. Rerun `dvc repro` to rebuild it\."):
+        store.read(tmp_path / "v.zarr", expect={"window": 32, "stride": 8, "dtype": "float32"})
+
+
+def test_an_interrupted_write_leaves_nothing_a_rerun_would_trust(bikes_frames, tmp_path, monkeypatch):
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zarr.Group, "create_array", crash)
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(bikes_frames, tmp_path / "v.zarr", **KW)
+    assert list(tmp_path.iterdir()) == []  # neither the store nor its temp folder
+    monkeypatch.undo()
+    assert not extract_features(bikes_frames, tmp_path / "v.zarr", **KW)[1]
 
 
 def test_reading_a_missing_store_says_what_to_run(tmp_path):

@@ -36,9 +36,21 @@ def test_a_typo_names_the_key_path_and_the_nearest_valid_key(tmp_path):
         p["features"]["strid"] = p["features"].pop("stride")
         p["videos"]["climb1_face"]["ofset"] = 0.4
     assert problems_of(tmp_path, edit) == [
-        "features.strid: unknown key; did you mean 'stride'? valid keys: backbone, window, stride",
+        "features.strid: unknown key; did you mean 'stride'? valid keys: backbones, window, stride, frame_pooling, "
+        "dtype",
         "videos.climb1_face.ofset: unknown key; did you mean 'offset'? "
         "valid keys: climb, video, annotation, view, sheet, offset",
+    ]
+
+
+def test_backbones_are_listed_by_family_and_the_old_single_key_says_where_it_went(tmp_path):
+    def edit(p):
+        p["features"]["backbone"] = "x3d_xs"
+        p["features"]["backbones"]["transformer"] = ["dinov2_vits14"]
+    assert problems_of(tmp_path, edit) == [
+        "features.backbones.transformer: unknown key; did you mean 'transformers'? valid keys: pytorchvideo, "
+        "torchvision, transformers, ultralytics, pixels",
+        "features.backbone: moved to features.backbones.<family> (a list per library family)",
     ]
 
 

@@ -95,7 +95,7 @@ def test_cross_validation_predicts_every_frame_of_held_out_climbs(tmp_path):
     assert sorted(p.name for p in (tmp_path / "models" / "lstm").iterdir()) == ["fold0.pt", "fold1.pt", "fold2.pt"]
     for (head, vid), df in table.groupby(["head", "video"]):
         assert df["fold"].nunique() == 1 and df["fold"].iloc[0] == folds[vid]
-    metrics = summarize(table, CLASSES)
+    metrics = summarize(table.assign(backbone="b"), CLASSES)["b"]
     assert metrics["linear"]["accuracy"]["mean"] > 0.95 and metrics["lstm"]["accuracy"]["mean"] > 0.9
 
 
@@ -108,10 +108,10 @@ def test_metrics_by_hand():
 
 
 def test_summary_scores_only_scored_frames_and_gives_fold_mean_and_pooled_accuracy():
-    df = pd.DataFrame({"head": "h", "fold": [0, 0, 0, 0, 1, 1], "video": "v", "frame": range(6),
+    df = pd.DataFrame({"backbone": "x", "head": "h", "fold": [0, 0, 0, 0, 1, 1], "video": "v", "frame": range(6),
                        "label": ["a", "a", "b", "b", "a", "b"], "pred": ["a", "b", "b", "a", "a", "a"],
                        "scored": [True, True, True, False, True, True]})
-    s = summarize(df, CLASSES)["h"]
+    s = summarize(df, CLASSES)["x"]["h"]
     assert [f["accuracy"] for f in s["folds"]] == [pytest.approx(2 / 3), 0.5]
     assert s["accuracy"] == {"mean": pytest.approx(7 / 12), "std": pytest.approx(1 / 12)}
     assert s["pooled_accuracy"] == pytest.approx(3 / 5)

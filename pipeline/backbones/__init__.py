@@ -1,32 +1,39 @@
 """Frozen video backbones: a typed registry, one contract.
 
-Every entry builds a module mapping clips (B, C, T, H, W), normalised as its `InputSpec` says,
-to features (B, feature_dim). Adding a backbone is one `register(...)` call; the tests are
-parametrised over `REGISTRY`.
+Every entry builds a frozen module mapping clips (B, C, T, H, W), normalised as its `InputSpec`
+says, to features (B, feature_dim). Segment-level backbones see the clip whole; frame-level ones
+see each frame, and their per-frame features are stacked over the clip (the paper) or averaged
+(`features.frame_pooling`). Entries live in one module per library family
+(`pipeline/backbones/<family>.py`), imported only when one of their backbones is asked for, so a
+features stage runs, and DVC tracks, its own family's code alone. Adding a backbone is one
+`register(...)` call in its family's module; the tests are parametrised over the registry.
 """
 from __future__ import annotations
 
-import warnings
+import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import nn
 
 from pipeline.errors import BouldersegError
-from pipeline.weights import WeightsFile, load_state
+from pipeline.weights import Loaded
 
+FAMILIES = ("pytorchvideo", "torchvision", "transformers", "ultralytics", "pixels")
 KINETICS_MEAN = (0.45, 0.45, 0.45)
 KINETICS_STD = (0.225, 0.225, 0.225)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
 class InputSpec:
     num_frames: int  # frames sampled uniformly from each window
-    crop_size: int  # square centre crop, pixels
-    short_side: int  # frames are resized so their short side is this, before cropping
+    short_side: int  # frames are resized so their short side is this
+    crop_size: int | None  # then centre-cropped to a square; None: the whole frame, sides cut to a multiple of 32
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
 
@@ -34,64 +41,80 @@ class InputSpec:
         return asdict(self)
 
 
+class WeightsSource(Protocol):
+    """Where an entry's pretrained weights come from, and how they become its module's state dict."""
+
+    def describe(self) -> str:
+        """URL or repository, for tables and messages."""
+
+    def present(self, weights_dir: str | Path) -> bool:
+        """Whether the weights are already in `weights_dir`."""
+
+    def identify(self, weights_dir: str | Path) -> dict[str, Any]:
+        """What the feature store records of the weights (file and sha256), fetching them if need be."""
+
+    def load(self, weights_dir: str | Path) -> Loaded:
+        """The state dict of `make()`'s module and its provenance; an error naming what is missing."""
+
+
 @dataclass(frozen=True)
 class Backbone:
     name: str
-    feature_dim: int
+    family: str  # the module under pipeline/backbones/ that registers it
+    level: Literal["frame", "segment"]
+    dim: int  # features per clip (segment level) or per frame (frame level)
     input: InputSpec
-    weights: WeightsFile
-    make: Callable[[], nn.Module]  # randomly initialised network, classifier removed
-    unpack_state: Callable[[Any], dict] = lambda ckpt: ckpt  # checkpoint -> state dict of `make()`
+    weights: WeightsSource | None  # None: nothing to learn (pixels)
+    make: Callable[[], nn.Module]  # random-init module: (B, C, T, H, W) -> (B, dim), or (B, T, dim) per frame
+    n_params: int  # parameters of `make()`'s module (checked by the tests), for tables
+    in_paper: bool = False  # one of the 13 backbones of the paper's Table 3 (or its stand-in)
 
-    def build(self, *, pretrained: bool, weights_dir: str | Path, seed: int = 0) -> tuple[nn.Module, dict]:
-        """The frozen feature extractor in eval mode, and the provenance of its weights.
+    def feature_dim(self, pooling: str = "stack") -> int:
+        """Features per window: frame-level entries stack `num_frames` per-frame vectors unless averaged."""
+        return self.dim * self.input.num_frames if self.level == "frame" and pooling == "stack" else self.dim
+
+    def provenance(self, *, pretrained: bool, weights_dir: str | Path, seed: int = 0) -> dict[str, Any]:
+        """The weights `build` would use, as the feature store records them."""
+        if self.weights is None:
+            return {"pretrained": False, "learned_parameters": False}
+        if pretrained:
+            return self.weights.identify(weights_dir)
+        return {"pretrained": False, "random_init_seed": seed}
+
+    def build(self, *, pretrained: bool, weights_dir: str | Path, seed: int = 0,
+              pooling: str = "stack") -> tuple[nn.Module, dict[str, Any]]:
+        """The frozen extractor in eval mode, (B, C, T, H, W) -> (B, feature_dim), and its weights' provenance.
 
         Pretrained weights come from `weights_dir`, checked against their pin. Without them the
         weights are drawn from `seed`, so every video sees the same network.
         """
         torch.manual_seed(seed)
         model = self.make()
-        provenance: dict[str, Any] = {"pretrained": False, "random_init_seed": seed}
-        if pretrained:
-            loaded = load_state(self.weights, weights_dir, to_state=self.unpack_state)
+        provenance = self.provenance(pretrained=False, weights_dir=weights_dir, seed=seed)
+        if pretrained and self.weights is not None:
+            loaded = self.weights.load(weights_dir)
             model.load_state_dict(loaded.state)
             provenance = loaded.provenance
+        if self.level == "frame":
+            model = PoolFrames(model, pooling)
         model.eval().requires_grad_(False)
         return model, provenance
 
 
-REGISTRY: dict[str, Backbone] = {}
+class PoolFrames(nn.Module):
+    """Per-frame features (B, T, d) -> (B, T * d) stacked in time order, or (B, d) averaged."""
+
+    def __init__(self, model: nn.Module, pooling: str):
+        super().__init__()
+        self.model, self.pooling = model, pooling
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) -> (B, D)
+        per_frame = self.model(x)  # (B, T, d)
+        return per_frame.flatten(1) if self.pooling == "stack" else per_frame.mean(1)
 
 
-def register(backbone: Backbone) -> Backbone:
-    REGISTRY[backbone.name] = backbone
-    return backbone
-
-
-def get(name: str) -> Backbone:
-    if name not in REGISTRY:
-        raise BouldersegError(
-            f"unknown backbone '{name}' (features.backbone in params.yaml). Known: {', '.join(REGISTRY)}."
-        )
-    return REGISTRY[name]
-
-
-def _pytorchvideo_x3d(variant: str) -> Callable[[], nn.Module]:
-    def make() -> nn.Module:
-        with warnings.catch_warnings():  # pytorchvideo's torch.jit.script use is deprecated
-            warnings.simplefilter("ignore", FutureWarning)
-            from pytorchvideo.models.hub import x3d
-
-        model = getattr(x3d, variant)(pretrained=False)
-        head = model.blocks[-1]
-        head.proj, head.activation = nn.Identity(), None  # keep the 2048-d penultimate layer
-        return _Flatten(model)
-
-    return make
-
-
-class _Flatten(nn.Module):
-    """(B, D, 1, 1, 1) or (B, 1, 1, 1, D) head outputs -> (B, D)."""
+class Flatten(nn.Module):
+    """(B, D, 1, 1, 1), (B, 1, 1, 1, D) or (B, D) outputs -> (B, D)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -101,24 +124,44 @@ class _Flatten(nn.Module):
         return self.model(x).flatten(1)
 
 
-def _pytorchvideo_checkpoint(ckpt: dict) -> dict:
-    # the proj layer is dropped: its weights are the Kinetics classifier we do not use
-    return {f"model.{k}": v for k, v in ckpt["model_state"].items() if ".proj." not in k}
+def each_frame(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, H, W) clips -> (B * T, C, H, W) images, in (clip, time) order."""
+    return x.transpose(1, 2).flatten(0, 1)
 
 
-_X3D_ROOT = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics"
-# The model zoo publishes no checksums and the files cannot be fetched here to compute them, so
-# these are not pinned yet: a load warns with the file's sha256 to pin (pipeline.weights.check).
-for _variant, _spec in {
-    "x3d_xs": InputSpec(num_frames=4, crop_size=160, short_side=182),
-    "x3d_s": InputSpec(num_frames=13, crop_size=160, short_side=182),
-    "x3d_m": InputSpec(num_frames=16, crop_size=224, short_side=256),
-}.items():
-    register(Backbone(
-        name=_variant,
-        feature_dim=2048,
-        input=_spec,
-        weights=WeightsFile(f"{_X3D_ROOT}/{_variant.upper()}.pyth", sha256=None),
-        make=_pytorchvideo_x3d(_variant),
-        unpack_state=_pytorchvideo_checkpoint,
-    ))
+REGISTRY: dict[str, Backbone] = {}
+
+
+def register(backbone: Backbone) -> Backbone:
+    if backbone.family not in FAMILIES:
+        raise ValueError(f"{backbone.name}: unknown family {backbone.family}; add it to FAMILIES")
+    REGISTRY[backbone.name] = backbone
+    return backbone
+
+
+def load_family(family: str) -> None:
+    """Register one family's backbones (imports its module, not the library it wraps)."""
+    if family not in FAMILIES:
+        raise BouldersegError(f"unknown backbone family '{family}'. Known: {', '.join(FAMILIES)}.")
+    importlib.import_module(f"pipeline.backbones.{family}")
+
+
+def load_all() -> dict[str, Backbone]:
+    for family in FAMILIES:
+        load_family(family)
+    return REGISTRY
+
+
+def get(name: str, family: str | None = None) -> Backbone:
+    """The entry called `name`; with `family`, only that family's module is imported."""
+    if family is not None:
+        load_family(family)
+    if name not in REGISTRY:
+        load_all()
+    if name not in REGISTRY:
+        raise BouldersegError(f"unknown backbone '{name}'. Known: {', '.join(sorted(REGISTRY))} "
+                              "(`boulderseg backbones` lists them).")
+    if family is not None and REGISTRY[name].family != family:
+        raise BouldersegError(f"backbone '{name}' is in the {REGISTRY[name].family} family, not {family}: list it "
+                              f"under features.backbones.{REGISTRY[name].family} in params.yaml.")
+    return REGISTRY[name]

@@ -1,0 +1,48 @@
+"""Text views of the registry and of what the pipeline stored, for `boulderseg backbones` and `inspect`."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    """Left-aligned columns, two spaces apart."""
+    cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+
+def backbones_table(*, weights_dir: str | Path, listed: Sequence[str] = (), pooling: str = "stack") -> str:
+    """Every registered backbone: family, level, feature dim, frames per window, input, parameters, weights."""
+    from pipeline.backbones import FAMILIES, load_all
+
+    rows = []
+    for b in sorted(load_all().values(), key=lambda b: (FAMILIES.index(b.family), b.name)):
+        size = f"{b.input.crop_size}²" if b.input.crop_size else f"short side {b.input.short_side}"
+        weights = "none" if b.weights is None else b.weights.describe()
+        here = "-" if b.weights is None else "yes" if b.weights.present(weights_dir) else "no"
+        rows.append([("* " if b.name in listed else "  ") + b.name, b.family, b.level, b.feature_dim(pooling),
+                     b.input.num_frames, size, f"{b.n_params / 1e6:.1f}M", "yes" if b.in_paper else "",
+                     here, weights])
+    header = ["  name", "family", "level", "dim", "frames", "input", "params", "paper", "present", "weights"]
+    return table(rows, header) + f"\n* listed in features.backbones; present: in {weights_dir}"
+
+
+def features_report(features_dir: str | Path, backbone: str | None = None) -> str:
+    """Per backbone and video: shape, dtype, chunks, bytes on disk and the recorded configuration."""
+    import zarr
+
+    stores = sorted(Path(features_dir).glob(f"{backbone or '*'}/*.zarr"))
+    if not stores:
+        return f"no feature stores under {features_dir}" + (f"/{backbone}" if backbone else "")
+    lines = []
+    for path in stores:
+        group = zarr.open_group(str(path), mode="r")
+        features = group["features"]
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        lines.append(f"{path.parent.name}/{path.stem}: {features.shape} {features.dtype}, chunks {features.chunks}, "
+                     f"{size / 1024:.0f} KiB on disk")
+        for key, value in dict(group.attrs).items():
+            lines.append(f"    {key}: {json.dumps(value)}")
+    return "\n".join(lines)
