@@ -113,7 +113,11 @@ def _init_worker() -> None:
 def _executor(workers: int) -> Executor:
     if workers == 1:
         return ThreadPoolExecutor(1)
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker)
+    # Workers fork from a clean server process: forking the caller, which may have run OpenCV or torch
+    # thread pools (a notebook, the tests), can leave a worker deadlocked on a lock held by a lost thread.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["pipeline.frames", "pipeline.yuvjpeg"])
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
 
 
 def extract_frames(
@@ -128,7 +132,9 @@ def extract_frames(
     """Write `out_dir/000000.jpg …`, one per output frame at `fps`, and `out_dir/manifest.json`; returns the count.
 
     Keyframe-aligned chunks are decoded on `workers` processes (None: one per core); each holds
-    one frame at a time, so memory does not grow with the video.
+    one frame at a time, so memory does not grow with the video. The processes start the way
+    Python's `forkserver` does, so a script calling this with several workers needs the usual
+    `if __name__ == "__main__":` guard.
     """
     video, out_dir = Path(video), Path(out_dir)
     info = probe(video)

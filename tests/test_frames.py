@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 from av.video.reformatter import ColorRange, Colorspace
 
+from conftest import REPO
 from pipeline.frames import extract_frames, plan_chunks
 from pipeline.video import VideoInfo, probe, source_indices
 
@@ -41,6 +44,27 @@ def test_several_processes_write_the_same_bytes_as_one(bikes, tmp_path):
     one, two = sorted((tmp_path / "one").iterdir()), sorted((tmp_path / "two").iterdir())
     assert [p.name for p in one] == [p.name for p in two] and len(one) == 251
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two))
+
+
+AFTER_THREAD_POOLS = """
+import sys
+import cv2, numpy as np, torch
+from pipeline.frames import extract_frames
+
+if __name__ == "__main__":
+    big = np.random.default_rng(0).integers(0, 255, (2000, 2000, 3), dtype=np.uint8)
+    for _ in range(5):
+        cv2.resize(big, (1000, 1000), interpolation=cv2.INTER_AREA)  # OpenCV's thread pool is running
+    torch.ones(500, 500) @ torch.ones(500, 500)  # and torch's
+    print(extract_frames(sys.argv[1], sys.argv[2], fps=25, height=68, workers=2))
+"""
+
+
+def test_several_processes_after_opencv_and_torch_ran_in_the_caller_do_not_hang(bikes, tmp_path):
+    (tmp_path / "script.py").write_text(AFTER_THREAD_POOLS)  # forking this caller left workers deadlocked
+    run = subprocess.run([sys.executable, str(tmp_path / "script.py"), str(bikes), str(tmp_path / "f")],
+                         capture_output=True, text=True, timeout=120, env=os.environ | {"PYTHONPATH": str(REPO)})
+    assert run.returncode == 0 and run.stdout.strip() == "250", run.stderr[-2000:]
 
 
 def write_patches(path: Path, *, pix_fmt: str, bt709: bool) -> None:
