@@ -71,6 +71,7 @@ class Backbones(Section):
 
     pytorchvideo: list[str] = []
     torchvision: list[str] = []
+    s3dg: list[str] = []
     transformers: list[str] = []
     ultralytics: list[str] = []
     pixels: list[str] = []

@@ -130,6 +130,14 @@ def test_ultralytics_pose_checkpoint_needs_a_pin_then_loads_once_converted(tmp_p
     assert len(list(tmp_path.glob("local.pth.*.tensors.pt"))) == 1  # converted once; later loads read tensors only
 
 
+def test_s3dg_checkpoint_of_the_howto100m_port_loads_its_video_tower(tmp_path):
+    bb = REGISTRY["s3d_h"]
+    upstream = bb.make().state_dict() | {"fc.weight": torch.zeros(512, 1024), "fc.bias": torch.zeros(512),
+                                         "text_module.word_embd.weight": torch.zeros(10, 300)}  # joint space, text
+    torch.save(upstream, tmp_path / bb.weights.file.name)
+    loads(bb, tmp_path, "mixed_5c.gating_b3.fc.weight", upstream["mixed_5c.gating_b3.fc.weight"])
+
+
 def test_pixels_has_nothing_to_load():
     model, provenance = REGISTRY["pixels"].build(pretrained=True, weights_dir="unused")
     assert provenance == {"pretrained": False, "learned_parameters": False} and not list(model.parameters())
