@@ -52,8 +52,11 @@ def validate(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
 @app.command("backbones")
 @friendly
 def list_backbones(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
-    """List every backbone: family, level (frame or segment), feature dim, frames per window, input size,
-    parameters, whether the paper used it, and where its weights come from and whether they are in weights_dir."""
+    """List every backbone: family, level, feature dim, frames, input, parameters, weights and whether they are here.
+
+    Level: frame (per-frame features, stacked or averaged over the window) or segment (one per clip).
+    `*` marks the backbones features.backbones lists; `present`: the weights are in runtime.weights_dir.
+    """
     from pipeline import params
     from pipeline.inspect import backbones_table
 

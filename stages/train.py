@@ -18,8 +18,10 @@ def main(
     predictions: Annotated[Path, typer.Option(help="Output: per-frame predictions.")] = Path("reports/predictions.parquet"),
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
-    """Cross-validate every head in train.heads on every backbone in features.backbones (folds never split a
-    climb) and predict every frame."""
+    """Cross-validate every head in train.heads on every backbone in features.backbones, and predict every frame.
+
+    Folds never split a climb: both views of one climb are always in the same fold.
+    """
     import pandas as pd
 
     from pipeline.annotations import LabelPolicy
