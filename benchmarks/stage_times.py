@@ -15,8 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ["labels", "stats", "frames", "persons", "features", "train", "evaluate"]
+
+
+def stages(params: dict) -> list[str]:
+    """Stage groups in DAG order: one features group per family that lists a backbone."""
+    families = [f"features-{family}" for family, names in params["features"]["backbones"].items() if names]
+    return ["labels", "stats", "frames", "persons", *families, "train", "evaluate"]
 
 
 def main() -> None:
@@ -32,13 +39,13 @@ def main() -> None:
         params = root / "params.yaml"
         params.write_text(params.read_text().replace("pretrained: true", "pretrained: false", 1))
         total = 0.0
-        for stage in STAGES:
+        for stage in stages(yaml.safe_load(params.read_text())):
             t = time.perf_counter()
             subprocess.run(["dvc", "repro", stage], cwd=root, env=env, check=True, capture_output=True)
             dt = time.perf_counter() - t
             total += dt
-            print(f"{stage:10s} {dt:7.1f} s")
-        print(f"{'total':10s} {total:7.1f} s")
+            print(f"{stage:22s} {dt:7.1f} s", flush=True)
+        print(f"{'total':22s} {total:7.1f} s")
 
 
 if __name__ == "__main__":
