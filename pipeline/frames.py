@@ -99,8 +99,8 @@ def _damaged(video: Path, frame: int, what: str) -> BouldersegError:
 
 
 def _init_worker() -> None:
-    """One thread per worker process (they already fill the cores); a worker ends when the stage
-    process is killed, so nothing goes on writing after it."""
+    """One thread per worker process (they already fill the cores). A worker is killed when its parent,
+    the fork server, ends, which it does with the stage process: nothing goes on writing after a kill."""
     import cv2
 
     cv2.setNumThreads(1)
