@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import signal
-import sys
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,16 +98,23 @@ def _damaged(video: Path, frame: int, what: str) -> BouldersegError:
                            "truncated. Re-export it (e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`) or remove it from videos.")
 
 
-def _init_worker() -> None:
-    """One thread per worker process (they already fill the cores). A worker is killed when its parent,
-    the fork server, ends, which it does with the stage process: nothing goes on writing after a kill."""
+def _init_worker(stage: int) -> None:
+    """One thread per worker process (together they fill the cores), and a watchdog that ends the worker
+    as soon as the stage process is gone: its parent is the fork server, so no signal would say so, and
+    it must not go on writing into a killed stage's temp folder, nor wait forever for work."""
     import cv2
 
     cv2.setNumThreads(1)
-    if sys.platform == "linux":
-        import ctypes
 
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    def watch() -> None:
+        while True:
+            time.sleep(0.2)
+            try:
+                os.kill(stage, 0)
+            except ProcessLookupError:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _executor(workers: int) -> Executor:
@@ -117,7 +124,7 @@ def _executor(workers: int) -> Executor:
     # thread pools (a notebook, the tests), can leave a worker deadlocked on a lock held by a lost thread.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["pipeline.frames", "pipeline.yuvjpeg"])
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),))
 
 
 def extract_frames(

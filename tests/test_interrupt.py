@@ -59,6 +59,34 @@ def test_killed_frames_stage_leaves_no_output_and_a_rerun_matches(project):
     assert not list(project.glob(".killed.tmp-*"))  # the rerun cleared the dead run's temp folder
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_killing_the_frames_stage_alone_ends_its_worker_processes(project):
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-stream_loop", "9", "-i", "clip.mp4", "-c", "copy",
+                    "long.mp4"], cwd=project, check=True)  # 100 s: the workers are mid-chunk when the stage dies
+    proc = stage("frames", "long.mp4", "out", cwd=project)
+    deadline = time.monotonic() + 120
+    while len(temp_files(project, "out")) < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)  # the stage process only, not its group: as when DVC's child is killed
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not group_alive(proc.pid), "worker processes outlived the stage"
+    written = len(temp_files(project, "out"))
+    time.sleep(0.5)
+    assert len(temp_files(project, "out")) == written  # nothing goes on writing into the dead stage's folder
+
+
 def test_killed_persons_stage_leaves_no_output_and_a_rerun_matches(project):
     assert stage("frames", "clip.mp4", "frames", cwd=project).wait() == 0
     t = time.monotonic()
