@@ -93,3 +93,36 @@ def test_unreadable_video_exits_nonzero_without_output(tmp_path):
     assert r.returncode == 1
     assert "error: clip.mp4: cannot decode this video" in r.stderr and "Traceback" not in r.stderr
     assert not (p / "frames" / "clip").exists()
+
+
+def test_backbones_lists_the_registry_marking_the_listed_ones_and_their_weights(tmp_path, bikes):
+    from pipeline.backbones import load_all
+
+    root = project(tmp_path, bikes)
+    (root / "weights").mkdir()
+    (root / "weights" / "s3d-d76dad2f.pth").write_bytes(b"")  # present, whatever it holds
+    run = boulderseg("backbones", cwd=root)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split() == ["name", "family", "level", "dim", "frames", "input", "params", "paper", "present",
+                                "weights"]
+    rows = {line[2:].split()[0]: line for line in lines[1:-1]}
+    assert set(rows) == set(load_all())
+    assert rows["x3d_xs"].startswith("* x3d_xs ") and rows["r3d"].startswith("  r3d ")
+    assert rows["x3d_xs"].split()[2:9] == ["pytorchvideo", "segment", "2048", "4", "160²", "3.0M", "yes"]
+    assert rows["s3d_k"].split()[-2:] == ["yes", "https://download.pytorch.org/models/s3d-d76dad2f.pth"]
+    assert rows["pixels"].split()[-2:] == ["-", "none"]
+
+
+def test_inspect_features_shows_shape_dtype_and_recorded_configuration(tmp_path, bikes_frames):
+    from pipeline.features import extract_features
+
+    extract_features(bikes_frames, tmp_path / "features" / "pixels" / "v.zarr", backbone="pixels", pretrained=False,
+                     fps=10, device="cpu")
+    run = boulderseg("inspect", "features", "pixels", "--features-dir", str(tmp_path / "features"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    first, *config = run.stdout.splitlines()
+    assert first.startswith("pixels/v: (12, 3840) float16, chunks (256, 3840), ") and first.endswith(" KiB on disk")
+    assert '    backbone: "pixels"' in config and '    dtype: "float16"' in config and "    window: 16" in config
+    assert boulderseg("inspect", "features", "x3d_xs", "--features-dir", str(tmp_path / "features"),
+                      cwd=tmp_path).stdout.strip() == f"no feature stores under {tmp_path / 'features'}/x3d_xs"
