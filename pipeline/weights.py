@@ -7,6 +7,7 @@ the pin, and its tensors are saved beside it; every later load is `torch.load(we
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -68,6 +69,13 @@ class Loaded:
 
 
 def sha256_of(path: Path) -> str:
+    """The file's sha256, computed once per process for each version (inode, size, times) of the file."""
+    st = path.stat()
+    return _sha256(path.resolve(), (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: Path, version: tuple[int, int, int, int]) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
