@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +19,24 @@ from pipeline.device import resolve_device
 from pipeline.errors import BouldersegError
 from pipeline.prefetch import prefetch
 from pipeline.video import frame_paths
+
+
+_MODELS: OrderedDict[str, torch.nn.Module] = OrderedDict()  # built models a warm process keeps (pipeline/warm.py)
+_KEEP_PARAMETERS = 500_000_000  # at most this many parameters stay built, least recently used dropped first
+
+
+def built_model(spec: backbones.Backbone, *, pretrained: bool, weights_dir: str | Path, seed: int, pooling: str,
+                device: torch.device) -> torch.nn.Module:
+    """`spec.build(...)` on `device`, kept for the next call with the same weights (their file and sha256, or seed)."""
+    weights = spec.provenance(pretrained=pretrained, weights_dir=weights_dir, seed=seed)
+    key = json.dumps([spec.name, spec.family, weights, pooling, str(device)], sort_keys=True)
+    if key not in _MODELS:
+        model, _ = spec.build(pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling)
+        _MODELS[key] = model.to(device)
+        while len(_MODELS) > 1 and sum(p.numel() for m in _MODELS.values() for p in m.parameters()) > _KEEP_PARAMETERS:
+            _MODELS.popitem(last=False)
+    _MODELS.move_to_end(key)
+    return _MODELS[key]
 
 
 def windows(n_frames: int, *, window: int, stride: int) -> np.ndarray:
@@ -133,8 +153,7 @@ def extract_features(
         if reused is not None:
             return reused, True
     dev = resolve_device(device)
-    model, _ = spec.build(pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling)
-    model = model.to(dev)
+    model = built_model(spec, pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling, device=dev)
     out = np.empty((len(ranges), spec.feature_dim(pooling)), np.float32)
     digests: dict[int, str] = {}
     batches = prefetch(_clip_batches(paths, ranges, spec.input, digests, batch_size=batch_size, workers=workers))

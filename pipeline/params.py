@@ -125,6 +125,7 @@ class Runtime(Section):
     persons_batch: int = Field(default=16, gt=0)  # frames per detector forward pass
     features_batch: int = Field(default=8, gt=0)  # windows per backbone forward pass
     features_workers: int = Field(default=2, gt=0)  # JPG-decoding threads
+    warm_seconds: float = Field(default=120, ge=0)  # persons/features run in a warm process kept this long idle; 0: off
 
 
 class Params(Section):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params
+from pipeline import params, warm
 from pipeline.cliutil import ParamsOpt, run_stage
 
 
@@ -18,9 +18,10 @@ def main(
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
     """Extract frozen-backbone features over sliding windows into a chunked Zarr store (reused if it is current)."""
+    p = params.load(params_file)
+    warm.handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
     from pipeline.features import extract_features
 
-    p = params.load(params_file)
     f = p.features
     fs, reused = extract_features(
         frames_dir, out_zarr, backbone=backbone, family=family, pretrained=p.weights.pretrained,

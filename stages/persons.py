@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params
+from pipeline import params, warm
 from pipeline.cliutil import ParamsOpt, run_stage
 
 
@@ -16,10 +16,11 @@ def main(
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
     """Detect persons on every persons.every-th frame; frames with nobody nearby get person=false."""
+    p = params.load(params_file)
+    warm.handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
     from pipeline.detectors import Yolo
     from pipeline.persons import detect_persons
 
-    p = params.load(params_file)
     detector = Yolo(model=p.persons.model, pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir,
                     imgsz=p.persons.imgsz, conf=p.persons.conf, seed=p.weights.seed, device=p.runtime.device)
     table = detect_persons(frames_dir, out_parquet, detector=detector, every=p.persons.every,

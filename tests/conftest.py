@@ -13,6 +13,14 @@ os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-config-")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_warm_process_outlives_the_tests():
+    yield
+    from pipeline import warm
+
+    warm.stop_all()
+
+
 @pytest.fixture(scope="session")
 def bikes() -> Path:
     """Real footage: 640x272, 25 fps, 250 frames, some with people."""

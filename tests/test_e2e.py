@@ -110,6 +110,8 @@ def test_first_run_builds_every_artifact(full_run):
     videos = params["videos"]
     assert params["weights"]["pretrained"] is False
     assert stages_run(output) == set().union(*(each_video(s, videos) for s in PER_VIDEO)) | {"stats", "train", "evaluate"}
+    warm_jobs = re.findall(r"stages\.(?:persons|features): run by warm process (\d+)", output)
+    assert len(warm_jobs) == 2 * len(videos) and len(set(warm_jobs)) == 1  # one process imported torch once
     for name in videos:
         labels = pd.read_csv(root / "data" / "labels" / f"{name}.csv")
         jpgs = sorted((root / "data" / "frames" / name).glob("*.jpg"))
@@ -155,7 +157,7 @@ def test_second_repro_runs_no_stage(project):
 
 
 RUNTIME = {"device": "cpu", "weights_dir": "elsewhere", "frames_workers": 1, "persons_batch": 3,
-           "features_batch": 2, "features_workers": 1}
+           "features_batch": 2, "features_workers": 1, "warm_seconds": 0}
 
 
 def test_run_time_settings_rerun_no_stage(project):
