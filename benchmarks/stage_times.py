@@ -1,12 +1,14 @@
 """Wall time of each stage of the offline `dvc repro` of the sample, in a temp copy of the repo.
 
-    python benchmarks/stage_times.py
+    python benchmarks/stage_times.py [--warm-seconds S]
 
 Runs `dvc repro <stage>` for each stage group in DAG order, so each line is that stage's own
-time for all videos, DVC's bookkeeping included.
+time for all videos, DVC's bookkeeping included. `--warm-seconds 0` runs every persons and
+features stage in its own process (runtime.warm_seconds; default: as params.yaml ships).
 """
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -27,6 +29,9 @@ def stages(params: dict) -> list[str]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warm-seconds", type=float, default=None)
+    warm_seconds = parser.parse_args().warm_seconds
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                         "DVC_NO_ANALYTICS": "1"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -37,9 +42,13 @@ def main() -> None:
             shutil.copy(REPO / f, root / f)
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
         params = root / "params.yaml"
-        params.write_text(params.read_text().replace("pretrained: true", "pretrained: false", 1))
+        p = yaml.safe_load(params.read_text())
+        p["weights"]["pretrained"] = False
+        if warm_seconds is not None:
+            p["runtime"]["warm_seconds"] = warm_seconds
+        params.write_text(yaml.safe_dump(p, sort_keys=False))
         total = 0.0
-        for stage in stages(yaml.safe_load(params.read_text())):
+        for stage in stages(p):
             t = time.perf_counter()
             subprocess.run(["dvc", "repro", stage], cwd=root, env=env, check=True, capture_output=True)
             dt = time.perf_counter() - t

@@ -65,6 +65,43 @@ def list_backbones(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
                                listed=[name for _, name in p.features.backbones.items()]))
 
 
+@app.command("heads")
+@friendly
+def list_heads() -> None:
+    """List every segmentation head: kind (per-window or whole-sequence), parameters at D = 2048, params keys."""
+    from pipeline.inspect import heads_table
+
+    typer.echo(heads_table())
+
+
+@app.command()
+@friendly
+def score(
+    truth: Annotated[Path, typer.Argument(help="Ground truth: a label CSV (frame,label), or a directory of them.")],
+    pred: Annotated[Path, typer.Argument(help="Predictions: a label CSV, or a directory of them paired by name.")],
+    ignore: Annotated[list[str], typer.Option("--ignore", help="A class that is not scored (background); repeat.")] = [],  # noqa: B006
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Score any segmentation against any ground truth: accuracy, Edit, F1@10/25/50, per-class accuracy (percent).
+
+    Edit and F1@k follow MS-TCN: segments are runs of one label; ignored classes form no segment;
+    Edit is averaged over videos, F1 counts are summed over them.
+    """
+    import json
+
+    from pipeline.score import score_files
+
+    s = score_files(truth, pred, ignore)
+    if as_json:
+        typer.echo(json.dumps(s, indent=2))
+        return
+    typer.echo(f"{s['videos']} video(s), {s['frames']} scored frames")
+    for key in ("accuracy", "edit", "f1@10", "f1@25", "f1@50"):
+        typer.echo(f"{key:>10s} {s[key]:6.2f}")
+    for c, v in s["per_class_accuracy"].items():
+        typer.echo(f"{c:>10s} {v:6.2f}  (accuracy)")
+
+
 inspect_app = typer.Typer(help="Look at what the pipeline stored.", no_args_is_help=True)
 app.add_typer(inspect_app, name="inspect")
 

@@ -29,6 +29,16 @@ def backbones_table(*, weights_dir: str | Path, listed: Sequence[str] = (), pool
     return table(rows, header) + f"\n* listed in features.backbones; present: in {weights_dir}"
 
 
+def heads_table() -> str:
+    """Every registered head: kind, parameters at D = 2048 and 5 classes, and the params keys it reads."""
+    from pipeline.heads import HEADS, n_parameters
+
+    rows = [[h.name, "per-window" if h.kind == "window" else "sequence", f"{n_parameters(h.name) / 1e3:.1f}k",
+             ", ".join(f"model.{o}" for o in h.options), h.about] for h in HEADS.values()]
+    return table(rows, ["name", "kind", "params", "reads (train.heads.<name>.*)", "what"]) + (
+        "\nevery head also reads epochs, lr and weight_decay; train.loss and train.mode_filter apply to all")
+
+
 def features_report(features_dir: str | Path, backbone: str | None = None) -> str:
     """Per backbone and video: shape, dtype, chunks, bytes on disk and the recorded configuration."""
     import zarr

@@ -1,10 +1,17 @@
-"""Frame-level metrics of cross-validated predictions, per fold and mean ± std over folds."""
+"""Metrics of frame predictions: the frame-wise ones and the temporal-segmentation ones of MS-TCN.
+
+Scores are percentages, as the field prints them. Segments are maximal runs of one label over
+frames that count; frames that do not count (a dropped class, no person in view) are background,
+as MS-TCN's background class: they form no segment in the truth or in the prediction.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+OVERLAPS = (0.10, 0.25, 0.50)  # F1@10, F1@25, F1@50
 
 
 def confusion(labels: Sequence[str], preds: Sequence[str], classes: Sequence[str]) -> np.ndarray:
@@ -16,15 +23,81 @@ def confusion(labels: Sequence[str], preds: Sequence[str], classes: Sequence[str
 
 
 def frame_metrics(labels: Sequence[str], preds: Sequence[str], classes: Sequence[str]) -> dict:
-    """Accuracy over frames and per-class accuracy (recall); None for a class with no frames."""
+    """Accuracy, per-class accuracy (recall; None for a class with no frames) and macro-F1 over the
+    classes that occur in the truth or the prediction, all in percent."""
     m = confusion(labels, preds, classes)
-    support = m.sum(1)
+    support, predicted, hit = m.sum(1), m.sum(0), np.diag(m)
+    present = (support + predicted) > 0
+    f1 = 2 * hit[present] / (support[present] + predicted[present])
     return {
-        "accuracy": float(np.trace(m) / max(m.sum(), 1)),
-        "per_class_accuracy": {c: (float(m[i, i] / support[i]) if support[i] else None)
+        "accuracy": 100 * float(hit.sum() / max(m.sum(), 1)),
+        "per_class_accuracy": {c: (100 * float(hit[i] / support[i]) if support[i] else None)
                                for i, c in enumerate(classes)},
+        "macro_f1": 100 * float(f1.mean()) if len(f1) else None,
         "frames": int(m.sum()),
     }
+
+
+def segments(labels: Sequence, counts: Sequence[bool] | None = None) -> list[tuple[object, int, int]]:
+    """(label, start, end) of each maximal run of one label, end exclusive; frames where `counts` is
+    False are background and belong to no segment."""
+    labels = np.asarray(labels, dtype=object)
+    counts = np.ones(len(labels), bool) if counts is None else np.asarray(counts, bool)
+    out: list[tuple[object, int, int]] = []
+    for i, (label, c) in enumerate(zip(labels, counts)):
+        if not c:
+            continue
+        if out and out[-1][2] == i and out[-1][0] == label:
+            out[-1] = (label, out[-1][1], i + 1)
+        else:
+            out.append((label, i, i + 1))
+    return out
+
+
+def edit_score(truth: Sequence, pred: Sequence) -> float:
+    """100 × (1 − Levenshtein distance of the two segment label sequences / the longer length); 100 if both empty."""
+    t, p = [s[0] for s in truth], [s[0] for s in pred]
+    if not t and not p:
+        return 100.0
+    d = np.arange(len(p) + 1, dtype=np.int64)  # distances of the empty truth prefix to each pred prefix
+    for i, a in enumerate(t, 1):
+        prev, d[0] = d.copy(), i
+        for j, b in enumerate(p, 1):
+            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (a != b))
+    return 100 * (1 - d[-1] / max(len(t), len(p)))
+
+
+def overlap_counts(truth: Sequence, pred: Sequence, overlap: float) -> tuple[int, int, int]:
+    """(TP, FP, FN) at IoU ≥ `overlap`: each predicted segment, in time order, takes the same-label
+    true segment it overlaps most; a hit only if that IoU is enough and the true segment is still free."""
+    taken = np.zeros(len(truth), bool)
+    tp = 0
+    for label, s, e in pred:
+        iou = np.array([(min(e, te) - max(s, ts)) / (max(e, te) - min(s, ts)) if tl == label else 0.0
+                        for tl, ts, te in truth])
+        best = int(iou.argmax()) if len(iou) else -1
+        if best >= 0 and iou[best] >= overlap and not taken[best]:
+            taken[best], tp = True, tp + 1
+    return tp, len(pred) - tp, len(truth) - tp
+
+
+def segment_metrics(videos: Sequence[tuple[list, list]]) -> dict[str, float]:
+    """Edit (mean over videos) and F1@{10,25,50} (TP/FP/FN summed over videos) of (truth, pred) segment lists."""
+    out = {"edit": float(np.mean([edit_score(t, p) for t, p in videos]))}
+    for k in OVERLAPS:
+        tp, fp, fn = np.sum([overlap_counts(t, p, k) for t, p in videos], axis=0)
+        precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+        out[f"f1@{round(k * 100)}"] = 100 * float(2 * precision * recall / (precision + recall)) if tp else 0.0
+    return out
+
+
+def score(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
+    """Frame and segment metrics of one set of videos (columns video, frame, label, pred, scored); frames
+    not scored are background in the truth and the prediction alike: heads never predict them."""
+    scored = predictions[predictions["scored"]]
+    videos = [(segments(df["label"], df["scored"]), segments(df["pred"], df["scored"]))
+              for _, df in predictions.sort_values(["video", "frame"]).groupby("video", sort=True)]
+    return frame_metrics(scored["label"], scored["pred"], classes) | segment_metrics(videos)
 
 
 def mean_std(values: list[float | None]) -> dict[str, float | None]:
@@ -35,21 +108,24 @@ def mean_std(values: list[float | None]) -> dict[str, float | None]:
     return {"mean": float(np.mean(vals)), "std": float(np.std(vals))}
 
 
-def summarize(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
-    """Per backbone and head: metrics of each fold, their mean ± std over folds, and accuracy pooled over all folds.
+SCALARS = ("accuracy", "macro_f1", "edit", "f1@10", "f1@25", "f1@50")
 
-    {backbone: {head: {"accuracy": {mean, std}, "pooled_accuracy", "per_class_accuracy": {class: {mean, std}},
-    "folds": [...]}}}. Only scored frames count (a person is in them and their class is not dropped).
+
+def summarize(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
+    """Per backbone and head: the metrics of each fold, their mean ± std over folds, frame accuracy
+    pooled over all folds and the pooled confusion matrix (rows true, columns predicted: `classes`).
+
+    {backbone: {head: {"accuracy": {mean, std}, "macro_f1", "edit", "f1@10", "f1@25", "f1@50": {mean, std},
+    "per_class_accuracy": {class: {mean, std}}, "pooled_accuracy", "confusion", "folds": [...]}}}.
     """
-    scored = predictions[predictions["scored"]]
     out: dict = {}
-    for (backbone, head), df in scored.groupby(["backbone", "head"], sort=True):
-        folds = [frame_metrics(f["label"], f["pred"], classes) | {"fold": int(k)}
-                 for k, f in df.groupby("fold", sort=True)]
-        out.setdefault(backbone, {})[head] = {
-            "accuracy": mean_std([f["accuracy"] for f in folds]),
-            "pooled_accuracy": frame_metrics(df["label"], df["pred"], classes)["accuracy"],
+    for (backbone, head), df in predictions.groupby(["backbone", "head"], sort=True):
+        folds = [score(f, classes) | {"fold": int(k)} for k, f in df.groupby("fold", sort=True)]
+        scored = df[df["scored"]]
+        out.setdefault(backbone, {})[head] = {k: mean_std([f[k] for f in folds]) for k in SCALARS} | {
             "per_class_accuracy": {c: mean_std([f["per_class_accuracy"][c] for f in folds]) for c in classes},
+            "pooled_accuracy": frame_metrics(scored["label"], scored["pred"], classes)["accuracy"],
+            "confusion": confusion(scored["label"], scored["pred"], classes).tolist(),
             "folds": folds,
         }
     return out

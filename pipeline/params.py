@@ -100,10 +100,18 @@ class Head(Section):
     model: dict[str, Any] = {}  # the head's own keyword arguments (hidden, layers, dropout…)
 
 
+class Loss(Section):
+    class_weights: Literal["none", "inverse_frequency"] = "none"
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    focal_gamma: float = Field(default=0.0, ge=0)  # > 0: focal loss
+
+
 class Train(Section):
     seed: int = 0
     folds: int = Field(default=4, ge=2)
     min_person_fraction: float = Field(default=0.5, ge=0, le=1)
+    loss: Loss = Loss()
+    mode_filter: int = Field(default=0, ge=0)  # frames; > 1: also score predictions after a mode filter this wide
     heads: dict[str, Head] = Field(min_length=1)
 
 

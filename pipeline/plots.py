@@ -43,8 +43,8 @@ def plot_confusions(predictions: pd.DataFrame, classes: Sequence[str], metrics: 
         for (i, j), v in np.ndenumerate(m):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black")
         score = metrics[backbone][head]
-        ax.set(title=f"{backbone} + {head}\naccuracy: fold mean {score['accuracy']['mean']:.3f} ± "
-                     f"{score['accuracy']['std']:.3f}, pooled {score['pooled_accuracy']:.3f}",
+        ax.set(title=f"{backbone} + {head}\naccuracy: fold mean {score['accuracy']['mean']:.1f} ± "
+                     f"{score['accuracy']['std']:.1f} %, pooled {score['pooled_accuracy']:.1f} %",
                xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
         ax.title.set_fontsize(9)
         ax.set_xticklabels(classes, rotation=45, ha="right")

@@ -9,12 +9,44 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
+from torch.nn import functional as F
 
 from pipeline import params
 from pipeline.atomic import atomic_output
 from pipeline.dataset import IGNORE, VideoData
 from pipeline.heads import Head, build_head
+
+
+@dataclass(frozen=True)
+class Loss:
+    class_weights: str = "none"  # none | inverse_frequency (of the training windows' targets)
+    label_smoothing: float = 0.0
+    focal_gamma: float = 0.0  # > 0: each window's cross-entropy scaled by (1 - p_true) ** gamma
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        """(N, C) logits, (N,) targets with IGNORE where no loss; a weighted mean as torch's cross-entropy takes it."""
+        if not self.focal_gamma:
+            return F.cross_entropy(logits, y, weight=weight, ignore_index=IGNORE, label_smoothing=self.label_smoothing)
+        keep = y != IGNORE
+        logits, y = logits[keep], y[keep]
+        ce = F.cross_entropy(logits, y, weight=weight, reduction="none", label_smoothing=self.label_smoothing)
+        p_true = F.softmax(logits, -1).gather(1, y[:, None])[:, 0]
+        w = weight[y] if weight is not None else torch.ones_like(ce)
+        return ((1 - p_true) ** self.focal_gamma * ce).sum() / w.sum()
+
+    def class_weight(self, y: torch.Tensor, n_classes: int) -> torch.Tensor | None:
+        if self.class_weights == "none":
+            return None
+        counts = torch.bincount(y[y != IGNORE], minlength=n_classes).float()
+        return torch.where(counts > 0, counts.sum() / (n_classes * counts.clamp_min(1)), 0.0)
+
+
+def smoothing_loss(logits: torch.Tensor, lengths: torch.Tensor, tau: float = 4.0) -> torch.Tensor:
+    """MS-TCN's truncated MSE between the log-probabilities of neighbouring windows, padding excluded."""
+    logp = F.log_softmax(logits, -1)  # (B, T, C)
+    d = (logp[:, 1:] - logp[:, :-1].detach()).pow(2).clamp(max=tau**2).mean(-1)  # (B, T - 1)
+    valid = torch.arange(1, logits.shape[1])[None] < lengths[:, None]
+    return d[valid].mean()
 
 
 @dataclass(frozen=True)
@@ -42,30 +74,55 @@ def pad(videos: Sequence[VideoData], targets: Sequence[np.ndarray]) -> tuple[tor
 
 
 def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_person_fraction: float,
-        seed: int) -> Head:
-    """Full-batch Adam on all training videos; padding and personless windows carry no loss."""
+        seed: int, loss: Loss = Loss()) -> Head:
+    """Full-batch Adam on all training videos for a fixed number of epochs (no choice is made from
+    data, so no validation split is needed); padding and personless windows carry no loss and enter
+    no normalisation statistic."""
     torch.manual_seed(seed)
     targets = [v.window_targets(n_classes=n_classes, min_person_fraction=min_person_fraction) for v in train]
     x, y, lengths = pad(train, targets)
     head = build_head(cfg.name, feature_dim=x.shape[-1], n_classes=n_classes, options=cfg.model)
     head.fit_scaler(x[y != IGNORE])
+    weight = loss.class_weight(y, n_classes)
+    smoothing = getattr(head.body, "smoothing", 0.0)
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE)
     head.train()
     for _ in range(cfg.epochs):
         opt.zero_grad()
-        loss = loss_fn(head(x, lengths).flatten(0, 1), y.flatten())
-        loss.backward()
+        total = torch.zeros(())
+        for logits in head.outputs(x, lengths):  # (B, T, C) each
+            total = total + loss(logits.flatten(0, 1), y.flatten(), weight)
+            if smoothing:
+                total = total + smoothing * smoothing_loss(logits, lengths)
+        total.backward()
         opt.step()
     return head.eval()
 
 
+def mode_filter(pred: np.ndarray, window: int) -> np.ndarray:
+    """(N,) class indices -> the most frequent class in a `window`-frame neighbourhood of each frame
+    (ties: the frame's own class if tied, else the lowest); window 0 or 1 returns `pred`."""
+    if window <= 1:
+        return pred
+    half = window // 2
+    onehot = np.eye(int(pred.max()) + 1, dtype=np.int64)[pred]  # (N, C)
+    c = np.vstack([np.zeros((1, onehot.shape[1]), np.int64), onehot.cumsum(0)])  # (N + 1, C)
+    idx = np.arange(len(pred))
+    counts = c[np.minimum(idx + half + 1, len(pred))] - c[np.maximum(idx - half, 0)]  # (N, C)
+    best = counts.max(1)
+    return np.where(counts[idx, pred] == best, pred, counts.argmax(1))
+
+
 @torch.inference_mode()
+def window_classes(head: Head, features: np.ndarray) -> np.ndarray:
+    """(W,) predicted class index of each window of one video's (W, D) features."""
+    x = torch.from_numpy(np.asarray(features, np.float32))[None]  # (1, W, D)
+    return head(x, torch.tensor([len(features)]))[0].argmax(-1).numpy()
+
+
 def predict_frames(head: Head, video: VideoData) -> np.ndarray:
     """(N,) predicted class of every frame: that of the window whose centre is nearest."""
-    x = torch.from_numpy(video.features)[None]  # (1, W, D)
-    window_pred = head(x, torch.tensor([len(video.features)]))[0].argmax(-1).numpy()  # (W,)
-    return window_pred[video.owner]
+    return window_classes(head, video.features)[video.owner]
 
 
 def cross_validate(
@@ -77,11 +134,14 @@ def cross_validate(
     min_person_fraction: float,
     seed: int,
     models_dir: str | Path,
+    loss: Loss = Loss(),
+    mode_window: int = 0,
 ) -> pd.DataFrame:
     """Train each head on all folds but one and predict the held-out fold's frames.
 
     Returns one row per (head, frame): head, fold, video, frame, label, pred, scored (the frame
-    counts in metrics: it shows a person and its class is not dropped).
+    counts in metrics: it shows a person and its class is not dropped), and with `mode_window` > 1
+    pred_mode: pred after a mode filter over that many frames.
     Models are saved as `models_dir/<head>/fold<k>.pt`.
     """
     rows = []
@@ -92,7 +152,7 @@ def cross_validate(
                 train = [v for v in videos if folds[v.name] != k]
                 test = [v for v in videos if folds[v.name] == k]
                 head = fit(cfg, train, n_classes=len(classes), min_person_fraction=min_person_fraction,
-                           seed=seed + k)
+                           seed=seed + k, loss=loss)
                 torch.save({"state_dict": head.state_dict(), "head": cfg.name, "options": cfg.model,
                             "classes": list(classes), "fold": k, "test_videos": [v.name for v in test]},
                            tmp_models / cfg.name / f"fold{k}.pt")
@@ -104,5 +164,5 @@ def cross_validate(
                         "label": v.label_names,
                         "pred": np.asarray(classes)[pred],
                         "scored": v.scored,
-                    }))
+                    } | ({"pred_mode": np.asarray(classes)[mode_filter(pred, mode_window)]} if mode_window > 1 else {})))
     return pd.concat(rows, ignore_index=True)

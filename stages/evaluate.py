@@ -14,13 +14,15 @@ def main(
     predictions: Annotated[Path, typer.Argument(help="Predictions written by `boulderseg train`.")] = Path("reports/predictions.parquet"),
     metrics_json: Annotated[Path, typer.Option("--metrics", help="Output metrics JSON.")] = Path("reports/metrics.json"),
     plots_dir: Annotated[Path, typer.Option("--plots", help="Output directory for PNG plots.")] = Path("reports/plots"),
+    board: Annotated[Path, typer.Option("--leaderboard", help="Output: BOARD.md and BOARD.csv.")] = Path("reports/leaderboard"),
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
-    """Frame and per-class accuracy per fold, mean ± std over folds and pooled; confusion and timeline plots."""
+    """Frame, per-class, macro-F1, Edit and F1@10/25/50 per fold and mean ± std; leaderboard; confusion and timeline plots."""
     import json
 
     import pandas as pd
 
+    from pipeline import leaderboard
     from pipeline.annotations import LabelPolicy
     from pipeline.atomic import atomic_output
     from pipeline.metrics import summarize
@@ -30,15 +32,21 @@ def main(
     policy = LabelPolicy.from_params(p.labels, fps=p.data.fps)
     table = pd.read_parquet(predictions)
     metrics = summarize(table, policy.model_classes)
+    if "pred_mode" in table:  # the same predictions after the mode filter, scored beside them
+        filtered = summarize(table.assign(pred=table["pred_mode"], head=table["head"] + "+mode"), policy.model_classes)
+        metrics = {b: metrics[b] | filtered[b] for b in metrics}
     with atomic_output(metrics_json) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    title = leaderboard.protocol(policy.drop, p.train.min_person_fraction)
+    leaderboard.write(metrics, title=title, md_path=board.with_suffix(".md"), csv_path=board.with_suffix(".csv"))
     with atomic_output(plots_dir, directory=True) as tmp:
         plot_confusions(table, policy.model_classes, metrics, tmp / "confusion.png")
         plot_timelines(table, policy.classes, tmp / "timelines.png")
     for backbone, heads in metrics.items():
         for head, m in heads.items():
-            typer.echo(f"{backbone} + {head}: frame accuracy {m['accuracy']['mean']:.3f} ± {m['accuracy']['std']:.3f} "
-                       f"(mean over folds), {m['pooled_accuracy']:.3f} pooled over all scored frames")
+            typer.echo(f"{backbone} + {head}: frame accuracy {m['accuracy']['mean']:.1f} ± {m['accuracy']['std']:.1f} % "
+                       f"(mean over folds; {m['pooled_accuracy']:.1f} % pooled), Edit {m['edit']['mean']:.1f}, "
+                       f"F1@10/25/50 {m['f1@10']['mean']:.1f}/{m['f1@25']['mean']:.1f}/{m['f1@50']['mean']:.1f}")
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def test_first_run_builds_every_artifact(full_run):
     # the smoke test of learning: even on untrained-backbone features the head beats the majority class
     all_labels = pd.concat(pd.read_csv(p)["label"] for p in (root / "data" / "labels").glob("*.csv"))
     majority = all_labels.value_counts(normalize=True).iloc[0]
-    assert metrics["linear"]["accuracy"]["mean"] > majority + 0.15
+    assert metrics["linear"]["accuracy"]["mean"] > 100 * majority + 15  # percent
     for png in ("confusion.png", "timelines.png"):
         assert (root / "reports" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert "reports/metrics.json" in sh("dvc", "metrics", "show", cwd=root)

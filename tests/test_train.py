@@ -96,15 +96,15 @@ def test_cross_validation_predicts_every_frame_of_held_out_climbs(tmp_path):
     for (head, vid), df in table.groupby(["head", "video"]):
         assert df["fold"].nunique() == 1 and df["fold"].iloc[0] == folds[vid]
     metrics = summarize(table.assign(backbone="b"), CLASSES)["b"]
-    assert metrics["linear"]["accuracy"]["mean"] > 0.95 and metrics["lstm"]["accuracy"]["mean"] > 0.9
+    assert metrics["linear"]["accuracy"]["mean"] > 95 and metrics["lstm"]["accuracy"]["mean"] > 90
 
 
 def test_metrics_by_hand():
     labels, preds = ["a", "a", "b", "b", "b", "c"], ["a", "b", "b", "b", "a", "c"]
     assert confusion(labels, preds, CLASSES).tolist() == [[1, 1, 0], [1, 2, 0], [0, 0, 1]]
     m = frame_metrics(labels, preds, CLASSES + ["d"])
-    assert m["accuracy"] == pytest.approx(4 / 6)
-    assert m["per_class_accuracy"] == {"a": 0.5, "b": pytest.approx(2 / 3), "c": 1.0, "d": None}
+    assert m["accuracy"] == pytest.approx(400 / 6)
+    assert m["per_class_accuracy"] == {"a": 50.0, "b": pytest.approx(200 / 3), "c": 100.0, "d": None}
 
 
 def test_summary_scores_only_scored_frames_and_gives_fold_mean_and_pooled_accuracy():
@@ -112,9 +112,9 @@ def test_summary_scores_only_scored_frames_and_gives_fold_mean_and_pooled_accura
                        "label": ["a", "a", "b", "b", "a", "b"], "pred": ["a", "b", "b", "a", "a", "a"],
                        "scored": [True, True, True, False, True, True]})
     s = summarize(df, CLASSES)["x"]["h"]
-    assert [f["accuracy"] for f in s["folds"]] == [pytest.approx(2 / 3), 0.5]
-    assert s["accuracy"] == {"mean": pytest.approx(7 / 12), "std": pytest.approx(1 / 12)}
-    assert s["pooled_accuracy"] == pytest.approx(3 / 5)
-    assert s["per_class_accuracy"]["a"] == {"mean": 0.75, "std": 0.25}
-    assert s["per_class_accuracy"]["b"] == {"mean": 0.5, "std": 0.5}
+    assert [f["accuracy"] for f in s["folds"]] == [pytest.approx(200 / 3), 50.0]
+    assert s["accuracy"] == {"mean": pytest.approx(700 / 12), "std": pytest.approx(100 / 12)}
+    assert s["pooled_accuracy"] == pytest.approx(60.0)
+    assert s["per_class_accuracy"]["a"] == {"mean": 75.0, "std": 25.0}
+    assert s["per_class_accuracy"]["b"] == {"mean": 50.0, "std": 50.0}
     assert s["per_class_accuracy"]["c"] == {"mean": None, "std": None}

@@ -1,0 +1,73 @@
+"""A model bundle: a head trained on every labelled video, and all it needs to segment a new one.
+
+models/<backbone>/<head>/ holds `head.pt` (a state_dict, loaded with weights_only=True) and
+`bundle.json`: the backbone and its input spec, window, stride, fps, classes, label policy,
+post-processing, the head's params, the code version and the cross-validation metrics it earned.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.errors import BouldersegError
+from pipeline.heads import Head, build_head
+from pipeline.dataset import VideoData
+from pipeline.train import HeadConfig, Loss, fit, mode_filter, window_classes
+
+CODE = ("heads.py", "train.py", "bundle.py")  # what turns features into predictions
+
+
+def code_version() -> str:
+    """The package version and a hash of the code that turns cached features into predictions."""
+    h = hashlib.sha256()
+    for name in CODE:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return f"boulderseg {metadata.version('boulderseg')} ({h.hexdigest()[:12]})"
+
+
+def save(out_dir: Path, head: Head, info: dict[str, Any]) -> None:
+    """Write `head` and `info` (backbone, input spec, windows, classes, policy, params, metrics) into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(head.state_dict(), out_dir / "head.pt")
+    meta = info | {"feature_dim": int(head.mean.shape[0]), "code_version": code_version()}
+    (out_dir / "bundle.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def load(bundle_dir: str | Path) -> tuple[Head, dict[str, Any]]:
+    """The trained head in eval mode and its bundle.json, from the bundle directory alone."""
+    bundle_dir = Path(bundle_dir)
+    try:
+        meta = json.loads((bundle_dir / "bundle.json").read_text())
+        state = torch.load(bundle_dir / "head.pt", weights_only=True, map_location="cpu")
+    except (OSError, ValueError) as e:
+        raise BouldersegError(f"{bundle_dir}: not a model bundle ({e}). Run `dvc repro train` to write it.") from None
+    head = build_head(meta["head"], feature_dim=meta["feature_dim"], n_classes=len(meta["classes"]),
+                      options=meta["params"]["model"])
+    head.load_state_dict(state)
+    return head.eval(), meta
+
+
+def predict(head: Head, meta: dict[str, Any], features: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """(N,) class names of every frame from (W, D) window features; `owner` (N,) is each frame's window."""
+    return np.asarray(meta["classes"])[mode_filter(window_classes(head, features)[owner], meta["mode_filter"])]
+
+
+def train_bundles(videos: Sequence[VideoData], heads: Sequence[HeadConfig], out_dir: Path, *, info: dict[str, Any],
+                  metrics: dict[str, Any], classes: Sequence[str], min_person_fraction: float, seed: int,
+                  loss: Loss) -> None:
+    """Fit each head on every video and write its bundle to out_dir/<head>/ with its CV `metrics[head]`."""
+    for cfg in heads:
+        head = fit(cfg, videos, n_classes=len(classes), min_person_fraction=min_person_fraction, seed=seed, loss=loss)
+        save(out_dir / cfg.name, head, info | {
+            "head": cfg.name, "classes": list(classes), "trained_on": [v.name for v in videos],
+            "params": {"epochs": cfg.epochs, "lr": cfg.lr, "weight_decay": cfg.weight_decay, "model": cfg.model,
+                       "loss": asdict(loss), "seed": seed, "min_person_fraction": min_person_fraction},
+            "cv_metrics": metrics.get(cfg.name)})

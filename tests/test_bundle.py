@@ -1,0 +1,43 @@
+"""A bundle loads in a fresh process from its directory alone and predicts what the trained head predicted."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from test_train import CLASSES, video
+
+from conftest import REPO
+from pipeline import bundle
+from pipeline.errors import BouldersegError
+from pipeline.train import HeadConfig, Loss, fit, predict_frames
+
+
+@pytest.mark.parametrize("name", ["linear", "mstcn"])
+def test_a_bundle_predicts_in_a_fresh_process_exactly_what_the_head_did(tmp_path, name):
+    videos = [video(f"v{i}", f"c{i}", 12, i) for i in range(4)]
+    cfg = HeadConfig(name, 30, 0.01, 0.0, {} if name == "linear" else {"stages": 2, "layers": 3, "channels": 8})
+    head = fit(cfg, videos, n_classes=3, min_person_fraction=0.5, seed=0)
+    bundle.train_bundles(videos, [cfg], tmp_path, info={"backbone": {"backbone": "synthetic"}, "mode_filter": 0},
+                         metrics={name: {"accuracy": {"mean": 99.0}}}, classes=CLASSES, min_person_fraction=0.5,
+                         seed=0, loss=Loss())
+    test = video("new", "c9", 15, 42)
+    np.save(tmp_path / "features.npy", test.features)
+    np.save(tmp_path / "owner.npy", test.owner)
+    script = (f"import numpy as np; from pipeline import bundle; h, m = bundle.load({str(tmp_path / name)!r}); "
+              f"print(' '.join(bundle.predict(h, m, np.load({str(tmp_path / 'features.npy')!r}), "
+              f"np.load({str(tmp_path / 'owner.npy')!r}))))")
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={"PYTHONPATH": str(REPO)},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == np.asarray(CLASSES)[predict_frames(head, test)].tolist()
+    meta = json.loads((tmp_path / name / "bundle.json").read_text())
+    assert meta["head"] == name and meta["classes"] == CLASSES and meta["cv_metrics"] == {"accuracy": {"mean": 99.0}}
+    assert meta["params"]["epochs"] == 30 and meta["trained_on"] == ["v0", "v1", "v2", "v3"]
+    assert meta["code_version"].startswith("boulderseg 0.1.0 (") and meta["feature_dim"] == 6
+
+
+def test_a_missing_bundle_says_how_to_make_it(tmp_path):
+    with pytest.raises(BouldersegError, match="not a model bundle .* Run `dvc repro train`"):
+        bundle.load(tmp_path)

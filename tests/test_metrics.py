@@ -1,0 +1,79 @@
+"""Every metric against cases computed by hand."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.metrics import edit_score, frame_metrics, overlap_counts, score, segment_metrics, segments, summarize
+
+A, B = "a", "b"
+TRUTH = [A] * 10 + [B] * 10
+FRAGMENTED = list(TRUTH)
+for i in (2, 5, 12, 15):
+    FRAGMENTED[i] = B if FRAGMENTED[i] == A else A  # 80 % of frames right, in 10 segments instead of 2
+
+
+def test_frame_metrics_accuracy_per_class_and_macro_f1():
+    m = frame_metrics([A, A, B, B], [A, B, B, B], [A, B, "c"])
+    assert m["accuracy"] == 75.0 and m["frames"] == 4
+    assert m["per_class_accuracy"] == {A: 50.0, B: 100.0, "c": None}
+    assert m["macro_f1"] == pytest.approx(100 * (2 / 3 + 4 / 5) / 2)  # c occurs nowhere: not averaged
+
+
+def test_segments_are_runs_and_background_frames_split_them():
+    assert segments([A, A, B, B, A]) == [(A, 0, 2), (B, 2, 4), (A, 4, 5)]
+    assert segments([A, A, A, A, B], [True, True, False, True, True]) == [(A, 0, 2), (A, 3, 4), (B, 4, 5)]
+    assert segments([], []) == []
+
+
+def test_a_fragmented_prediction_has_high_accuracy_but_low_edit_and_f1():
+    truth, pred = segments(TRUTH), segments(FRAGMENTED)
+    assert frame_metrics(TRUTH, FRAGMENTED, [A, B])["accuracy"] == 80.0
+    assert len(pred) == 10 and edit_score(truth, pred) == pytest.approx(20.0)  # 8 insertions over 10
+    # @10: a(0,2) IoU .2 and b(10,12) IoU .2 hit; every later same-label segment finds its truth taken
+    assert overlap_counts(truth, pred, 0.10) == (2, 8, 0)
+    # @25: only a(6,10) and b(16,20), IoU .4 each
+    assert overlap_counts(truth, pred, 0.25) == (2, 8, 0)
+    assert overlap_counts(truth, pred, 0.50) == (0, 10, 2)
+    m = segment_metrics([(truth, pred)])
+    assert m == pytest.approx({"edit": 20.0, "f1@10": 100 / 3, "f1@25": 100 / 3, "f1@50": 0.0})
+
+
+def test_a_single_segment_video_predicted_right_scores_100_everywhere():
+    one = segments([A] * 5)
+    assert segment_metrics([(one, one)]) == {"edit": 100.0, "f1@10": 100.0, "f1@25": 100.0, "f1@50": 100.0}
+
+
+def test_an_empty_prediction_scores_zero_and_two_empty_sequences_agree():
+    truth = segments([A, A, B, B])
+    assert segment_metrics([(truth, [])]) == {"edit": 0.0, "f1@10": 0.0, "f1@25": 0.0, "f1@50": 0.0}
+    assert overlap_counts(truth, [], 0.5) == (0, 0, 2)
+    assert edit_score([], []) == 100.0
+
+
+def test_an_ignored_class_forms_no_segment():
+    truth = segments([A, A, "x", "x", B], [True, True, False, False, True])
+    pred = segments([A, A, A, B, B])
+    assert truth == [(A, 0, 2), (B, 4, 5)]
+    # a: IoU 2/3, b: IoU 1/2: both hit at 50 %
+    assert segment_metrics([(truth, pred)]) == {"edit": 100.0, "f1@10": 100.0, "f1@25": 100.0, "f1@50": 100.0}
+
+
+def test_f1_sums_counts_over_videos_and_edit_averages_them():
+    good = (segments([A, B]), segments([A, B]))
+    bad = (segments([A, A]), segments([B, B]))  # label never matches: 1 FP, 1 FN
+    m = segment_metrics([good, bad])
+    assert m["edit"] == 50.0  # (100 + 0) / 2
+    assert m["f1@50"] == pytest.approx(100 * 2 / 3)  # TP 2, FP 1, FN 1: P = R = 2/3
+
+
+def test_score_and_summarize_count_only_scored_frames_per_fold():
+    def video(name, fold, labels, preds, scored):
+        return pd.DataFrame({"backbone": "bb", "head": "h", "fold": fold, "video": name, "frame": range(len(labels)),
+                             "label": labels, "pred": preds, "scored": scored})
+    table = pd.concat([video("v1", 0, [A, A, B, B], [A, A, B, B], [True] * 4),
+                       video("v2", 1, [A, A, B, B], [B, A, B, B], [False, True, True, True])], ignore_index=True)
+    assert score(table[table["fold"] == 1], [A, B])["accuracy"] == 100.0  # the wrong frame shows nobody
+    m = summarize(table, [A, B])["bb"]["h"]
+    assert m["accuracy"] == {"mean": 100.0, "std": 0.0} and m["edit"]["mean"] == 100.0
+    assert m["confusion"] == [[3, 0], [0, 4]] and [f["fold"] for f in m["folds"]] == [0, 1]
