@@ -24,8 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def stages(params: dict) -> list[str]:
     """Stage groups in DAG order: one features group per family that lists a backbone."""
-    families = [f"features-{family}" for family, names in params["features"]["backbones"].items() if names]
-    return ["labels", "stats", "frames", "persons", *families, "train", "evaluate"]
+    families = [family for family, names in params["features"]["backbones"].items() if names]
+    return ["labels", "stats", "frames", "persons", *[f"features-{f}" for f in families], "folds",
+            *[f"train-{f}" for f in families], "evaluate"]
 
 
 def main() -> None:

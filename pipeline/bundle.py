@@ -60,14 +60,13 @@ def predict(head: Head, meta: dict[str, Any], features: np.ndarray, owner: np.nd
     return np.asarray(meta["classes"])[mode_filter(window_classes(head, features)[owner], meta["mode_filter"])]
 
 
-def train_bundles(videos: Sequence[VideoData], heads: Sequence[HeadConfig], out_dir: Path, *, info: dict[str, Any],
-                  metrics: dict[str, Any], classes: Sequence[str], min_person_fraction: float, seed: int,
-                  loss: Loss) -> None:
-    """Fit each head on every video and write its bundle to out_dir/<head>/ with its CV `metrics[head]`."""
-    for cfg in heads:
-        head = fit(cfg, videos, n_classes=len(classes), min_person_fraction=min_person_fraction, seed=seed, loss=loss)
-        save(out_dir / cfg.name, head, info | {
-            "head": cfg.name, "classes": list(classes), "trained_on": [v.name for v in videos],
-            "params": {"epochs": cfg.epochs, "lr": cfg.lr, "weight_decay": cfg.weight_decay, "model": cfg.model,
-                       "loss": asdict(loss), "seed": seed, "min_person_fraction": min_person_fraction},
-            "cv_metrics": metrics.get(cfg.name)})
+def train_bundle(videos: Sequence[VideoData], cfg: HeadConfig, out_dir: Path, *, info: dict[str, Any],
+                 cv_metrics: dict[str, Any] | None, classes: Sequence[str], min_person_fraction: float, seed: int,
+                 loss: Loss) -> None:
+    """Fit the head on every video and write its bundle to `out_dir`, with the CV metrics it earned."""
+    head = fit(cfg, videos, n_classes=len(classes), min_person_fraction=min_person_fraction, seed=seed, loss=loss)
+    save(out_dir, head, info | {
+        "head": cfg.name, "classes": list(classes), "trained_on": [v.name for v in videos],
+        "params": {"epochs": cfg.epochs, "lr": cfg.lr, "weight_decay": cfg.weight_decay, "model": cfg.model,
+                   "loss": asdict(loss), "seed": seed, "min_person_fraction": min_person_fraction},
+        "cv_metrics": cv_metrics})

@@ -12,7 +12,7 @@ import typer
 
 from pipeline.cliutil import DEFAULT_PARAMS, ParamsOpt, friendly
 
-STAGES = ("labels", "stats", "frames", "persons", "features", "train", "evaluate")
+STAGES = ("labels", "stats", "frames", "persons", "features", "folds", "train", "evaluate")
 
 app = typer.Typer(
     help="Bouldering video segmentation: annotations + videos -> frames, person filter, "

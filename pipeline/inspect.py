@@ -33,7 +33,10 @@ def heads_table() -> str:
     """Every registered head: kind, parameters at D = 2048 and 5 classes, and the params keys it reads."""
     from pipeline.heads import HEADS, n_parameters
 
-    rows = [[h.name, "per-window" if h.kind == "window" else "sequence", f"{n_parameters(h.name) / 1e3:.1f}k",
+    def size(n: int) -> str:
+        return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
+
+    rows = [[h.name, "per-window" if h.kind == "window" else "sequence", size(n_parameters(h.name)),
              ", ".join(f"model.{o}" for o in h.options), h.about] for h in HEADS.values()]
     return table(rows, ["name", "kind", "params", "reads (train.heads.<name>.*)", "what"]) + (
         "\nevery head also reads epochs, lr and weight_decay; train.loss and train.mode_filter apply to all")

@@ -12,7 +12,6 @@ import torch
 from torch.nn import functional as F
 
 from pipeline import params
-from pipeline.atomic import atomic_output
 from pipeline.dataset import IGNORE, VideoData
 from pipeline.heads import Head, build_head
 
@@ -128,7 +127,7 @@ def predict_frames(head: Head, video: VideoData) -> np.ndarray:
 def cross_validate(
     videos: Sequence[VideoData],
     folds: dict[str, int],
-    heads: Sequence[HeadConfig],
+    cfg: HeadConfig,
     *,
     classes: Sequence[str],
     min_person_fraction: float,
@@ -137,32 +136,24 @@ def cross_validate(
     loss: Loss = Loss(),
     mode_window: int = 0,
 ) -> pd.DataFrame:
-    """Train each head on all folds but one and predict the held-out fold's frames.
+    """Train the head on all folds but one and predict the held-out fold's frames, for every fold.
 
-    Returns one row per (head, frame): head, fold, video, frame, label, pred, scored (the frame
-    counts in metrics: it shows a person and its class is not dropped), and with `mode_window` > 1
-    pred_mode: pred after a mode filter over that many frames.
-    Models are saved as `models_dir/<head>/fold<k>.pt`.
+    Returns one row per frame: head, fold, video, frame, label, pred, scored (the frame counts in
+    metrics: it shows a person and its class is not dropped), and with `mode_window` > 1 pred_mode:
+    pred after a mode filter over that many frames. Fold models go to `models_dir/fold<k>.pt`.
     """
     rows = []
-    with atomic_output(models_dir, directory=True) as tmp_models:
-        for cfg in heads:
-            (tmp_models / cfg.name).mkdir()
-            for k in sorted(set(folds.values())):
-                train = [v for v in videos if folds[v.name] != k]
-                test = [v for v in videos if folds[v.name] == k]
-                head = fit(cfg, train, n_classes=len(classes), min_person_fraction=min_person_fraction,
-                           seed=seed + k, loss=loss)
-                torch.save({"state_dict": head.state_dict(), "head": cfg.name, "options": cfg.model,
-                            "classes": list(classes), "fold": k, "test_videos": [v.name for v in test]},
-                           tmp_models / cfg.name / f"fold{k}.pt")
-                for v in test:
-                    pred = predict_frames(head, v)
-                    rows.append(pd.DataFrame({
-                        "head": cfg.name, "fold": k, "video": v.name,
-                        "frame": np.arange(len(pred)),
-                        "label": v.label_names,
-                        "pred": np.asarray(classes)[pred],
-                        "scored": v.scored,
-                    } | ({"pred_mode": np.asarray(classes)[mode_filter(pred, mode_window)]} if mode_window > 1 else {})))
+    for k in sorted(set(folds.values())):
+        train = [v for v in videos if folds[v.name] != k]
+        test = [v for v in videos if folds[v.name] == k]
+        head = fit(cfg, train, n_classes=len(classes), min_person_fraction=min_person_fraction, seed=seed + k,
+                   loss=loss)
+        torch.save({"state_dict": head.state_dict(), "head": cfg.name, "options": cfg.model, "classes": list(classes),
+                    "fold": k, "test_videos": [v.name for v in test]}, Path(models_dir) / f"fold{k}.pt")
+        for v in test:
+            pred = predict_frames(head, v)
+            filtered = {"pred_mode": np.asarray(classes)[mode_filter(pred, mode_window)]} if mode_window > 1 else {}
+            rows.append(pd.DataFrame({"head": cfg.name, "fold": k, "video": v.name, "frame": np.arange(len(pred)),
+                                      "label": v.label_names, "pred": np.asarray(classes)[pred],
+                                      "scored": v.scored} | filtered))
     return pd.concat(rows, ignore_index=True)

@@ -11,7 +11,7 @@ from pipeline.cliutil import ParamsOpt, run_stage
 
 
 def main(
-    predictions: Annotated[Path, typer.Argument(help="Predictions written by `boulderseg train`.")] = Path("reports/predictions.parquet"),
+    predictions: Annotated[Path, typer.Argument(help="Predictions of the train stages: <dir>/<backbone>/<head>.parquet.")] = Path("reports/predictions"),
     metrics_json: Annotated[Path, typer.Option("--metrics", help="Output metrics JSON.")] = Path("reports/metrics.json"),
     plots_dir: Annotated[Path, typer.Option("--plots", help="Output directory for PNG plots.")] = Path("reports/plots"),
     board: Annotated[Path, typer.Option("--leaderboard", help="Output: BOARD.md and BOARD.csv.")] = Path("reports/leaderboard"),
@@ -25,12 +25,18 @@ def main(
     from pipeline import leaderboard
     from pipeline.annotations import LabelPolicy
     from pipeline.atomic import atomic_output
+    from pipeline.errors import BouldersegError
     from pipeline.metrics import summarize
     from pipeline.plots import plot_confusions, plot_timelines
 
     p = params.load(params_file)
     policy = LabelPolicy.from_params(p.labels, fps=p.data.fps)
-    table = pd.read_parquet(predictions)
+    rows = [predictions / backbone / f"{head}.parquet" for _, backbone in p.features.backbones.items()
+            for head in p.train.heads]  # only what params lists: a removed head's old file is not scored
+    missing = [str(r) for r in rows if not r.exists()]
+    if missing:
+        raise BouldersegError(f"no predictions at {', '.join(missing)}: run `dvc repro` to train them.")
+    table = pd.concat([pd.read_parquet(r) for r in rows], ignore_index=True)
     metrics = summarize(table, policy.model_classes)
     if "pred_mode" in table:  # the same predictions after the mode filter, scored beside them
         filtered = summarize(table.assign(pred=table["pred_mode"], head=table["head"] + "+mode"), policy.model_classes)

@@ -1,4 +1,4 @@
-"""Stage `train`: cached features of every video -> cross-validated heads and per-frame predictions."""
+"""Stage `train`: one backbone's cached features + one head -> cross-validated predictions and a model bundle."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,75 +6,65 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params
+from pipeline import params, warm
 from pipeline.cliutil import ParamsOpt, run_stage
 
 
 def main(
+    backbone: Annotated[str, typer.Argument(help="A backbone listed in features.backbones.")],
+    head: Annotated[str, typer.Argument(help="A head listed in train.heads (`boulderseg heads` lists them all).")],
     labels_dir: Annotated[Path, typer.Option(help="Per-video label CSVs.")] = Path("data/labels"),
     persons_dir: Annotated[Path, typer.Option(help="Per-video person parquets.")] = Path("data/persons"),
     features_dir: Annotated[Path, typer.Option(help="Feature stores: <dir>/<backbone>/<video>.zarr.")] = Path("features"),
-    models_dir: Annotated[Path, typer.Option(help="Output: models/<backbone>/<head>/: fold<k>.pt and the bundle.")] = Path("models"),
-    predictions: Annotated[Path, typer.Option(help="Output: per-frame predictions.")] = Path("reports/predictions.parquet"),
-    folds_json: Annotated[Path, typer.Option("--folds", help="Output: the videos of each fold.")] = Path("reports/folds.json"),
+    folds_json: Annotated[Path, typer.Option("--folds", help="The folds stage's fold -> videos.")] = Path("reports/folds.json"),
+    models_dir: Annotated[Path, typer.Option(help="Output: <dir>/<backbone>/<head>/: fold<k>.pt and the bundle.")] = Path("models"),
+    predictions_dir: Annotated[Path, typer.Option("--predictions", help="Output: <dir>/<backbone>/<head>.parquet.")] = Path("reports/predictions"),
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
-    """Cross-validate every head in train.heads on every backbone in features.backbones, and predict every frame;
-    then train each on every video into a bundle (models/<backbone>/<head>/bundle.json + head.pt).
-
-    Folds never split a climb: both views of one climb are always in the same fold.
-    """
+    """Cross-validate one head on one backbone's features over the climb-grouped folds and predict every frame;
+    then train it on every video into a bundle (bundle.json + head.pt) that `predict` loads."""
+    p = params.load(params_file)
+    warm.handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
     import json
-
-    import pandas as pd
 
     from pipeline.annotations import LabelPolicy
     from pipeline.atomic import atomic_output
-    from pipeline.dataset import group_folds, load_video
+    from pipeline.bundle import train_bundle
+    from pipeline.dataset import load_video
     from pipeline.errors import BouldersegError
-    from pipeline.bundle import train_bundles
     from pipeline.metrics import summarize
     from pipeline.store import read
     from pipeline.train import HeadConfig, Loss, cross_validate
 
-    p = params.load(params_file)
+    if head not in p.train.heads:
+        raise BouldersegError(f"{params_file}: train.heads has no '{head}'; it lists {', '.join(p.train.heads)}.")
     policy = LabelPolicy.from_params(p.labels, fps=p.data.fps)
     classes = policy.model_classes
-    backbones = [name for _, name in p.features.backbones.items()]
-    if not backbones:
-        raise BouldersegError(f"{params_file}: features.backbones lists no backbone to train on.")
-    folds = group_folds({name: v.climb for name, v in p.videos.items()}, k=p.train.folds, seed=p.train.seed)
-    heads = [HeadConfig.from_params(name, head) for name, head in p.train.heads.items()]
+    folds = {video: int(k.removeprefix("fold")) for k, vs in json.loads(folds_json.read_text()).items() for video in vs}
+    if set(p.videos) - folds.keys():
+        raise BouldersegError(f"{folds_json}: no fold for {sorted(set(p.videos) - folds.keys())}; rerun the folds stage.")
     f = p.features
-    expect = {"fps": p.data.fps, "window": f.window, "stride": f.stride, "dtype": f.dtype}
-    tables = []
-    with atomic_output(models_dir, directory=True) as tmp_models:
-        for backbone in backbones:
-            data = [load_video(name, v.climb, labels_csv=labels_dir / f"{name}.csv",
-                               persons_parquet=persons_dir / f"{name}.parquet",
-                               features_zarr=features_dir / backbone / f"{name}.zarr", classes=classes,
-                               dropped=policy.drop, expect=expect | {"backbone": backbone})
-                    for name, v in p.videos.items()]
-            loss, fit_args = Loss(**p.train.loss.model_dump()), {"seed": p.train.seed, "classes": classes,
-                                                                 "min_person_fraction": p.train.min_person_fraction}
-            table = cross_validate(data, folds, heads, models_dir=tmp_models / backbone, loss=loss,
-                                   mode_window=p.train.mode_filter, **fit_args).assign(backbone=backbone)
-            tables.append(table)
-            store = read(features_dir / backbone / f"{data[0].name}.zarr").attrs
-            info = {"backbone": {k: store[k] for k in ("backbone", "family", "level", "feature_dim", "weights",
-                                                        "preprocessing", "fps", "window", "stride", "dtype")},
-                    "labels": {"classes": p.labels.classes, "drop": p.labels.drop, "merge": p.labels.merge},
-                    "mode_filter": p.train.mode_filter}
-            train_bundles(data, heads, tmp_models / backbone, info=info, metrics=summarize(table, classes)[backbone],
-                          loss=loss, **fit_args)
-    table = pd.concat(tables, ignore_index=True)
-    table = table[["backbone", *[c for c in table.columns if c != "backbone"]]]
-    with atomic_output(predictions) as tmp:
-        table.to_parquet(tmp, index=False)
-    with atomic_output(folds_json) as tmp:
-        tmp.write_text(json.dumps({f"fold{k}": sorted(v for v in folds if folds[v] == k)
-                                   for k in sorted(set(folds.values()))}, indent=2) + "\n")
-    typer.echo(f"{predictions}: {len(table)} frame predictions ({len(backbones)} backbone(s) x {len(heads)} head(s))")
+    expect = {"fps": p.data.fps, "window": f.window, "stride": f.stride, "dtype": f.dtype, "backbone": backbone}
+    data = [load_video(name, v.climb, labels_csv=labels_dir / f"{name}.csv", dropped=policy.drop, classes=classes,
+                       persons_parquet=persons_dir / f"{name}.parquet",
+                       features_zarr=features_dir / backbone / f"{name}.zarr", expect=expect)
+            for name, v in p.videos.items()]
+    cfg, loss = HeadConfig.from_params(head, p.train.heads[head]), Loss(**p.train.loss.model_dump())
+    fit_args = {"seed": p.train.seed, "classes": classes, "min_person_fraction": p.train.min_person_fraction}
+    with atomic_output(models_dir / backbone / head, directory=True) as tmp:
+        table = cross_validate(data, folds, cfg, models_dir=tmp, loss=loss, mode_window=p.train.mode_filter,
+                               **fit_args).assign(backbone=backbone)
+        store = read(features_dir / backbone / f"{data[0].name}.zarr").attrs
+        info = {"backbone": {k: store[k] for k in ("backbone", "family", "level", "feature_dim", "weights",
+                                                    "preprocessing", "fps", "window", "stride", "dtype")},
+                "labels": {"classes": p.labels.classes, "drop": p.labels.drop, "merge": p.labels.merge},
+                "mode_filter": p.train.mode_filter}
+        train_bundle(data, cfg, tmp, info=info, cv_metrics=summarize(table, classes)[backbone][head], loss=loss,
+                     **fit_args)
+    out = predictions_dir / backbone / f"{head}.parquet"
+    with atomic_output(out) as tmp:
+        table[["backbone", *[c for c in table.columns if c != "backbone"]]].to_parquet(tmp, index=False)
+    typer.echo(f"{out}: {len(table)} frame predictions; bundle in {models_dir / backbone / head}")
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ def test_a_bundle_predicts_in_a_fresh_process_exactly_what_the_head_did(tmp_path
     videos = [video(f"v{i}", f"c{i}", 12, i) for i in range(4)]
     cfg = HeadConfig(name, 30, 0.01, 0.0, {} if name == "linear" else {"stages": 2, "layers": 3, "channels": 8})
     head = fit(cfg, videos, n_classes=3, min_person_fraction=0.5, seed=0)
-    bundle.train_bundles(videos, [cfg], tmp_path, info={"backbone": {"backbone": "synthetic"}, "mode_filter": 0},
-                         metrics={name: {"accuracy": {"mean": 99.0}}}, classes=CLASSES, min_person_fraction=0.5,
-                         seed=0, loss=Loss())
+    bundle.train_bundle(videos, cfg, tmp_path / name, info={"backbone": {"backbone": "synthetic"}, "mode_filter": 0},
+                        cv_metrics={"accuracy": {"mean": 99.0}}, classes=CLASSES, min_person_fraction=0.5, seed=0,
+                        loss=Loss())
     test = video("new", "c9", 15, 42)
     np.save(tmp_path / "features.npy", test.features)
     np.save(tmp_path / "owner.npy", test.owner)

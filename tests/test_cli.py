@@ -34,7 +34,8 @@ def project(tmp_path: Path, bikes: Path, rows: list[list] | None = None) -> Path
 def test_help_lists_every_command(tmp_path):
     r = boulderseg("--help", cwd=tmp_path)
     assert r.returncode == 0
-    for cmd in ("labels", "validate", "stats", "frames", "persons", "features", "train", "evaluate", "sample"):
+    for cmd in ("labels", "validate", "stats", "frames", "persons", "features", "folds", "train", "evaluate", "sample",
+                "backbones", "heads", "score", "inspect"):
         assert cmd in r.stdout
 
 

@@ -32,6 +32,22 @@ ENV = os.environ | {
     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
 }
 PER_VIDEO = ("labels", "frames", "persons", "features-pytorchvideo")
+HEADS = tuple(yaml.safe_load((REPO / "params.yaml").read_text())["train"]["heads"])
+SMALL_HEADS = ("linear", "lstm")  # the two-video project trains these; a test adds mstcn
+
+
+def rows(heads=HEADS, backbone: str = "x3d_xs", family: str = "pytorchvideo") -> set[str]:
+    """The train stages of one backbone's leaderboard rows."""
+    return {f"train-{family}@{backbone}-{head}" for head in heads}
+
+
+def predictions(root: Path) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(f) for f in sorted((root / "reports" / "predictions").glob("*/*.parquet"))],
+                     ignore_index=True)
+
+
+def prediction_bytes(root: Path) -> dict[str, bytes]:
+    return {str(f): f.read_bytes() for f in sorted((root / "reports" / "predictions").glob("*/*.parquet"))}
 
 
 def sh(*cmd: str, cwd: Path) -> str:
@@ -85,6 +101,7 @@ def small_run(tmp_path_factory) -> tuple[Path, str]:
     def edit(p):
         p["videos"] = {k: p["videos"][k] for k in ("climb1_face", "climb2_face")}
         p["train"]["folds"] = 2
+        p["train"]["heads"] = {h: p["train"]["heads"][h] for h in SMALL_HEADS}
     return clean_run(tmp_path_factory.mktemp("small") / "project", edit)
 
 
@@ -109,9 +126,10 @@ def test_first_run_builds_every_artifact(full_run):
     params = yaml.safe_load((root / "params.yaml").read_text())
     videos = params["videos"]
     assert params["weights"]["pretrained"] is False
-    assert stages_run(output) == set().union(*(each_video(s, videos) for s in PER_VIDEO)) | {"stats", "train", "evaluate"}
+    assert stages_run(output) == set().union(*(each_video(s, videos) for s in PER_VIDEO)) | rows() | {
+        "stats", "folds", "evaluate"}
     warm_jobs = re.findall(r"stages\.(?:persons|features): run by warm process (\d+)", output)
-    assert len(warm_jobs) == 2 * len(videos) and len(set(warm_jobs)) == 1  # one process imported torch once
+    assert len(warm_jobs) == 2 * len(videos) + len(HEADS) and len(set(warm_jobs)) == 1  # torch imported once
     for name in videos:
         labels = pd.read_csv(root / "data" / "labels" / f"{name}.csv")
         jpgs = sorted((root / "data" / "frames" / name).glob("*.jpg"))
@@ -123,15 +141,27 @@ def test_first_run_builds_every_artifact(full_run):
         assert fs.features.shape == (31, 2048) and fs.features.dtype == np.float16
         assert fs.frame_range.tolist() == windows(250, window=16, stride=8).tolist()
         assert fs.attrs["weights"] == {"pretrained": False, "random_init_seed": 0}
-    assert sorted(p.name for p in (root / "models" / "x3d_xs" / "lstm").iterdir()) == [f"fold{k}.pt" for k in range(4)]
+    assert sorted(p.name for p in (root / "models" / "x3d_xs" / "lstm").iterdir()) == [
+        "bundle.json", "fold0.pt", "fold1.pt", "fold2.pt", "fold3.pt", "head.pt"]
+    folds = json.loads((root / "reports" / "folds.json").read_text())
+    assert sorted(folds) == [f"fold{k}" for k in range(4)] and sorted(sum(folds.values(), [])) == sorted(videos)
+    assert all({f"climb{c}_face", f"climb{c}_profile"} <= set(vs) or not {f"climb{c}_face"} & set(vs)
+               for vs in folds.values() for c in range(1, 5))  # both views of a climb in one fold
     metrics = json.loads((root / "reports" / "metrics.json").read_text())["x3d_xs"]
-    assert set(metrics) == {"linear", "lstm"}
+    assert set(metrics) == set(HEADS)
     for m in metrics.values():
         assert len(m["folds"]) == 4 and set(m["per_class_accuracy"]) == set(params["labels"]["classes"])
-    # the smoke test of learning: even on untrained-backbone features the head beats the majority class
+        assert {"edit", "f1@10", "f1@25", "f1@50", "macro_f1"} <= set(m)
+    # the smoke test of learning: even on untrained-backbone features every head beats the majority class
     all_labels = pd.concat(pd.read_csv(p)["label"] for p in (root / "data" / "labels").glob("*.csv"))
-    majority = all_labels.value_counts(normalize=True).iloc[0]
-    assert metrics["linear"]["accuracy"]["mean"] > 100 * majority + 15  # percent
+    majority = 100 * all_labels.value_counts(normalize=True).iloc[0]  # percent
+    assert {h: m["accuracy"]["mean"] for h, m in metrics.items() if m["accuracy"]["mean"] <= majority} == {}
+    assert metrics["linear"]["accuracy"]["mean"] > majority + 15
+    board = pd.read_csv(root / "reports" / "leaderboard.csv")
+    assert set(board[board["source"] == "boulderseg"]["head"]) == set(HEADS)
+    assert board[board["source"] != "boulderseg"][["backbone", "head", "accuracy"]].values.tolist() == [
+        ["r3d", "lstm", 86.8]]
+    assert "protocol: full: all 5 classes scored" in (root / "reports" / "leaderboard.md").read_text()
     for png in ("confusion.png", "timelines.png"):
         assert (root / "reports" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert "reports/metrics.json" in sh("dvc", "metrics", "show", cwd=root)
@@ -146,9 +176,9 @@ def test_first_run_builds_every_artifact(full_run):
 def test_metrics_and_plots_are_committed_and_outputs_are_not(full_run):
     root, _ = full_run
     tracked = set(sh("git", "ls-files", cwd=root).split())
-    assert {"dvc.lock", "reports/metrics.json", "reports/dataset.json", "reports/plots/confusion.png"} <= tracked
-    assert not any(f.startswith(("data/frames/", "features/", "models/")) for f in tracked)
-    assert "reports/predictions.parquet" not in tracked
+    assert {"dvc.lock", "reports/metrics.json", "reports/dataset.json", "reports/plots/confusion.png",
+            "reports/leaderboard.md", "reports/leaderboard.csv", "reports/folds.json"} <= tracked
+    assert not any(f.startswith(("data/frames/", "features/", "models/", "reports/predictions/")) for f in tracked)
     assert sh("git", "status", "--porcelain", cwd=root) == ""
 
 
@@ -178,10 +208,10 @@ def test_a_per_video_parameter_reruns_that_stage_of_every_video_and_what_follows
     section, name = key.split(".")
     set_params(small, lambda p: p[section].update({name: value}))
     videos = ("climb1_face", "climb2_face")
-    predictions = (small / "reports" / "predictions.parquet").read_bytes()
-    expected = set().union(*(each_video(s, videos) for s in reruns)) | after
+    before = prediction_bytes(small)
+    expected = set().union(*(each_video(s, videos) for s in reruns)) | (after - {"train"}) | rows(SMALL_HEADS)
     assert stages_run(sh("dvc", "repro", cwd=small)) == expected
-    assert ((small / "reports" / "predictions.parquet").read_bytes() == predictions) == ("evaluate" not in after)
+    assert (prediction_bytes(small) == before) == ("evaluate" not in after)
 
 
 def test_stats_parameter_reruns_only_stats(project):
@@ -194,7 +224,7 @@ def test_stats_parameter_reruns_only_stats(project):
 def test_training_param_change_reruns_train_and_evaluate_and_shows_in_metrics_diff(project):
     before = (project / "reports" / "metrics.json").read_text()
     set_params(project, lambda p: p["train"]["heads"]["linear"].update(epochs=50))
-    assert stages_run(sh("dvc", "repro", cwd=project)) == {"train", "evaluate"}
+    assert stages_run(sh("dvc", "repro", cwd=project)) == rows(["linear"]) | {"evaluate"}  # that row alone
     assert (project / "reports" / "metrics.json").read_text() != before
     sh("git", "add", "-A", cwd=project)
     sh("git", "commit", "-qm", "fewer linear epochs", cwd=project)
@@ -207,16 +237,17 @@ def test_training_param_change_reruns_train_and_evaluate_and_shows_in_metrics_di
 def test_one_videos_offset_relabels_only_that_video(project):
     before = pd.read_csv(project / "data" / "labels" / "climb2_face.csv")["label"]
     out = sh("dvc", "exp", "run", "-S", "+videos.climb1_face.offset=0.4", cwd=project)
-    assert stages_run(out) == {"labels@climb1_face", "stats", "train", "evaluate"}
+    assert stages_run(out) == {"labels@climb1_face", "stats", "folds", "evaluate"} | rows()
     assert pd.read_csv(project / "data" / "labels" / "climb2_face.csv")["label"].equals(before)
 
 
 def test_dropping_classes_retrains_without_relabelling(project):
     out = sh("dvc", "exp", "run", "-S", "labels.drop=[stopwatch,nothing]", cwd=project)
-    assert stages_run(out) == {"stats", "train", "evaluate"}
+    assert stages_run(out) == {"stats", "evaluate"} | rows()
     metrics = json.loads((project / "reports" / "metrics.json").read_text())["x3d_xs"]
     assert set(metrics["linear"]["per_class_accuracy"]) == {"climbing", "brushing", "reading"}
-    preds = pd.read_parquet(project / "reports" / "predictions.parquet")
+    assert "protocol: the paper's" in (project / "reports" / "leaderboard.md").read_text()
+    preds = predictions(project)
     assert set(preds["pred"]) <= {"climbing", "brushing", "reading"}
     assert not preds[preds["label"].isin(["stopwatch", "nothing"])]["scored"].any()
     assert json.loads((project / "reports" / "dataset.json").read_text())["scope"] == [
@@ -224,10 +255,10 @@ def test_dropping_classes_retrains_without_relabelling(project):
 
 
 def test_training_on_cpu_is_byte_reproducible(project):
-    before = (project / "reports" / "predictions.parquet").read_bytes()
-    out = sh("dvc", "repro", "--force", "--single-item", "train", cwd=project)
-    assert stages_run(out) == {"train"}
-    assert (project / "reports" / "predictions.parquet").read_bytes() == before
+    before = prediction_bytes(project), (project / "models" / "x3d_xs" / "mstcn" / "head.pt").read_bytes()
+    targets = sorted(rows(["linear", "mstcn"]))
+    assert stages_run(sh("dvc", "repro", "--force", "--single-item", *targets, cwd=project)) == set(targets)
+    assert (prediction_bytes(project), (project / "models" / "x3d_xs" / "mstcn" / "head.pt").read_bytes()) == before
 
 
 def test_new_video_reruns_only_its_own_stages(project):
@@ -235,22 +266,22 @@ def test_new_video_reruns_only_its_own_stages(project):
     set_params(project, lambda p: p["videos"].update(climb5_face={
         k: str(Path(v).relative_to(project)) if k in ("video", "annotation") else v for k, v in entry.items()}))
     out = sh("dvc", "repro", cwd=project)
-    assert stages_run(out) == set().union(*(each_video(s, ["climb5_face"]) for s in PER_VIDEO)) | {
-        "stats", "train", "evaluate"}
-    preds = pd.read_parquet(project / "reports" / "predictions.parquet")
-    assert (preds[preds["video"] == "climb5_face"]["frame"].to_numpy() == np.tile(np.arange(250), 2)).all()
+    assert stages_run(out) == set().union(*(each_video(s, ["climb5_face"]) for s in PER_VIDEO)) | rows() | {
+        "stats", "folds", "evaluate"}
+    preds = predictions(project)
+    assert (preds[preds["video"] == "climb5_face"]["frame"].to_numpy() == np.tile(np.arange(250), len(HEADS))).all()
 
 
 def test_a_new_backbone_extracts_only_its_own_features_for_every_video(small):
     videos = ("climb1_face", "climb2_face")
     x3d = {v: (small / "features" / "x3d_xs" / f"{v}.zarr" / "zarr.json").stat().st_mtime_ns for v in videos}
     set_params(small, lambda p: p["features"]["backbones"].update(pixels=["pixels"]))
-    assert stages_run(sh("dvc", "repro", cwd=small)) == each_video("features-pixels", videos, "pixels") | {
-        "train", "evaluate"}
+    assert stages_run(sh("dvc", "repro", cwd=small)) == each_video("features-pixels", videos, "pixels") | rows(
+        SMALL_HEADS, "pixels", "pixels") | {"evaluate"}
     assert x3d == {v: (small / "features" / "x3d_xs" / f"{v}.zarr" / "zarr.json").stat().st_mtime_ns for v in videos}
     metrics = json.loads((small / "reports" / "metrics.json").read_text())
-    assert set(metrics) == {"x3d_xs", "pixels"} and set(metrics["pixels"]) == {"linear", "lstm"}
-    preds = pd.read_parquet(small / "reports" / "predictions.parquet")
+    assert set(metrics) == {"x3d_xs", "pixels"} and set(metrics["pixels"]) == set(SMALL_HEADS)
+    preds = predictions(small)
     assert preds.groupby("backbone").size().to_dict() == {"pixels": 2 * 2 * 250, "x3d_xs": 2 * 2 * 250}
 
     entry = make_video(small / "data" / "raw", climb=3, view="face")  # then a new video: only its stages, every backbone
@@ -258,4 +289,15 @@ def test_a_new_backbone_extracts_only_its_own_features_for_every_video(small):
         k: str(Path(v).relative_to(small)) if k in ("video", "annotation") else v for k, v in entry.items()}))
     assert stages_run(sh("dvc", "repro", cwd=small)) == {
         "labels@climb3_face", "frames@climb3_face", "persons@climb3_face", "features-pytorchvideo@climb3_face-x3d_xs",
-        "features-pixels@climb3_face-pixels", "stats", "train", "evaluate"}
+        "features-pixels@climb3_face-pixels", "stats", "folds", "evaluate"} | rows(SMALL_HEADS) | rows(
+        SMALL_HEADS, "pixels", "pixels")
+
+
+def test_a_new_head_trains_only_its_own_rows_and_the_leaderboard(small):
+    before = prediction_bytes(small)
+    set_params(small, lambda p: p["train"]["heads"].update(mstcn=yaml.safe_load(
+        (REPO / "params.yaml").read_text())["train"]["heads"]["mstcn"]))
+    assert stages_run(sh("dvc", "repro", cwd=small)) == rows(["mstcn"]) | {"evaluate"}
+    assert {k: v for k, v in prediction_bytes(small).items() if "mstcn" not in k} == before
+    board = (small / "reports" / "leaderboard.md").read_text()
+    assert "| x3d_xs | mstcn |" in board and "| x3d_xs | linear |" in board

@@ -39,8 +39,8 @@ def test_every_head_learns_the_synthetic_task_under_cross_validation(tmp_path, n
     videos = [video(f"c{c}_{v}", f"c{c}", 12, 10 * c + j) for c in range(3) for j, v in enumerate(("face", "profile"))]
     folds = group_folds({v.name: v.climb for v in videos}, k=3, seed=0)
     epochs, lr = TRAINING[name]
-    table = cross_validate(videos, folds, [HeadConfig(name, epochs, lr, 0.0, SMALL[name])], classes=CLASSES,
-                           min_person_fraction=0.5, seed=0, models_dir=tmp_path / "models")
+    table = cross_validate(videos, folds, HeadConfig(name, epochs, lr, 0.0, SMALL[name]), classes=CLASSES,
+                           min_person_fraction=0.5, seed=0, models_dir=tmp_path)
     accuracy = summarize(table.assign(backbone="b"), CLASSES)["b"][name]["accuracy"]["mean"]
     assert accuracy > 100 / 3 + 30, f"{name}: {accuracy:.1f} %"  # a third of the windows in each class
 

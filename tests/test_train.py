@@ -88,15 +88,17 @@ def test_training_is_seeded():
 def test_cross_validation_predicts_every_frame_of_held_out_climbs(tmp_path):
     videos = [video(f"c{c}_{v}", f"c{c}", 9, 10 * c + j) for c in range(3) for j, v in enumerate(("face", "profile"))]
     folds = group_folds({v.name: v.climb for v in videos}, k=3, seed=0)
-    heads = [HeadConfig("linear", 100, 0.05, 0.0, {}), HeadConfig("lstm", 60, 0.01, 0.0, {"hidden": 16})]
-    table = cross_validate(videos, folds, heads, classes=CLASSES, min_person_fraction=0.5, seed=0,
-                           models_dir=tmp_path / "models")
-    assert len(table) == 2 * 6 * 72
-    assert sorted(p.name for p in (tmp_path / "models" / "lstm").iterdir()) == ["fold0.pt", "fold1.pt", "fold2.pt"]
-    for (head, vid), df in table.groupby(["head", "video"]):
-        assert df["fold"].nunique() == 1 and df["fold"].iloc[0] == folds[vid]
-    metrics = summarize(table.assign(backbone="b"), CLASSES)["b"]
-    assert metrics["linear"]["accuracy"]["mean"] > 95 and metrics["lstm"]["accuracy"]["mean"] > 90
+    for cfg in (HeadConfig("linear", 100, 0.05, 0.0, {}), HeadConfig("lstm", 60, 0.01, 0.0, {"hidden": 16})):
+        (tmp_path / cfg.name).mkdir()
+        table = cross_validate(videos, folds, cfg, classes=CLASSES, min_person_fraction=0.5, seed=0,
+                               models_dir=tmp_path / cfg.name, mode_window=3)
+        assert len(table) == 6 * 72 and set(table["head"]) == {cfg.name}
+        assert sorted(p.name for p in (tmp_path / cfg.name).iterdir()) == ["fold0.pt", "fold1.pt", "fold2.pt"]
+        for vid, df in table.groupby("video"):
+            assert df["fold"].nunique() == 1 and df["fold"].iloc[0] == folds[vid]
+        assert "pred_mode" in table
+        accuracy = summarize(table.assign(backbone="b"), CLASSES)["b"][cfg.name]["accuracy"]["mean"]
+        assert accuracy > (95 if cfg.name == "linear" else 90)
 
 
 def test_metrics_by_hand():
