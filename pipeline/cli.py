@@ -102,6 +102,34 @@ def score(
         typer.echo(f"{c:>10s} {v:6.2f}  (accuracy)")
 
 
+export_app = typer.Typer(help="Write the feature store in other tools' layouts.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("mstcn")
+@friendly
+def export_mstcn(
+    out_dir: Annotated[Path, typer.Argument(help="Where to write features/, groundTruth/, mapping.txt, splits/.")],
+    backbone: Annotated[str | None, typer.Option(help="Whose features (default: the first listed).")] = None,
+    level: Annotated[str, typer.Option(help="frame: one row per frame (MS-TCN's own); window: one per window.")] = "frame",
+    folds_json: Annotated[Path, typer.Option("--folds", help="The folds stage's output.")] = Path("reports/folds.json"),
+    params_file: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """MS-TCN's data layout from our features, labels and folds: MS-TCN, ASFormer or DiffAct run on it unmodified."""
+    from pipeline import params
+    from pipeline.errors import BouldersegError
+    from pipeline.export import export_mstcn as export
+
+    p = params.load(params_file)
+    listed = [name for _, name in p.features.backbones.items()]
+    backbone = backbone or listed[0]
+    if level not in ("frame", "window"):
+        raise BouldersegError(f"--level is '{level}': use frame or window.")
+    n = export(out_dir, videos=list(p.videos), classes=list(p.labels.classes), folds_json=folds_json,
+               labels_dir=Path("data/labels"), features_dir=Path("features"), backbone=backbone, level=level)
+    typer.echo(f"{out_dir}: {n} videos of {backbone} features ({level} level), {len(p.labels.classes)} classes")
+
+
 inspect_app = typer.Typer(help="Look at what the pipeline stored.", no_args_is_help=True)
 app.add_typer(inspect_app, name="inspect")
 

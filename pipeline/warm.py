@@ -152,6 +152,23 @@ def _receive(conn: socket.socket) -> tuple[dict | None, list[int]]:
     return (json.loads(body) if size else None), fds
 
 
+def _process_defaults() -> Callable[[], None]:
+    """What a fresh process starts with that a job may change (ultralytics sets torch to one thread on a
+    2-core machine): a function that puts it back, so every job starts as in a process of its own."""
+    import cv2
+    import torch
+
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+
+    def reset() -> None:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(cv2_threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+    return reset
+
+
 def _run(request: dict) -> int:
     """Run a stage module as `python -m` would, with the client's argv, cwd and environment: its exit code."""
     os.environ.clear()
@@ -196,6 +213,7 @@ def serve(path: Path, idle_seconds: float) -> None:
     listener.listen(64)
     os.replace(tmp, path)  # clients see a socket only once it listens
     mine, jobs = os.stat(path).st_ino, 0
+    reset = _process_defaults()  # imports torch while the first client's request is on its way
 
     def retire() -> None:
         if path.exists() and os.stat(path).st_ino == mine:
@@ -221,6 +239,7 @@ def serve(path: Path, idle_seconds: float) -> None:
                 conn.sendall(json.dumps({"pid": os.getpid(), "job": jobs}).encode() + b"\n")
                 done = threading.Event()
                 threading.Thread(target=_watch, args=(conn, done, retire), daemon=True).start()
+                reset()
                 saved = [os.dup(1), os.dup(2)]
                 os.dup2(fds[0], 1), os.dup2(fds[1], 2)
                 try:

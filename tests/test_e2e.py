@@ -32,8 +32,9 @@ ENV = os.environ | {
     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
 }
 PER_VIDEO = ("labels", "frames", "persons", "features-pytorchvideo")
-HEADS = tuple(yaml.safe_load((REPO / "params.yaml").read_text())["train"]["heads"])
-SMALL_HEADS = ("linear", "lstm")  # the two-video project trains these; a test adds mstcn
+SHIPPED_HEADS = yaml.safe_load((REPO / "params.yaml").read_text())["train"]["heads"]
+HEADS = ("linear", "lstm", "mstcn")  # the sample project trains these; a test adds the others (CI time)
+SMALL_HEADS = ("linear", "lstm")  # the two-video project's
 
 
 def rows(heads=HEADS, backbone: str = "x3d_xs", family: str = "pytorchvideo") -> set[str]:
@@ -92,7 +93,9 @@ def clean_run(root: Path, edit=None) -> tuple[Path, str]:
 
 @pytest.fixture(scope="session")
 def full_run(tmp_path_factory) -> tuple[Path, str]:
-    return clean_run(tmp_path_factory.mktemp("full") / "project")
+    def edit(p):
+        p["train"]["heads"] = {h: p["train"]["heads"][h] for h in HEADS}
+    return clean_run(tmp_path_factory.mktemp("full") / "project", edit)
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +131,7 @@ def test_first_run_builds_every_artifact(full_run):
     assert params["weights"]["pretrained"] is False
     assert stages_run(output) == set().union(*(each_video(s, videos) for s in PER_VIDEO)) | rows() | {
         "stats", "folds", "evaluate"}
-    warm_jobs = re.findall(r"stages\.(?:persons|features): run by warm process (\d+)", output)
+    warm_jobs = re.findall(r"stages\.(?:persons|features|train): run by warm process (\d+)", output)
     assert len(warm_jobs) == 2 * len(videos) + len(HEADS) and len(set(warm_jobs)) == 1  # torch imported once
     for name in videos:
         labels = pd.read_csv(root / "data" / "labels" / f"{name}.csv")
@@ -178,7 +181,8 @@ def test_metrics_and_plots_are_committed_and_outputs_are_not(full_run):
     tracked = set(sh("git", "ls-files", cwd=root).split())
     assert {"dvc.lock", "reports/metrics.json", "reports/dataset.json", "reports/plots/confusion.png",
             "reports/leaderboard.md", "reports/leaderboard.csv", "reports/folds.json"} <= tracked
-    assert not any(f.startswith(("data/frames/", "features/", "models/", "reports/predictions/")) for f in tracked)
+    assert not any(f.startswith(("data/frames/", "features/", "models/", "reports/predictions/"))
+                   and not f.endswith("/.gitignore") for f in tracked)
     assert sh("git", "status", "--porcelain", cwd=root) == ""
 
 
@@ -293,11 +297,33 @@ def test_a_new_backbone_extracts_only_its_own_features_for_every_video(small):
         SMALL_HEADS, "pixels", "pixels")
 
 
-def test_a_new_head_trains_only_its_own_rows_and_the_leaderboard(small):
-    before = prediction_bytes(small)
-    set_params(small, lambda p: p["train"]["heads"].update(mstcn=yaml.safe_load(
-        (REPO / "params.yaml").read_text())["train"]["heads"]["mstcn"]))
-    assert stages_run(sh("dvc", "repro", cwd=small)) == rows(["mstcn"]) | {"evaluate"}
-    assert {k: v for k, v in prediction_bytes(small).items() if "mstcn" not in k} == before
-    board = (small / "reports" / "leaderboard.md").read_text()
-    assert "| x3d_xs | mstcn |" in board and "| x3d_xs | linear |" in board
+def test_new_heads_train_only_their_rows_and_every_head_beats_the_majority_class(project):
+    before = prediction_bytes(project)
+    others = [h for h in SHIPPED_HEADS if h not in HEADS]
+    set_params(project, lambda p: p["train"]["heads"].update({h: SHIPPED_HEADS[h] for h in others}))
+    assert stages_run(sh("dvc", "repro", cwd=project)) == rows(others) | {"evaluate"}
+    assert {k: v for k, v in prediction_bytes(project).items() if not any(f"/{h}." in k for h in others)} == before
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())["x3d_xs"]
+    all_labels = pd.concat(pd.read_csv(p)["label"] for p in (project / "data" / "labels").glob("*.csv"))
+    majority = 100 * all_labels.value_counts(normalize=True).iloc[0]
+    assert set(metrics) == set(SHIPPED_HEADS)  # even on untrained-backbone features, every head learns
+    assert {h: m["accuracy"]["mean"] for h, m in metrics.items() if m["accuracy"]["mean"] <= majority} == {}
+    board = (project / "reports" / "leaderboard.md").read_text()
+    assert all(f"| x3d_xs | {h} |" in board for h in SHIPPED_HEADS)
+
+
+def test_export_mstcn_on_the_sample_and_score_a_prediction(project):
+    from test_export import read_like_mstcn
+
+    sh(str(Path(sys.executable).parent / "boulderseg"), "export", "mstcn", "mstcn", cwd=project)
+    folds = json.loads((project / "reports" / "folds.json").read_text())
+    test = read_like_mstcn(project / "mstcn", 1, "test")
+    assert len(test) == len(folds["fold0"]) and all(f.shape == (2048, 250) and len(t) == 250 for f, t in test)
+    preds = predictions(project)
+    one = preds[(preds["head"] == "linear") & (preds["video"] == "climb1_face")]
+    for column, folder in (("label", "truth"), ("pred", "pred")):
+        (project / folder).mkdir()
+        one[["frame", column]].rename(columns={column: "label"}).to_csv(project / folder / "climb1_face.csv", index=False)
+    out = json.loads(sh(str(Path(sys.executable).parent / "boulderseg"), "score", "truth", "pred", "--json",
+                        cwd=project))
+    assert out["frames"] == 250 and 0 <= out["edit"] <= 100 and set(out) >= {"accuracy", "f1@10", "f1@25", "f1@50"}
