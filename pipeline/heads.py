@@ -166,16 +166,16 @@ class Head(nn.Module):
         self.mean.copy_(x.mean(0))
         self.std.copy_(x.std(0).clamp_min(1e-6))
 
-    def _inputs(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mask = torch.arange(x.shape[1])[None] < lengths[:, None]  # (B, T) true on real windows
+    def inputs(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(standardised (B, T, D) features, zero on padding; (B, T) mask, true on real windows)."""
+        mask = torch.arange(x.shape[1])[None] < lengths[:, None]
         return ((x - self.mean) / self.std) * mask[..., None], mask
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, C)
-        return self.body(*self._inputs(x, lengths))
+        return self.body(*self.inputs(x, lengths))
 
-    def outputs(self, x: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
-        """Every (B, T, C) output the loss sees: the stages of a multi-stage head, else the one."""
-        inputs = self._inputs(x, lengths)
+    def outputs(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
+        """Every (B, T, C) output the loss sees, from `inputs(...)`: each stage of a multi-stage head, else the one."""
         return self.body.all_stages(*inputs) if hasattr(self.body, "all_stages") else [self.body(*inputs)]
 
 

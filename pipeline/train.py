@@ -85,11 +85,12 @@ def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_pers
     weight = loss.class_weight(y, n_classes)
     smoothing = getattr(head.body, "smoothing", 0.0)
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    inputs = head.inputs(x, lengths)  # standardised once: the statistics are fixed from here on
     head.train()
     for _ in range(cfg.epochs):
         opt.zero_grad()
         total = torch.zeros(())
-        for logits in head.outputs(x, lengths):  # (B, T, C) each
+        for logits in head.outputs(inputs):  # (B, T, C) each
             total = total + loss(logits.flatten(0, 1), y.flatten(), weight)
             if smoothing:
                 total = total + smoothing * smoothing_loss(logits, lengths)
