@@ -48,7 +48,7 @@ def load(bundle_dir: str | Path) -> tuple[Head, dict[str, Any]]:
         meta = json.loads((bundle_dir / "bundle.json").read_text())
         state = torch.load(bundle_dir / "head.pt", weights_only=True, map_location="cpu")
     except (OSError, ValueError) as e:
-        raise BouldersegError(f"{bundle_dir}: not a model bundle ({e}). Run `dvc repro train` to write it.") from None
+        raise BouldersegError(f"{bundle_dir}: not a model bundle ({e}). Run `dvc repro` to train it (its stage is train-<family>@<backbone>-<head>).") from None
     head = build_head(meta["head"], feature_dim=meta["feature_dim"], n_classes=len(meta["classes"]),
                       options=meta["params"]["model"])
     head.load_state_dict(state)

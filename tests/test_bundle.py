@@ -39,5 +39,6 @@ def test_a_bundle_predicts_in_a_fresh_process_exactly_what_the_head_did(tmp_path
 
 
 def test_a_missing_bundle_says_how_to_make_it(tmp_path):
-    with pytest.raises(BouldersegError, match="not a model bundle .* Run `dvc repro train`"):
+    with pytest.raises(BouldersegError, match=r"not a model bundle .* Run `dvc repro` to train it \(its stage is "
+                                              r"train-<family>@<backbone>-<head>\)"):
         bundle.load(tmp_path)
