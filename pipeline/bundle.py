@@ -20,7 +20,7 @@ import torch
 from pipeline.errors import BouldersegError
 from pipeline.heads import Head, build_head
 from pipeline.dataset import VideoData
-from pipeline.train import HeadConfig, Loss, fit, mode_filter, window_classes
+from pipeline.train import HeadConfig, Loss, fit, mode_filter
 
 CODE = ("heads.py", "train.py", "bundle.py")  # what turns features into predictions
 
@@ -55,9 +55,13 @@ def load(bundle_dir: str | Path) -> tuple[Head, dict[str, Any]]:
     return head.eval(), meta
 
 
-def predict(head: Head, meta: dict[str, Any], features: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """(N,) class names of every frame from (W, D) window features; `owner` (N,) is each frame's window."""
-    return np.asarray(meta["classes"])[mode_filter(window_classes(head, features)[owner], meta["mode_filter"])]
+@torch.inference_mode()
+def predict(head: Head, meta: dict[str, Any], features: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) class names of every frame from (W, D) window features, after the bundle's post-processing,
+    and (N,) confidence: the frame's window's softmax probability of that class. `owner` (N,): each frame's window."""
+    logits = head(torch.from_numpy(np.asarray(features, np.float32))[None], torch.tensor([len(features)]))[0]  # (W, C)
+    pred = mode_filter(logits.argmax(-1).numpy()[owner], meta["mode_filter"])  # (N,)
+    return np.asarray(meta["classes"])[pred], logits.softmax(-1).numpy()[owner, pred]
 
 
 def train_bundle(videos: Sequence[VideoData], cfg: HeadConfig, out_dir: Path, *, info: dict[str, Any],
@@ -67,6 +71,7 @@ def train_bundle(videos: Sequence[VideoData], cfg: HeadConfig, out_dir: Path, *,
     head = fit(cfg, videos, n_classes=len(classes), min_person_fraction=min_person_fraction, seed=seed, loss=loss)
     save(out_dir, head, info | {
         "head": cfg.name, "classes": list(classes), "trained_on": [v.name for v in videos],
-        "params": {"epochs": cfg.epochs, "lr": cfg.lr, "weight_decay": cfg.weight_decay, "model": cfg.model,
+        "params": {"epochs": cfg.epochs, "batch": cfg.batch, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
+                   "model": cfg.model,
                    "loss": asdict(loss), "seed": seed, "min_person_fraction": min_person_fraction},
         "cv_metrics": cv_metrics})

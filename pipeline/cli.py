@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from pipeline import commands
 from pipeline.cliutil import DEFAULT_PARAMS, ParamsOpt, friendly
 
 STAGES = ("labels", "stats", "frames", "persons", "features", "folds", "train", "evaluate")
@@ -25,6 +26,8 @@ app = typer.Typer(
 
 for _name in STAGES:
     app.command(_name)(friendly(importlib.import_module(f"stages.{_name}").main))
+for _command in (commands.add, commands.remove, commands.status, commands.timeline, commands.predict):
+    app.command()(friendly(_command))
 
 
 @app.command()
@@ -132,6 +135,9 @@ def export_mstcn(
 
 inspect_app = typer.Typer(help="Look at what the pipeline stored.", no_args_is_help=True)
 app.add_typer(inspect_app, name="inspect")
+
+
+inspect_app.command("video")(friendly(commands.inspect_video))
 
 
 @inspect_app.command("features")

@@ -28,9 +28,7 @@ class VideoData:
     @property
     def owner(self) -> np.ndarray:
         """(N,) index of the window whose centre is nearest to each frame (earlier on ties)."""
-        centres = (self.frame_range[:, 0] + self.frame_range[:, 1] - 1) / 2  # (W,) middle frame
-        frames = np.arange(len(self.frame_labels))[:, None]  # (N, 1)
-        return np.abs(frames - centres[None, :]).argmin(axis=1)
+        return nearest_window(self.frame_range, len(self.frame_labels))
 
     def window_targets(self, *, n_classes: int, min_person_fraction: float) -> np.ndarray:
         """(W,) majority class of each window's scored frames (person, class not dropped); IGNORE where
@@ -47,6 +45,12 @@ class VideoData:
     def scored(self) -> np.ndarray:
         """(N,) bool: frames that count in metrics (a person is in them and their class is not dropped)."""
         return self.frame_person & (self.frame_labels != IGNORE)
+
+
+def nearest_window(frame_range: np.ndarray, n_frames: int) -> np.ndarray:
+    """(N,) index of the window of (W, 2) `frame_range` whose centre is nearest to each frame (earlier on ties)."""
+    centres = (frame_range[:, 0] + frame_range[:, 1] - 1) / 2  # (W,) middle frame
+    return np.abs(np.arange(n_frames)[:, None] - centres[None, :]).argmin(axis=1)  # (N,)
 
 
 def load_video(

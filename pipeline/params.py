@@ -97,6 +97,7 @@ class Head(Section):
     epochs: int = Field(gt=0)
     lr: float = Field(gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
+    batch: int | None = Field(default=None, gt=0)  # windows (window heads) or videos (sequence heads) per step; null: all
     model: dict[str, Any] = {}  # the head's own keyword arguments (hidden, layers, dropout…)
 
 

@@ -1,7 +1,7 @@
 """Pictures people would rather look at than read: confusion matrices and per-video timelines."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +25,16 @@ def models(predictions: pd.DataFrame) -> list[tuple[str, str]]:
     return sorted(predictions[["backbone", "head"]].drop_duplicates().itertuples(index=False, name=None))
 
 
-def plot_confusions(predictions: pd.DataFrame, classes: Sequence[str], metrics: dict, out_png: str | Path) -> None:
-    """Row-normalised confusion matrix of every backbone (rows) and head (columns) over all folds' scored frames.
-
-    Titles give both accuracies of `metrics` (pipeline.metrics.summarize), labelled.
-    """
+def plot_confusions(predictions: pd.DataFrame, classes: Sequence[str], metrics: dict, out_dir: str | Path) -> None:
+    """`out_dir/<backbone>/<head>.png`: the row-normalised confusion matrix of every leaderboard row over
+    all folds' scored frames, titled with both accuracies of `metrics` (pipeline.metrics.summarize)."""
     plt = _pyplot()
     scored = predictions[predictions["scored"]]
-    backbones, heads = sorted(scored["backbone"].unique()), sorted(scored["head"].unique())
-    fig, axes = plt.subplots(len(backbones), len(heads), figsize=(4.6 * len(heads), 4.3 * len(backbones)),
-                             squeeze=False)
-    for (r, backbone), (c, head) in ((rb, ch) for rb in enumerate(backbones) for ch in enumerate(heads)):
-        ax, df = axes[r, c], scored[(scored["backbone"] == backbone) & (scored["head"] == head)]
+    for backbone, head in models(scored):
+        df = scored[(scored["backbone"] == backbone) & (scored["head"] == head)]
         m = confusion(df["label"], df["pred"], classes).astype(float)
         m /= np.maximum(m.sum(1, keepdims=True), 1)
+        fig, ax = plt.subplots(figsize=(4.6, 4.3))
         ax.imshow(m, vmin=0, vmax=1, cmap="Blues")
         for (i, j), v in np.ndenumerate(m):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black")
@@ -49,8 +45,9 @@ def plot_confusions(predictions: pd.DataFrame, classes: Sequence[str], metrics: 
         ax.title.set_fontsize(9)
         ax.set_xticklabels(classes, rotation=45, ha="right")
         ax.set_yticklabels(classes)
-    fig.tight_layout()
-    _save(fig, out_png)
+        fig.tight_layout()
+        (Path(out_dir) / backbone).mkdir(parents=True, exist_ok=True)
+        _save(fig, Path(out_dir) / backbone / f"{head}.png")
 
 
 def plot_timelines(predictions: pd.DataFrame, classes: Sequence[str], out_png: str | Path) -> None:
@@ -115,20 +112,28 @@ def plot_temporal_distribution(stats: dict, out_png: str | Path) -> None:
     _save(fig, out_png)
 
 
-def plot_label_timeline(video: str, labels: Sequence[str], classes: Sequence[str], *, fps: float,
-                        out_png: str | Path) -> None:
-    """One video's per-frame labels as a coloured band over time."""
+def plot_rows(title: str, rows: Mapping[str, Sequence[str]], classes: Sequence[str], *, fps: float,
+              out_png: str | Path, person: Sequence[bool] | None = None) -> None:
+    """Aligned bands over time in seconds: one per row of per-frame class labels (truth, each head's
+    prediction) and, with `person`, one that is dark where a person is in frame."""
     plt = _pyplot()
     colours = plt.get_cmap("tab10")
     index = {c: i for i, c in enumerate(classes)}
-    fig, ax = plt.subplots(figsize=(10, 2))
-    ax.imshow([[index[c] for c in labels]], aspect="auto", interpolation="nearest", cmap=colours, vmin=0, vmax=9,
-              extent=(0, len(labels) / fps, 0, 1))
-    ax.set(yticks=[], xlabel="seconds")
-    ax.set_title(video, loc="left", fontsize=10)
+    names = [*rows, *(["person in frame"] if person is not None else [])]
+    n = len(next(iter(rows.values())))
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, 0.5 * len(names) + 1.2), sharex=True, squeeze=False)
+    for ax, name in zip(axes[:, 0], names):
+        if name in rows:
+            image, kw = [[index[c] for c in rows[name]]], {"cmap": colours, "vmin": 0, "vmax": 9}
+        else:
+            image, kw = [np.asarray(person, float)], {"cmap": "Greys", "vmin": -0.3, "vmax": 1.3}
+        ax.imshow(image, aspect="auto", interpolation="nearest", extent=(0, n / fps, 0, 1), **kw)
+        ax.set_yticks([0.5], [name])
+    axes[-1, 0].set_xlabel("seconds")
+    axes[0, 0].set_title(title, loc="left", fontsize=10)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(len(classes))]
     fig.legend(handles, classes, loc="upper right", ncol=len(classes), frameon=False, fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     _save(fig, out_png)
 
 

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from pipeline import params
 from pipeline.dataset import IGNORE, VideoData
-from pipeline.heads import Head, build_head
+from pipeline.heads import HEADS, Head, build_head
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,11 @@ class HeadConfig:
     lr: float
     weight_decay: float
     model: dict[str, Any]  # the head's own keyword arguments (hidden, layers, dropout…)
+    batch: int | None = None  # windows (window heads) or videos (sequence heads) per step; None: all
 
     @classmethod
     def from_params(cls, name: str, head: params.Head) -> HeadConfig:
-        return cls(name, head.epochs, head.lr, head.weight_decay, dict(head.model))
+        return cls(name, head.epochs, head.lr, head.weight_decay, dict(head.model), head.batch)
 
 
 def pad(videos: Sequence[VideoData], targets: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -74,9 +75,9 @@ def pad(videos: Sequence[VideoData], targets: Sequence[np.ndarray]) -> tuple[tor
 
 def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_person_fraction: float,
         seed: int, loss: Loss = Loss()) -> Head:
-    """Full-batch Adam on all training videos for a fixed number of epochs (no choice is made from
-    data, so no validation split is needed); padding and personless windows carry no loss and enter
-    no normalisation statistic."""
+    """Adam for a fixed number of epochs (no choice is made from data, so no validation split is
+    needed), on shuffled mini-batches of `cfg.batch` windows or videos; padding and personless windows
+    carry no loss and enter no normalisation statistic."""
     torch.manual_seed(seed)
     targets = [v.window_targets(n_classes=n_classes, min_person_fraction=min_person_fraction) for v in train]
     x, y, lengths = pad(train, targets)
@@ -85,17 +86,25 @@ def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_pers
     weight = loss.class_weight(y, n_classes)
     smoothing = getattr(head.body, "smoothing", 0.0)
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    inputs = head.inputs(x, lengths)  # standardised once: the statistics are fixed from here on
+    x, mask = head.inputs(x, lengths)  # standardised once: the statistics are fixed from here on
+    if HEADS[cfg.name].kind == "window":  # each window on its own: the windows that carry loss, as (N, 1, D)
+        keep = y != IGNORE
+        x, mask, y = x[keep][:, None], mask[keep][:, None], y[keep][:, None]
+    batch = min(cfg.batch or len(x), len(x))
     head.train()
     for _ in range(cfg.epochs):
-        opt.zero_grad()
-        total = torch.zeros(())
-        for logits in head.outputs(inputs):  # (B, T, C) each
-            total = total + loss(logits.flatten(0, 1), y.flatten(), weight)
-            if smoothing:
-                total = total + smoothing * smoothing_loss(logits, lengths)
-        total.backward()
-        opt.step()
+        order = torch.randperm(len(x)) if batch < len(x) else torch.arange(len(x))
+        for idx in order.split(batch):
+            n = mask[idx].sum(1)  # (b,) lengths; the batch is cut to its longest video
+            xb, mb, yb = (t[idx, : int(n.max())] for t in (x, mask, y))
+            opt.zero_grad()
+            total = torch.zeros(())
+            for logits in head.outputs((xb, mb)):  # (b, T, C) each
+                total = total + loss(logits.flatten(0, 1), yb.flatten(), weight)
+                if smoothing:
+                    total = total + smoothing * smoothing_loss(logits, n)
+            total.backward()
+            opt.step()
     return head.eval()
 
 

@@ -46,7 +46,7 @@ def main(
     title = leaderboard.protocol(policy.drop, p.train.min_person_fraction)
     leaderboard.write(metrics, title=title, md_path=board.with_suffix(".md"), csv_path=board.with_suffix(".csv"))
     with atomic_output(plots_dir, directory=True) as tmp:
-        plot_confusions(table, policy.model_classes, metrics, tmp / "confusion.png")
+        plot_confusions(table, policy.model_classes, metrics, tmp / "confusion")
         plot_timelines(table, policy.classes, tmp / "timelines.png")
     for backbone, heads in metrics.items():
         for head, m in heads.items():

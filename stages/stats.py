@@ -24,7 +24,7 @@ def main(
     from pipeline.annotations import LabelPolicy
     from pipeline.atomic import atomic_output
     from pipeline.errors import BouldersegError
-    from pipeline.plots import fmt, plot_class_distribution, plot_label_timeline, plot_temporal_distribution
+    from pipeline.plots import fmt, plot_class_distribution, plot_rows, plot_temporal_distribution
     from pipeline.stats import dataset_stats
 
     p = params.load(params_file)
@@ -44,7 +44,7 @@ def main(
         plot_class_distribution(s, tmp / "class_distribution.png")
         plot_temporal_distribution(s, tmp / "temporal_distribution.png")
         for key, labels in videos.items():
-            plot_label_timeline(key, labels, policy.classes, fps=fps, out_png=tmp / "timelines" / f"{key}.png")
+            plot_rows(key, {"truth": labels}, policy.classes, fps=fps, out_png=tmp / "timelines" / f"{key}.png")
     for c, v in s["classes"].items():
         mean = "-" if v["mean_duration_s"] is None else f"{v['mean_duration_s']:.2f} s"
         typer.echo(f"{c:>12}: {100 * v['share']:5.1f}% of frames, {v['segments']} segments, mean {mean}")

@@ -57,8 +57,10 @@ def main(
         store = read(features_dir / backbone / f"{data[0].name}.zarr").attrs
         info = {"backbone": {k: store[k] for k in ("backbone", "family", "level", "feature_dim", "weights",
                                                     "preprocessing", "fps", "window", "stride", "dtype")},
-                "labels": {"classes": p.labels.classes, "drop": p.labels.drop, "merge": p.labels.merge},
-                "mode_filter": p.train.mode_filter}
+                "labels": {"classes": p.labels.classes, "drop": p.labels.drop, "merge": p.labels.merge,
+                           "map": p.labels.map},
+                "frames": p.frames.model_dump(), "persons": p.persons.model_dump(), "weights": p.weights.model_dump(),
+                "mode_filter": p.train.mode_filter}  # what `boulderseg predict` needs to redo every step for a new video
         train_bundle(data, cfg, tmp, info=info, cv_metrics=summarize(table, classes)[backbone][head], loss=loss,
                      **fit_args)
     out = predictions_dir / backbone / f"{head}.parquet"

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from e2e import HEADS, SMALL_HEADS, clean_run, copy_of
+
 os.environ["BOULDERSEG_OFFLINE"] = "1"  # tests never reach for the network
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-config-"))
 REPO = Path(__file__).resolve().parents[1]
@@ -50,3 +52,32 @@ def bikes_frames(tmp_path_factory, bikes) -> Path:
     out = tmp_path_factory.mktemp("bikes") / "frames"
     extract_frames(bikes, out, fps=10, height=136)
     return out
+
+
+# The end-to-end runs (tests/e2e.py): one clean run per session, a copy per test.
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory) -> tuple[Path, str]:
+    def edit(p):
+        p["train"]["heads"] = {h: p["train"]["heads"][h] for h in HEADS}
+        p["train"]["heads"]["mstcn"]["epochs"] = 15  # CI time: MS-TCN's 50 epochs of one video a step are the slowest
+    return clean_run(tmp_path_factory.mktemp("full") / "project", edit)
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory) -> tuple[Path, str]:
+    """Two videos of two climbs, two folds."""
+    def edit(p):
+        p["videos"] = {k: p["videos"][k] for k in ("climb1_face", "climb2_face")}
+        p["train"]["folds"] = 2
+        p["train"]["heads"] = {h: p["train"]["heads"][h] for h in SMALL_HEADS}
+    return clean_run(tmp_path_factory.mktemp("small") / "project", edit)
+
+
+@pytest.fixture
+def project(full_run, tmp_path) -> Path:
+    return copy_of(full_run, tmp_path)
+
+
+@pytest.fixture
+def small(small_run, tmp_path) -> Path:
+    return copy_of(small_run, tmp_path)

@@ -28,7 +28,7 @@ def test_a_bundle_predicts_in_a_fresh_process_exactly_what_the_head_did(tmp_path
     np.save(tmp_path / "owner.npy", test.owner)
     script = (f"import numpy as np; from pipeline import bundle; h, m = bundle.load({str(tmp_path / name)!r}); "
               f"print(' '.join(bundle.predict(h, m, np.load({str(tmp_path / 'features.npy')!r}), "
-              f"np.load({str(tmp_path / 'owner.npy')!r}))))")
+              f"np.load({str(tmp_path / 'owner.npy')!r}))[0]))")
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={"PYTHONPATH": str(REPO)},
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == np.asarray(CLASSES)[predict_frames(head, test)].tolist()

@@ -7,10 +7,7 @@ the sample: the DAG is the same, the reruns are four times cheaper.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,111 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import REPO
+from e2e import (BOULDERSEG, HEADS, PER_VIDEO, SHIPPED_HEADS, SMALL_HEADS, each_video, predictions,
+                 prediction_bytes, rows, set_params, sh, stages_run)
 from pipeline import store
 from pipeline.features import windows
 from pipeline.sample import make_video
 
 pytestmark = pytest.mark.slow
-ENV = os.environ | {
-    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    "DVC_NO_ANALYTICS": "1",
-    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-}
-PER_VIDEO = ("labels", "frames", "persons", "features-pytorchvideo")
-SHIPPED_HEADS = yaml.safe_load((REPO / "params.yaml").read_text())["train"]["heads"]
-HEADS = ("linear", "lstm", "mstcn")  # the sample project trains these; a test adds the others (CI time)
-SMALL_HEADS = ("linear", "lstm")  # the two-video project's
-
-
-def rows(heads=HEADS, backbone: str = "x3d_xs", family: str = "pytorchvideo") -> set[str]:
-    """The train stages of one backbone's leaderboard rows."""
-    return {f"train-{family}@{backbone}-{head}" for head in heads}
-
-
-def predictions(root: Path) -> pd.DataFrame:
-    return pd.concat([pd.read_parquet(f) for f in sorted((root / "reports" / "predictions").glob("*/*.parquet"))],
-                     ignore_index=True)
-
-
-def prediction_bytes(root: Path) -> dict[str, bytes]:
-    return {str(f): f.read_bytes() for f in sorted((root / "reports" / "predictions").glob("*/*.parquet"))}
-
-
-def sh(*cmd: str, cwd: Path) -> str:
-    r = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r.stdout + r.stderr
-
-
-def stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
-def each_video(stage: str, videos, backbone: str = "x3d_xs") -> set[str]:
-    """Stage names of every video; a per-family features stage is named after the video and the backbone."""
-    return {f"{stage}@{v}-{backbone}" if stage.startswith("features-") else f"{stage}@{v}" for v in videos}
-
-
-def set_params(root: Path, edit) -> None:
-    p = yaml.safe_load((root / "params.yaml").read_text())
-    edit(p)
-    (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-
-
-def clean_run(root: Path, edit=None) -> tuple[Path, str]:
-    """The repository's files in `root`, committed, then the README's offline run, committed."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
-                           capture_output=True, check=True).stdout.decode().split("\0")
-    for f in filter(None, files):
-        if (REPO / f).is_file():
-            (root / f).parent.mkdir(parents=True, exist_ok=True)
-            (root / f).write_bytes((REPO / f).read_bytes())
-    if edit:
-        set_params(root, edit)
-    sh("git", "init", "-q", cwd=root)
-    sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-qm", "sample", cwd=root)
-    output = sh("dvc", "exp", "run", "-S", "weights.pretrained=false", cwd=root)
-    sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-qm", "offline run", cwd=root)
-    return root, output
-
-
-@pytest.fixture(scope="session")
-def full_run(tmp_path_factory) -> tuple[Path, str]:
-    def edit(p):
-        p["train"]["heads"] = {h: p["train"]["heads"][h] for h in HEADS}
-    return clean_run(tmp_path_factory.mktemp("full") / "project", edit)
-
-
-@pytest.fixture(scope="session")
-def small_run(tmp_path_factory) -> tuple[Path, str]:
-    """Two videos of two climbs, two folds."""
-    def edit(p):
-        p["videos"] = {k: p["videos"][k] for k in ("climb1_face", "climb2_face")}
-        p["train"]["folds"] = 2
-        p["train"]["heads"] = {h: p["train"]["heads"][h] for h in SMALL_HEADS}
-    return clean_run(tmp_path_factory.mktemp("small") / "project", edit)
-
-
-def copy_of(run: tuple[Path, str], tmp_path: Path) -> Path:
-    dst = tmp_path / "project"
-    subprocess.run(["cp", "-a", str(run[0]), str(dst)], check=True)
-    return dst
-
-
-@pytest.fixture
-def project(full_run, tmp_path) -> Path:
-    return copy_of(full_run, tmp_path)
-
-
-@pytest.fixture
-def small(small_run, tmp_path) -> Path:
-    return copy_of(small_run, tmp_path)
-
-
 def test_first_run_builds_every_artifact(full_run):
     root, output = full_run
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -165,7 +64,10 @@ def test_first_run_builds_every_artifact(full_run):
     assert board[board["source"] != "boulderseg"][["backbone", "head", "accuracy"]].values.tolist() == [
         ["r3d", "lstm", 86.8]]
     assert "protocol: full: all 5 classes scored" in (root / "reports" / "leaderboard.md").read_text()
-    for png in ("confusion.png", "timelines.png"):
+    pngs = ["timelines.png", *(f"confusion/x3d_xs/{h}.png" for h in HEADS)]
+    assert sorted(str(p.relative_to(root / "reports" / "plots")) for p in (root / "reports" / "plots").rglob("*.png")) \
+        == sorted(pngs)
+    for png in pngs:
         assert (root / "reports" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert "reports/metrics.json" in sh("dvc", "metrics", "show", cwd=root)
     dataset = json.loads((root / "reports" / "dataset.json").read_text())
@@ -179,7 +81,7 @@ def test_first_run_builds_every_artifact(full_run):
 def test_metrics_and_plots_are_committed_and_outputs_are_not(full_run):
     root, _ = full_run
     tracked = set(sh("git", "ls-files", cwd=root).split())
-    assert {"dvc.lock", "reports/metrics.json", "reports/dataset.json", "reports/plots/confusion.png",
+    assert {"dvc.lock", "reports/metrics.json", "reports/dataset.json", "reports/plots/confusion/x3d_xs/lstm.png",
             "reports/leaderboard.md", "reports/leaderboard.csv", "reports/folds.json"} <= tracked
     assert not any(f.startswith(("data/frames/", "features/", "models/", "reports/predictions/"))
                    and not f.endswith("/.gitignore") for f in tracked)
@@ -265,15 +167,21 @@ def test_training_on_cpu_is_byte_reproducible(project):
     assert (prediction_bytes(project), (project / "models" / "x3d_xs" / "mstcn" / "head.pt").read_bytes()) == before
 
 
-def test_new_video_reruns_only_its_own_stages(project):
-    entry = make_video(project / "data" / "raw", climb=5, view="face")
-    set_params(project, lambda p: p["videos"].update(climb5_face={
-        k: str(Path(v).relative_to(project)) if k in ("video", "annotation") else v for k, v in entry.items()}))
+def test_an_added_video_reruns_only_its_own_stages_and_a_removed_one_leaves_training(project, tmp_path):
+    entry = make_video(tmp_path / "incoming", climb=5, view="face")
+    printed = sh(BOULDERSEG, "add", entry["video"], entry["annotation"], "--climb", "climb5", "--view", "face",
+                 cwd=project)
+    assert "features-pytorchvideo@climb5_face-x3d_xs" in printed
+    assert (project / "data/raw/videos/climb5_face.mp4").read_bytes() == Path(entry["video"]).read_bytes()
     out = sh("dvc", "repro", cwd=project)
     assert stages_run(out) == set().union(*(each_video(s, ["climb5_face"]) for s in PER_VIDEO)) | rows() | {
         "stats", "folds", "evaluate"}
     preds = predictions(project)
     assert (preds[preds["video"] == "climb5_face"]["frame"].to_numpy() == np.tile(np.arange(250), len(HEADS))).all()
+    sh(BOULDERSEG, "remove", "climb5_face", cwd=project)
+    out = sh("dvc", "repro", cwd=project)
+    assert stages_run(out) == rows() | {"stats", "folds", "evaluate"}
+    assert "climb5_face" not in set(predictions(project)["video"])
 
 
 def test_a_new_backbone_extracts_only_its_own_features_for_every_video(small):
@@ -315,7 +223,7 @@ def test_new_heads_train_only_their_rows_and_every_head_beats_the_majority_class
 def test_export_mstcn_on_the_sample_and_score_a_prediction(project):
     from test_export import read_like_mstcn
 
-    sh(str(Path(sys.executable).parent / "boulderseg"), "export", "mstcn", "mstcn", cwd=project)
+    sh(BOULDERSEG, "export", "mstcn", "mstcn", cwd=project)
     folds = json.loads((project / "reports" / "folds.json").read_text())
     test = read_like_mstcn(project / "mstcn", 1, "test")
     assert len(test) == len(folds["fold0"]) and all(f.shape == (2048, 250) and len(t) == 250 for f, t in test)
@@ -324,6 +232,6 @@ def test_export_mstcn_on_the_sample_and_score_a_prediction(project):
     for column, folder in (("label", "truth"), ("pred", "pred")):
         (project / folder).mkdir()
         one[["frame", column]].rename(columns={column: "label"}).to_csv(project / folder / "climb1_face.csv", index=False)
-    out = json.loads(sh(str(Path(sys.executable).parent / "boulderseg"), "score", "truth", "pred", "--json",
+    out = json.loads(sh(BOULDERSEG, "score", "truth", "pred", "--json",
                         cwd=project))
     assert out["frames"] == 250 and 0 <= out["edit"] <= 100 and set(out) >= {"accuracy", "f1@10", "f1@25", "f1@50"}

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from pipeline.dataset import IGNORE, VideoData, group_folds
 from pipeline.errors import BouldersegError
@@ -83,6 +84,26 @@ def test_training_is_seeded():
     b = fit(cfg, train, n_classes=3, min_person_fraction=0.5, seed=0)
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
+
+
+@pytest.mark.parametrize("name, batch, steps_per_epoch", [
+    ("lstm", None, 1), ("lstm", 2, 3), ("lstm", 9, 1),  # 5 videos
+    ("linear", None, 1), ("linear", 16, 4), ("linear", 60, 1),  # 5 × 12 windows, one without a person
+])
+def test_mini_batches_of_videos_or_windows(name, batch, steps_per_epoch):
+    train = [video(f"v{i}", f"c{i}", 12, i) for i in range(5)]
+    train[0].frame_person[:8] = False  # window 0 of v0 carries no loss, so a window head trains on 59
+    steps = []
+    hook = register_optimizer_step_post_hook(lambda *_: steps.append(1))
+    try:
+        cfg = HeadConfig(name, 3, 0.01, 0.0, {"hidden": 16} if name == "lstm" else {}, batch)
+        head = fit(cfg, train, n_classes=3, min_person_fraction=0.5, seed=0)
+    finally:
+        hook.remove()
+    assert len(steps) == 3 * steps_per_epoch
+    whole = fit(HeadConfig(name, 3, 0.01, 0.0, cfg.model), train, n_classes=3, min_person_fraction=0.5, seed=0)
+    same = [torch.equal(a, b) for a, b in zip(head.parameters(), whole.parameters())]
+    assert all(same) == (steps_per_epoch == 1)  # a batch as large as the data is the full batch
 
 
 def test_cross_validation_predicts_every_frame_of_held_out_climbs(tmp_path):

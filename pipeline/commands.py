@@ -1,0 +1,134 @@
+"""The user's commands beyond the stages: add, remove, look (status, timeline, inspect video), predict.
+cli.py registers them."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.cliutil import DEFAULT_PARAMS, ParamsOpt
+
+
+def add(
+    video: Annotated[Path, typer.Argument(help="The video file.")],
+    annotation: Annotated[Path, typer.Argument(help="Its annotation: .xlsx/.xls/.ods/.csv.")],
+    climb: Annotated[str, typer.Option(help="The climb it shows: views of one climb share a cross-validation fold.")],
+    view: Annotated[str | None, typer.Option(help="face, profile, …")] = None,
+    key: Annotated[str | None, typer.Option(help="Its name in the videos table and under data/ (default: the file's stem).")] = None,
+    offset: Annotated[float, typer.Option(help="Seconds added to every annotated time.")] = 0.0,
+    sheet: Annotated[str | None, typer.Option(help="The workbook sheet holding its rows.")] = None,
+    copy: Annotated[bool, typer.Option("--copy/--no-copy", help="Copy both files under data/raw/, or reference them in place.")] = True,
+    params_file: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Add an annotated video to the dataset: checked first (it decodes, its annotation labels it), nothing changed if not.
+
+    Copies both files under data/raw/ and adds the entry to `videos` in params.yaml, keeping the
+    file's comments and order; then prints what the next `dvc repro` runs.
+    """
+    from pipeline import params
+    from pipeline.catalog import add_video
+
+    added = add_video(video, annotation, climb=climb, view=view, key=key, offset=offset, sheet=sheet, copy=copy,
+                      params_file=params_file)
+    p = params.load(params_file)
+    typer.echo(f"added videos.{added.key} to {params_file}: {added.labelled}")
+    per_video = ["labels", "frames", "persons"] + [f"features-{fam}@{added.key}-{b}" for fam, b in p.features.backbones.items()]
+    typer.echo("`dvc repro` runs: " + ", ".join(s if "@" in s else f"{s}@{added.key}" for s in per_video)
+               + ", then stats, folds, every train row and evaluate (the training set changed).")
+
+
+def remove(
+    key: Annotated[str, typer.Argument(help="The video's key in the videos table.")],
+    delete: Annotated[bool, typer.Option(help="Also delete its raw video and annotation (unless another entry uses them).")] = False,
+    params_file: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Take a video out of the dataset (params.yaml's videos table, comments kept); `dvc repro` retrains without it."""
+    from pipeline.catalog import remove_video
+
+    entry = remove_video(key, params_file=params_file, delete=delete)
+    typer.echo(f"removed videos.{key} ({entry['video']}){'; its raw files deleted' if delete else ''}")
+
+
+def predict(
+    video: Annotated[Path, typer.Argument(help="The video to segment.", exists=True, dir_okay=False)],
+    model: Annotated[Path, typer.Option(help="A model bundle directory: models/<backbone>/<head>.")],
+    out: Annotated[Path, typer.Option(help="Where to write the segmentation (created).")],
+    params_file: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Segment a climb nobody annotated into its phases with a trained model bundle; the dataset is not touched.
+
+    Frames, persons, features, head and post-processing are redone as the bundle was trained (all read
+    from its bundle.json); params.yaml's runtime section (device, workers) only sets the speed, and
+    defaults apply where there is no params.yaml. OUT gets segments.csv and segments.xlsx (the
+    annotators' layout and words: correct it in Excel and give it back with `boulderseg add`),
+    frames.csv (frame,time,label,confidence), timeline.png, report.json, and work/ (frames, persons,
+    features; a rerun reuses them).
+    """
+    from pipeline import params
+    from pipeline.predict import segment_video
+
+    runtime = params.load(params_file).runtime if params_file.exists() else params.Runtime()
+    result = segment_video(video, model, out, runtime=runtime)
+    typer.echo(phase_table(result.report))
+    typer.echo(f"{out}: segments.csv, segments.xlsx ({len(result.segments)} phases), frames.csv, timeline.png, "
+               "report.json")
+
+
+def phase_table(report: dict) -> str:
+    """The report as a coach reads it: per phase total, mean and count, then the attempts."""
+    lines = [f"{'phase':10s} {'total s':>8s} {'mean s':>7s} {'count':>5s}"]
+    for name, p in sorted(report["phases"].items(), key=lambda kv: -kv[1]["total_s"]):
+        lines.append(f"{name:10s} {p['total_s']:8.2f} {p['mean_s']:7.2f} {p['count']:5d}")
+    first = report["time_to_first_attempt_s"]
+    lines += [f"attempts (climbing phases): {report['attempts']}",
+              f"time to the first attempt: {'none' if first is None else f'{first:.2f} s'}",
+              "reading before each attempt: " + (", ".join(f"{s:.2f} s" for s in report["reading_before_attempt_s"])
+                                                 or "none"),
+              f"nobody in frame: {100 * report['nobody_in_frame_share']:.1f} % of the video"]
+    return "\n".join(lines)
+
+
+def status(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
+    """One table, per video: climb, view, frames, person coverage, features present, and the stages `dvc status` would rerun."""
+    from pipeline import params
+    from pipeline.look import stale_stages, status_table
+
+    typer.echo(status_table(params.load(params_file), stale_stages()))
+
+
+def timeline(
+    video: Annotated[str, typer.Argument(help="A video's key in the videos table.")],
+    out: Annotated[Path | None, typer.Option(help="PNG to write (default: reports/look/VIDEO/timeline.png).")] = None,
+    params_file: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """One PNG of aligned rows over time: ground truth, person presence, and every trained head's prediction."""
+    from pipeline import params
+    from pipeline.look import predictions_of, video_frames
+    from pipeline.plots import plot_rows
+
+    p = params.load(params_file)
+    df, manifest = video_frames(p, video)
+    rows = ({"truth": df["label"].to_numpy()} if "label" in df else {}) | predictions_of(video)
+    out = out or Path("reports/look") / video / "timeline.png"
+    plot_rows(video, rows, p.labels.classes, fps=manifest["fps"], out_png=out,
+              person=df["person"].to_numpy() if "person" in df else None)
+    typer.echo(f"{out}: {', '.join([*rows, *(['person in frame'] if 'person' in df else [])])}")
+
+
+def inspect_video(
+    video: Annotated[str, typer.Argument(help="A video's key in the videos table.")],
+    out: Annotated[Path | None, typer.Option(help="Contact sheet PNG (default: reports/look/VIDEO/contact.png).")] = None,
+    params_file: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Source metadata, frames on disk, label distribution, person coverage, feature stores; and a contact sheet
+    of evenly spaced frames, each captioned with its index, time and label, its person box drawn."""
+    from pipeline import params
+    from pipeline.look import contact_sheet, describe, video_frames
+
+    p = params.load(params_file)
+    df, manifest = video_frames(p, video)
+    typer.echo(describe(p, video, df, manifest))
+    out = out or Path("reports/look") / video / "contact.png"
+    contact_sheet(Path("data/frames") / video, df, out)
+    typer.echo(f"  contact sheet: {out}")

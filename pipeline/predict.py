@@ -1,0 +1,69 @@
+"""Segment a video nobody annotated with a model bundle: frames -> persons -> features -> head -> phases.
+
+Every step is redone exactly as the bundle's model was trained (frame size, person filter, backbone
+and its weights, windows, post-processing: all read from `bundle.json`); only how fast it runs
+(device, workers, batch sizes) comes from params.yaml's `runtime` section. Nothing in the dataset or
+`dvc.lock` is touched: the intermediate artifacts go to `OUT/work/`, where a rerun reuses the features.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import bundle, params, phases
+from pipeline.atomic import atomic_output
+from pipeline.dataset import nearest_window
+from pipeline.video import probe
+
+
+@dataclass(frozen=True)
+class Prediction:
+    frames: pd.DataFrame  # frame, time, label, confidence, person
+    segments: pd.DataFrame  # phases in the annotators' words (pipeline.phases.segments_table)
+    report: dict
+
+
+def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: params.Runtime) -> Prediction:
+    """Run every step on `video` and write segments.csv/.xlsx, frames.csv, timeline.png and report.json to `out_dir`."""
+    from pipeline.detectors import Yolo
+    from pipeline.features import extract_features
+    from pipeline.frames import extract_frames
+    from pipeline.persons import detect_persons
+    from pipeline.plots import plot_rows
+
+    head, meta = bundle.load(bundle_dir)
+    b, w = meta["backbone"], meta["weights"]
+    work = out_dir / "work"
+    info = probe(video)
+    n = extract_frames(video, work / "frames", fps=b["fps"], height=meta["frames"]["height"],
+                       jpg_quality=meta["frames"]["jpg_quality"], workers=runtime.frames_workers)
+    ps = meta["persons"]
+    detector = Yolo(model=ps["model"], pretrained=w["pretrained"], weights_dir=runtime.weights_dir, imgsz=ps["imgsz"],
+                    conf=ps["conf"], seed=w["seed"], device=runtime.device)
+    person = detect_persons(work / "frames", work / "persons.parquet", detector=detector, every=ps["every"],
+                            trained=w["pretrained"], batch=runtime.persons_batch)["person"].to_numpy()
+    fs, _ = extract_features(
+        work / "frames", work / "features.zarr", backbone=b["backbone"], family=b["family"],
+        pretrained=w["pretrained"], seed=w["seed"], pooling=b["preprocessing"].get("frame_pooling") or "stack",
+        fps=b["fps"], window=b["window"], stride=b["stride"], dtype=b["dtype"], weights_dir=runtime.weights_dir,
+        batch_size=runtime.features_batch, device=runtime.device, workers=runtime.features_workers)
+    labels, confidence = bundle.predict(head, meta, np.asarray(fs.features), nearest_window(np.asarray(fs.frame_range), n))
+    fps, duration = b["fps"], float(info.duration)
+    frames = pd.DataFrame({"frame": np.arange(n), "time": np.round(np.arange(n) / fps, 4), "label": labels,
+                           "confidence": np.round(confidence, 4), "person": person})
+    words = phases.annotator_words(meta["labels"]["map"], meta["classes"])
+    segments = phases.segments_table(labels, fps=fps, duration=duration, words=words)
+    report = phases.report(labels, person, fps=fps, duration=duration) | {
+        "video": str(video), "model": str(bundle_dir), "backbone": b["backbone"], "head": meta["head"]}
+    phases.write_segments(segments, out_dir)
+    with atomic_output(out_dir / "frames.csv") as tmp:
+        frames.drop(columns="person").to_csv(tmp, index=False)
+    with atomic_output(out_dir / "report.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    plot_rows(f"{Path(video).name}: {b['backbone']} + {meta['head']}", {"predicted": labels}, meta["classes"],
+              fps=fps, out_png=out_dir / "timeline.png", person=person)
+    return Prediction(frames, segments, report)

@@ -1,0 +1,90 @@
+"""`boulderseg add` / `remove`: checked before anything is written, comments and order of params.yaml kept."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from e2e import BOULDERSEG
+
+BLOCK = """  climb9_face:
+    climb: climb9
+    view: face
+    video: data/raw/videos/climb9_face.mp4
+    annotation: data/raw/annotations/climb9_face.xlsx
+"""
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(REPO / "data" / "raw", root / "data" / "raw")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    shutil.copy(root / "data/raw/videos/climb1_face.mp4", incoming / "climb9_face.mp4")
+    shutil.copy(root / "data/raw/annotations/climb1_face.xlsx", incoming / "climb9_face.xlsx")
+    return root
+
+
+def run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([BOULDERSEG, *args], cwd=root, capture_output=True, text=True)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_add_copies_the_files_and_inserts_only_the_entry_then_remove_restores_the_file(project):
+    original = (project / "params.yaml").read_text()
+    incoming = project.parent / "incoming"
+    r = run(project, "add", str(incoming / "climb9_face.mp4"), str(incoming / "climb9_face.xlsx"), "--climb", "climb9",
+            "--view", "face")
+    assert r.returncode == 0, r.stderr
+    assert "added videos.climb9_face to params.yaml: 250 frames, 6 segments" in r.stdout
+    assert "labels@climb9_face, frames@climb9_face, persons@climb9_face, features-pytorchvideo@climb9_face-x3d_xs" in r.stdout
+    heading = "\n# How fast, not what"
+    assert (project / "params.yaml").read_text() == original.replace(heading, BLOCK + heading, 1)
+    assert (project / "data/raw/videos/climb9_face.mp4").read_bytes() == (incoming / "climb9_face.mp4").read_bytes()
+    assert run(project, "validate").returncode == 0
+
+    r = run(project, "remove", "climb9_face", "--delete")
+    assert r.returncode == 0, r.stderr
+    assert (project / "params.yaml").read_text() == original
+    assert not (project / "data/raw/videos/climb9_face.mp4").exists()
+    assert not (project / "data/raw/annotations/climb9_face.xlsx").exists()
+
+
+@pytest.mark.parametrize("case, message", [
+    ("bad label", "unknown label 'grimper'"),
+    ("not a video", "climb9_face.mp4"),
+    ("key", "video key '../x' is refused"),
+    ("taken", "videos.climb1_face exists already"),
+])
+def test_a_failing_add_changes_nothing(project, case, message):
+    incoming = project.parent / "incoming"
+    video, sheet, extra = incoming / "climb9_face.mp4", incoming / "climb9_face.xlsx", []
+    if case == "bad label":
+        from openpyxl import load_workbook
+
+        book = load_workbook(sheet)
+        book.active["A2"] = "grimper"
+        book.save(sheet)
+    elif case == "not a video":
+        video.write_bytes(b"not a video at all")
+    elif case == "key":
+        extra = ["--key", "../x"]
+    elif case == "taken":
+        extra = ["--key", "climb1_face"]
+    before = snapshot(project)
+    r = run(project, "add", str(video), str(sheet), "--climb", "climb9", *extra)
+    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
+    assert snapshot(project) == before
+
+
+def test_remove_an_unknown_key_names_the_known_ones(project):
+    r = run(project, "remove", "nope")
+    assert r.returncode == 1 and "no videos.nope; the table lists climb1_face, climb1_profile" in r.stderr

@@ -1,0 +1,38 @@
+"""status, timeline and inspect video on a copy of the shared e2e run."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import pytest
+
+from e2e import BOULDERSEG, HEADS, set_params, sh
+
+pytestmark = pytest.mark.slow
+
+
+def test_status_reports_what_dvc_status_says_per_video(project):
+    set_params(project, lambda p: p["videos"]["climb2_face"].update(offset=0.2))
+    stale = set(json.loads(sh("dvc", "status", "--json", cwd=project)))
+    assert "labels@climb2_face" in stale and "frames@climb2_face" not in stale
+    out = sh(BOULDERSEG, "status", cwd=project)
+    lines = {line.split()[0]: line for line in out.splitlines()[1:9]}
+    assert lines["climb2_face"].endswith("labels") and "250" in lines["climb2_face"] and "x3d_xs" in lines["climb2_face"]
+    assert all(line.endswith("up to date") for key, line in lines.items() if key != "climb2_face")
+    also = out.splitlines()[-1].removeprefix("also stale: ").split(", ")
+    assert set(also) == {s for s in stale if "@climb2_face" not in s}
+
+
+def test_timeline_and_inspect_draw_pictures_of_the_expected_size(project):
+    out = sh(BOULDERSEG, "timeline", "climb1_face", cwd=project)
+    assert out.strip() == ("reports/look/climb1_face/timeline.png: truth, "
+                           + ", ".join(f"x3d_xs + {h}" for h in sorted(HEADS)) + ", person in frame")
+    image = cv2.imread(str(project / "reports/look/climb1_face/timeline.png"))
+    assert image.shape == (round(110 * (0.5 * (len(HEADS) + 2) + 1.2)), 1100, 3)
+
+    out = sh(BOULDERSEG, "inspect", "video", "climb1_face", cwd=project)
+    assert "source   mpeg4, 25 fps stated" in out and "250 JPGs on disk at 25 fps, 320×240" in out
+    assert "features x3d_xs: (31, 2048) float16" in out and "100.0 % of frames pass the person filter" in out
+    sheet = cv2.imread(str(project / "reports/look/climb1_face/contact.png"))
+    assert sheet.shape == (3 * 240, 4 * 320, 3)  # 12 frames, 4 a row
+    assert sh("git", "status", "--porcelain", cwd=project) == ""  # pictures are not part of the dataset

@@ -1,0 +1,62 @@
+"""`boulderseg predict` on a sample video with the sample run's untrained bundles (the shared e2e run)."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from e2e import BOULDERSEG, sh
+from pipeline import bundle, params, store
+from pipeline.annotations import LabelPolicy, frame_labels, read_segments
+from pipeline.dataset import nearest_window
+
+pytestmark = pytest.mark.slow
+
+
+def test_predict_segments_a_video_as_the_pipeline_would_and_touches_nothing(project, tmp_path):
+    video, model, out = project / "data/raw/videos/climb3_face.mp4", project / "models/x3d_xs/mstcn", tmp_path / "pred"
+    before = sh("git", "status", "--porcelain", cwd=project) + sh("dvc", "status", cwd=project)
+    printed = sh(BOULDERSEG, "predict", str(video), "--model", str(model), "--out", str(out), cwd=project)
+    assert "attempts (climbing phases):" in printed and "nobody in frame:" in printed
+    assert sh("git", "status", "--porcelain", cwd=project) + sh("dvc", "status", cwd=project) == before
+    assert sorted(p.name for p in out.iterdir()) == ["frames.csv", "report.json", "segments.csv", "segments.xlsx",
+                                                     "timeline.png", "work"]
+
+    # every step redone as in training: the same features, so the same labels the bundle gives for the project's store
+    fs, ours = store.read(project / "features/x3d_xs/climb3_face.zarr"), store.read(out / "work/features.zarr")
+    np.testing.assert_array_equal(np.asarray(ours.features), np.asarray(fs.features))
+    head, meta = bundle.load(model)
+    expected, _ = bundle.predict(head, meta, np.asarray(fs.features), nearest_window(np.asarray(fs.frame_range), 250))
+    frames = pd.read_csv(out / "frames.csv")
+    assert frames.columns.tolist() == ["frame", "time", "label", "confidence"] and len(frames) == 250
+    assert frames["label"].tolist() == expected.tolist()
+    assert frames["time"].tolist() == pytest.approx(np.arange(250) / 25)
+    assert ((frames["confidence"] > 0) & (frames["confidence"] <= 1)).all()
+
+    # segments tile the video (10 s) and read back through our own annotation reader to frames.csv's labels
+    seg = pd.read_csv(out / "segments.csv")
+    ends = seg["start (s)"] + seg["duration (s)"]
+    assert seg["start (s)"].iloc[0] == 0 and np.allclose(ends[:-1], seg["start (s)"][1:]) and ends.iloc[-1] == 10.0
+    p = yaml.safe_load((project / "params.yaml").read_text())
+    assert set(seg["label"]) <= set(p["labels"]["map"])  # the annotators' words
+    policy = LabelPolicy.from_params(params.Labels(**p["labels"]), fps=25)
+    segments, _ = read_segments(out / "segments.xlsx", policy)
+    assert frame_labels(segments, n_frames=250, fps=25, policy=policy) == frames["label"].tolist()
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["duration_s"] == 10.0 and report["head"] == "mstcn" and report["backbone"] == "x3d_xs"
+    assert report["attempts"] == (seg["label"] == "grimpe").sum()
+    assert sum(ph["total_s"] for ph in report["phases"].values()) == pytest.approx(10.0)
+    assert (out / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_predict_without_a_bundle_says_which_stage_writes_it(project, tmp_path):
+    video = project / "data/raw/videos/climb3_face.mp4"
+    r = subprocess.run([BOULDERSEG, "predict", str(video), "--model", "models/x3d_xs/nope", "--out", str(tmp_path / "o")],
+                       cwd=project, capture_output=True, text=True)
+    assert r.returncode == 1 and "models/x3d_xs/nope: not a model bundle" in r.stderr
+    assert "train-<family>@<backbone>-<head>" in r.stderr and not (tmp_path / "o").exists()
