@@ -17,6 +17,7 @@ from pipeline import params
 from pipeline.annotations import LabelPolicy
 from pipeline.atomic import atomic_output
 from pipeline.errors import BouldersegError
+from pipeline.video import output_frame_count, probe
 from pipeline.videos import VideoEntry, label_video
 
 KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -77,52 +78,91 @@ def _place(src: Path, folder: Path) -> Path:
     return dst
 
 
-def add_video(video: Path, annotation: Path, *, climb: str, params_file: Path, view: str | None = None,
+def add_video(video: Path, annotation: Path | None, *, climb: str | None, params_file: Path, view: str | None = None,
               key: str | None = None, offset: float = 0.0, sheet: str | None = None, copy: bool = True) -> Added:
-    """Check `video` and `annotation`, copy them under data/raw/ (unless not `copy`), add `videos.<key>`."""
+    """Check `video` (and `annotation`), copy them under data/raw/ (unless not `copy`) and add the entry: to
+    `videos` with an annotation, else to `unannotated`. Annotating a video listed as unannotated moves it."""
     p = params.load(params_file)
     key = key or video.stem
     check_key(key)
     if key in p.videos:
         raise BouldersegError(f"{params_file}: videos.{key} exists already. Pass --key NAME, or `boulderseg remove {key}`.")
+    if key in p.unannotated and annotation is None:
+        raise BouldersegError(f"{params_file}: unannotated.{key} exists already. Pass --key NAME, or an annotation "
+                              "to annotate it.")
     for path, what in ((video, "video"), (annotation, "annotation")):
-        if not path.is_file():
+        if path is not None and not path.is_file():
             raise BouldersegError(f"{path}: {what} not found.")
-    policy = LabelPolicy.from_params(p.labels, fps=p.data.fps)
-    result = label_video(VideoEntry(key, climb, video, annotation, sheet, offset), policy, fps=p.data.fps)
+    if annotation is None:
+        n_frames = output_frame_count(probe(video), p.data.fps)  # it decodes
+        labelled = f"{n_frames} frames, no annotation: frames, persons and features only"
+    else:
+        if climb is None:
+            raise BouldersegError("an annotated video needs --climb: the views of one climb share a fold.")
+        policy = LabelPolicy.from_params(p.labels, fps=p.data.fps)
+        result = label_video(VideoEntry(key, climb, video, annotation, sheet, offset), policy, fps=p.data.fps)
+        labelled = f"{len(result.labels)} frames, {len(result.segments)} segments from {result.where}"
     if copy:
-        video, annotation = _place(video, RAW / "videos"), _place(annotation, RAW / "annotations")
-    entry = {"climb": climb, **({"view": view} if view else {}), "video": video.as_posix(),
-             "annotation": annotation.as_posix(), **({"sheet": sheet} if sheet else {}),
-             **({"offset": offset} if offset else {})}
+        video = _place(video, RAW / "videos")
+        if annotation is not None:
+            annotation = _place(annotation, RAW / "annotations")
+    entry = {**({"climb": climb} if climb else {}), **({"view": view} if view else {}), "video": video.as_posix()}
+    if annotation is not None:
+        entry |= {"annotation": annotation.as_posix(), **({"sheet": sheet} if sheet else {}),
+                  **({"offset": offset} if offset else {})}
     data = _round_trip().load(params_file.read_text())
-    videos = data["videos"]
-    last = list(videos)[-1]
+    if key in p.unannotated:
+        _drop(data, "unannotated", key)
+    _append(data, "videos" if annotation is not None else "unannotated", key, entry)
+    _write(params_file, data)
+    return Added(key, entry, labelled)
+
+
+def _append(data, table: str, key: str, entry: dict) -> None:
     from ruamel.yaml.comments import CommentedMap
 
-    videos[key] = CommentedMap(entry)
-    _move_trailing_comment(videos[last], videos[key])
-    _write(params_file, data)
-    return Added(key, entry, f"{len(result.labels)} frames, {len(result.segments)} segments from {result.where}")
+    if table not in data:
+        data.insert(list(data).index("videos") + 1, table, CommentedMap())
+    rows = data[table]
+    rows.fa.set_block_style()
+    rows[key] = CommentedMap(entry)
+    if len(rows) > 1:
+        _move_trailing_comment(rows[list(rows)[-2]], rows[key])
 
 
-def remove_video(key: str, *, params_file: Path, delete: bool = False) -> dict:
-    """Take `videos.<key>` out of params.yaml (and, with `delete`, its raw files no other entry uses)."""
+def _drop(data, table: str, key: str) -> dict:
+    rows = data[table]
+    entry = dict(rows[key])
+    last = list(rows)[-1]
+    token = rows[last].ca.items.get(list(rows[last])[-1], [None] * 4)[2] if key == last else None
+    if token is not None and len(rows) > 1:
+        _move_trailing_comment(rows[key], rows[list(rows)[-2]])
+    del rows[key]
+    if not rows:  # an empty table reads `{}`, the comment that followed its last entry now follows it
+        rows.fa.set_flow_style()
+        if token is not None:
+            data.ca.items.setdefault(table, [None] * 4)[2] = token
+    return entry
+
+
+def remove_video(key: str, *, params_file: Path, delete: bool = False) -> tuple[str, dict]:
+    """Take `videos.<key>` or `unannotated.<key>` out of params.yaml (and, with `delete`, its raw files no other
+    entry uses); returns the table and the entry."""
     p = params.load(params_file)
-    if key not in p.videos:
-        raise BouldersegError(f"{params_file}: no videos.{key}; the table lists {', '.join(p.videos)}.")
-    if len(p.videos) == 1:
-        raise BouldersegError(f"{params_file}: videos.{key} is the only video; the table cannot be empty.")
+    table = "videos" if key in p.videos else "unannotated" if key in p.unannotated else None
+    if table is None:
+        raise BouldersegError(f"{params_file}: no videos.{key} or unannotated.{key}; the tables list "
+                              f"{', '.join([*p.videos, *p.unannotated])}.")
+    if table == "videos" and len(p.videos) == 1:
+        raise BouldersegError(f"{params_file}: videos.{key} is the only annotated video; the table cannot be empty.")
     data = _round_trip().load(params_file.read_text())
-    videos = data["videos"]
-    entry = dict(videos[key])
-    if key == list(videos)[-1]:
-        _move_trailing_comment(videos[key], videos[list(videos)[-2]])
-    del videos[key]
+    entry = _drop(data, table, key)
     _write(params_file, data)
     if delete:
-        used = {Path(f) for k, v in p.videos.items() if k != key for f in (v.video, v.annotation)}
-        for f in (Path(entry["video"]), Path(entry["annotation"])):
+        entries = [*((k, (v.video, v.annotation)) for k, v in p.videos.items()),
+                   *((k, (v.video,)) for k, v in p.unannotated.items())]
+        used = {Path(f) for k, files in entries if k != key for f in files}
+        for f in (Path(entry["video"]), *([Path(entry["annotation"])] if "annotation" in entry else [])):
             if f not in used and f.exists():
                 f.unlink()
-    return entry
+    return table, entry

@@ -12,30 +12,35 @@ from pipeline.cliutil import DEFAULT_PARAMS, ParamsOpt
 
 def add(
     video: Annotated[Path, typer.Argument(help="The video file.")],
-    annotation: Annotated[Path, typer.Argument(help="Its annotation: .xlsx/.xls/.ods/.csv.")],
-    climb: Annotated[str, typer.Option(help="The climb it shows: views of one climb share a cross-validation fold.")],
+    annotation: Annotated[Path | None, typer.Argument(help="Its annotation (.xlsx/.xls/.ods/.csv); none: an unannotated video.")] = None,
+    climb: Annotated[str | None, typer.Option(help="The climb it shows: views of one climb share a cross-validation fold.")] = None,
     view: Annotated[str | None, typer.Option(help="face, profile, …")] = None,
     key: Annotated[str | None, typer.Option(help="Its name in the videos table and under data/ (default: the file's stem).")] = None,
     offset: Annotated[float, typer.Option(help="Seconds added to every annotated time.")] = 0.0,
     sheet: Annotated[str | None, typer.Option(help="The workbook sheet holding its rows.")] = None,
-    copy: Annotated[bool, typer.Option("--copy/--no-copy", help="Copy both files under data/raw/, or reference them in place.")] = True,
+    copy: Annotated[bool, typer.Option("--copy/--no-copy", help="Copy the files under data/raw/, or reference them in place.")] = True,
     params_file: ParamsOpt = DEFAULT_PARAMS,
 ) -> None:
-    """Add an annotated video to the dataset: checked first (it decodes, its annotation labels it), nothing changed if not.
+    """Add a video to the dataset: checked first (it decodes, its annotation labels it), nothing changed if not.
 
-    Copies both files under data/raw/ and adds the entry to `videos` in params.yaml, keeping the
-    file's comments and order; then prints what the next `dvc repro` runs.
+    Copies the files under data/raw/ and adds the entry to params.yaml, keeping the file's comments
+    and order: under `videos` with an annotation, under `unannotated` without one (frames, persons
+    and features only; `predict --all-unannotated` segments it). Annotating an unannotated video
+    moves it. Then prints what the next `dvc repro` runs.
     """
     from pipeline import params
     from pipeline.catalog import add_video
 
     added = add_video(video, annotation, climb=climb, view=view, key=key, offset=offset, sheet=sheet, copy=copy,
                       params_file=params_file)
-    p = params.load(params_file)
-    typer.echo(f"added videos.{added.key} to {params_file}: {added.labelled}")
-    per_video = ["labels", "frames", "persons"] + [f"features-{fam}@{added.key}-{b}" for fam, b in p.features.backbones.items()]
-    typer.echo("`dvc repro` runs: " + ", ".join(s if "@" in s else f"{s}@{added.key}" for s in per_video)
-               + ", then stats, folds, every train row and evaluate (the training set changed).")
+    p, k = params.load(params_file), added.key
+    table, suffix = ("videos", "") if annotation is not None else ("unannotated", "-unannotated")
+    typer.echo(f"added {table}.{k} to {params_file}: {added.labelled}")
+    runs = [f"{s}{suffix}@{k}" for s in (["labels"] if annotation is not None else []) + ["frames", "persons"]]
+    runs += [f"features-{fam}{suffix}@{k}-{b}" for fam, b in p.features.backbones.items()]
+    typer.echo("`dvc repro` runs: " + ", ".join(runs) + (
+        ", then stats, folds, every train row and evaluate (the training set changed)." if annotation is not None
+        else "; no stage trains on it."))
 
 
 def remove(
@@ -46,14 +51,15 @@ def remove(
     """Take a video out of the dataset (params.yaml's videos table, comments kept); `dvc repro` retrains without it."""
     from pipeline.catalog import remove_video
 
-    entry = remove_video(key, params_file=params_file, delete=delete)
-    typer.echo(f"removed videos.{key} ({entry['video']}){'; its raw files deleted' if delete else ''}")
+    table, entry = remove_video(key, params_file=params_file, delete=delete)
+    typer.echo(f"removed {table}.{key} ({entry['video']}){'; its raw files deleted' if delete else ''}")
 
 
 def predict(
-    video: Annotated[Path, typer.Argument(help="The video to segment.", exists=True, dir_okay=False)],
-    model: Annotated[Path, typer.Option(help="A model bundle directory: models/<backbone>/<head>.")],
-    out: Annotated[Path, typer.Option(help="Where to write the segmentation (created).")],
+    video: Annotated[Path | None, typer.Argument(help="The video to segment.", dir_okay=False)] = None,
+    model: Annotated[Path, typer.Option(help="A model bundle directory: models/<backbone>/<head>.")] = ...,
+    out: Annotated[Path | None, typer.Option(help="Where to write the segmentation (created).")] = None,
+    all_unannotated: Annotated[bool, typer.Option("--all-unannotated", help="Segment every video of params.yaml's `unannotated` table from its stored persons and features, into data/unannotated/predicted/<key>/.")] = False,
     params_file: ParamsOpt = DEFAULT_PARAMS,
 ) -> None:
     """Segment a climb nobody annotated into its phases with a trained model bundle; the dataset is not touched.
@@ -66,8 +72,25 @@ def predict(
     features; a rerun reuses them).
     """
     from pipeline import params
-    from pipeline.predict import segment_video
+    from pipeline.errors import BouldersegError
+    from pipeline.predict import segment_unannotated, segment_video
+    from pipeline.videos import UNANNOTATED
 
+    if all_unannotated == (video is not None):
+        raise BouldersegError("give either a VIDEO (and --out) or --all-unannotated.")
+    if all_unannotated:
+        p = params.load(params_file)
+        if not p.unannotated:
+            raise BouldersegError(f"{params_file}: the unannotated table is empty; `boulderseg add VIDEO` adds one.")
+        for key, v in p.unannotated.items():
+            result = segment_unannotated(key, Path(v.video), model)
+            typer.echo(f"{UNANNOTATED / 'predicted' / key}: {len(result.segments)} phases, "
+                       f"{result.report['attempts']} attempt(s); review segments.xlsx, then `boulderseg add` it")
+        return
+    if out is None:
+        raise BouldersegError("--out DIR is needed: where to write the segmentation.")
+    if not video.is_file():
+        raise BouldersegError(f"{video}: video not found.")
     runtime = params.load(params_file).runtime if params_file.exists() else params.Runtime()
     result = segment_video(video, model, out, runtime=runtime)
     typer.echo(phase_table(result.report))

@@ -18,6 +18,7 @@ from pipeline import params
 from pipeline.atomic import atomic_output
 from pipeline.errors import BouldersegError
 from pipeline.inspect import table
+from pipeline.videos import UNANNOTATED
 
 def stale_stages(root: Path = Path(".")) -> list[str]:
     """Stages `dvc status` says would rerun, in its order."""
@@ -40,38 +41,50 @@ def person_share(path: Path) -> float | None:
     return float(np.mean(pq.read_table(path, columns=["person"])["person"].to_numpy())) if path.exists() else None
 
 
+def artifacts(p: params.Params, key: str, root: Path = Path(".")) -> tuple[Path, Path]:
+    """(persons parquet, features directory holding <backbone>/<key>.zarr) of a video of either table."""
+    if key in p.unannotated:
+        return root / UNANNOTATED / "persons" / f"{key}.parquet", root / UNANNOTATED / "features"
+    return root / "data/persons" / f"{key}.parquet", root / "features"
+
+
 def status_table(p: params.Params, stale: list[str], root: Path = Path(".")) -> str:
-    """One row per video: climb, view, annotated, frames, person coverage, features present, its stages to rerun."""
+    """One row per video of both tables: climb, view, annotated, frames, person coverage, features present,
+    its stages `dvc status` would rerun."""
     backbones = [b for _, b in p.features.backbones.items()]
+    keys = [*p.videos, *p.unannotated]
     rows = []
-    for key, v in p.videos.items():
+    for key in keys:
+        v = p.videos.get(key) or p.unannotated[key]
         manifest = root / "data/frames" / key / "manifest.json"
-        share = person_share(root / "data/persons" / f"{key}.parquet")
-        have = [b for b in backbones if (root / "features" / b / f"{key}.zarr").exists()]
-        rerun = [s.partition("@")[0] for s in stale if video_of(s, p.videos) == key]
-        rows.append([key, v.climb, v.view or "", "yes" if v.annotation else "no",
+        persons, features = artifacts(p, key, root)
+        share = person_share(persons)
+        have = [b for b in backbones if (features / b / f"{key}.zarr").exists()]
+        rerun = [s.partition("@")[0] for s in stale if video_of(s, keys) == key]
+        rows.append([key, v.climb or "", v.view or "", "yes" if key in p.videos else "no",
                      json.loads(manifest.read_text())["frames"] if manifest.exists() else "-",
                      "-" if share is None else f"{100 * share:.0f} %", ", ".join(have) or "-",
                      ", ".join(rerun) or "up to date"])
     text = table(rows, ["video", "climb", "view", "annotated", "frames", "person", "features", "dvc would rerun"])
-    others = [s for s in stale if video_of(s, p.videos) is None]
+    others = [s for s in stale if video_of(s, keys) is None]
     return text + "\n" + (f"also stale: {', '.join(others)}" if others else "no aggregate stage is stale")
 
 
 def video_frames(p: params.Params, key: str, root: Path = Path(".")) -> tuple[pd.DataFrame, dict]:
     """Per frame of one video: time, label (when annotated and labelled), person and box; and its frames manifest."""
-    if key not in p.videos:
-        raise BouldersegError(f"no video '{key}' in the videos table; it lists {', '.join(p.videos)}.")
+    if key not in p.videos and key not in p.unannotated:
+        raise BouldersegError(f"no video '{key}' in params.yaml; videos and unannotated list "
+                              f"{', '.join([*p.videos, *p.unannotated])}.")
     manifest_path = root / "data/frames" / key / "manifest.json"
     if not manifest_path.exists():
-        raise BouldersegError(f"{manifest_path} not found: run `dvc repro frames@{key}` first.")
+        raise BouldersegError(f"{manifest_path} not found: run `dvc repro` first.")
     manifest = json.loads(manifest_path.read_text())
     df = pd.DataFrame({"frame": np.arange(manifest["frames"])})
     df["time"] = df["frame"] / manifest["fps"]
     labels = root / "data/labels" / f"{key}.csv"
     if labels.exists():
         df["label"] = pd.read_csv(labels)["label"].to_numpy()
-    persons = root / "data/persons" / f"{key}.parquet"
+    persons = artifacts(p, key, root)[0]
     if persons.exists():
         t = pq.read_table(persons, columns=["person", "near_box"]).to_pandas()
         df["person"], df["box"] = t["person"].to_numpy(), t["near_box"].to_numpy()
@@ -129,7 +142,7 @@ def describe(p: params.Params, key: str, df: pd.DataFrame, manifest: dict, root:
     if "person" in df:
         lines.append(f"  person   {100 * df['person'].mean():.1f} % of frames pass the person filter")
     for _, b in p.features.backbones.items():
-        path = root / "features" / b / f"{key}.zarr"
+        path = artifacts(p, key, root)[1] / b / f"{key}.zarr"
         if path.exists():
             fs = store.read(path)
             lines.append(f"  features {b}: {tuple(fs.features.shape)} {fs.features.dtype}")

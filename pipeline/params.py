@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import BouldersegError
 
@@ -125,6 +125,14 @@ class Video(Section):
     offset: float = 0.0  # seconds added to every annotated time to get the video time
 
 
+class UnannotatedVideo(Section):
+    """A video nobody annotated yet: frames, persons and features only; `boulderseg predict --all-unannotated` segments it."""
+
+    video: str
+    climb: Annotated[str | None, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)] = None
+    view: str | None = None
+
+
 class Runtime(Section):
     """How fast, not what: changing these reruns no stage."""
 
@@ -147,7 +155,15 @@ class Params(Section):
     stats: Stats = Stats()
     train: Train
     videos: dict[str, Video] = Field(min_length=1)
+    unannotated: dict[str, UnannotatedVideo] = {}
     runtime: Runtime = Runtime()
+
+    @model_validator(mode="after")
+    def _keys_name_one_video(self) -> Params:
+        both = sorted(set(self.videos) & set(self.unannotated))
+        if both:
+            raise ValueError(f"{', '.join(both)} listed under both videos and unannotated; keep one entry per video")
+        return self
 
 
 def load(path: str | Path = DEFAULT_PARAMS) -> Params:
@@ -191,6 +207,8 @@ def _describe(err: dict) -> str:
         return f"{where}: unknown key; {hint}valid keys: {', '.join(valid)}"
     if kind == "missing":
         return f"{where}: missing (required)"
+    if kind == "value_error" and not loc:  # a check across sections: its message says it all
+        return err["msg"].removeprefix("Value error, ")
     shown = f"{value!r} ({type(value).__name__})"
     if kind in _EXPECTED:
         hint = " (remove the quotes)" if isinstance(value, str) and _looks_numeric(value) else ""

@@ -14,15 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import bundle, params, phases
+from pipeline import bundle, params, phases, store
 from pipeline.atomic import atomic_output
 from pipeline.dataset import nearest_window
+from pipeline.errors import BouldersegError
 from pipeline.video import probe
+from pipeline.videos import UNANNOTATED
 
 
 @dataclass(frozen=True)
 class Prediction:
-    frames: pd.DataFrame  # frame, time, label, confidence, person
+    frames: pd.DataFrame  # frame, time, label, confidence
     segments: pd.DataFrame  # phases in the annotators' words (pipeline.phases.segments_table)
     report: dict
 
@@ -33,14 +35,12 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
     from pipeline.features import extract_features
     from pipeline.frames import extract_frames
     from pipeline.persons import detect_persons
-    from pipeline.plots import plot_rows
 
     head, meta = bundle.load(bundle_dir)
     b, w = meta["backbone"], meta["weights"]
     work = out_dir / "work"
-    info = probe(video)
-    n = extract_frames(video, work / "frames", fps=b["fps"], height=meta["frames"]["height"],
-                       jpg_quality=meta["frames"]["jpg_quality"], workers=runtime.frames_workers)
+    extract_frames(video, work / "frames", fps=b["fps"], height=meta["frames"]["height"],
+                   jpg_quality=meta["frames"]["jpg_quality"], workers=runtime.frames_workers)
     ps = meta["persons"]
     detector = Yolo(model=ps["model"], pretrained=w["pretrained"], weights_dir=runtime.weights_dir, imgsz=ps["imgsz"],
                     conf=ps["conf"], seed=w["seed"], device=runtime.device)
@@ -51,17 +51,50 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
         pretrained=w["pretrained"], seed=w["seed"], pooling=b["preprocessing"].get("frame_pooling") or "stack",
         fps=b["fps"], window=b["window"], stride=b["stride"], dtype=b["dtype"], weights_dir=runtime.weights_dir,
         batch_size=runtime.features_batch, device=runtime.device, workers=runtime.features_workers)
-    labels, confidence = bundle.predict(head, meta, np.asarray(fs.features), nearest_window(np.asarray(fs.frame_range), n))
-    fps, duration = b["fps"], float(info.duration)
+    return write_outputs(video, head, meta, bundle_dir, out_dir, person=person, features=fs)
+
+
+def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path = UNANNOTATED) -> Prediction:
+    """The same for a video of the `unannotated` table, from the persons and features the pipeline stored
+    for it under `root` (checked against the bundle's settings), into `root/predicted/<key>/`."""
+    import pyarrow.parquet as pq
+
+    head, meta = bundle.load(bundle_dir)
+    b = meta["backbone"]
+    persons_parquet, features_zarr = root / "persons" / f"{key}.parquet", root / "features" / b["backbone"] / f"{key}.zarr"
+    for path in (persons_parquet, features_zarr):
+        if not path.exists():
+            raise BouldersegError(f"{path} not found: run `dvc repro` first, so every unannotated video has its "
+                                  "persons and features.")
+    fs = store.read(features_zarr, expect={k: b[k] for k in ("backbone", "fps", "window", "stride", "dtype", "weights")})
+    table = pq.read_table(persons_parquet)
+    stored = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    wanted = {k: str(meta["persons"][k]) for k in ("model", "imgsz", "conf", "every")}
+    if any(stored.get(k) != v for k, v in wanted.items()):
+        raise BouldersegError(f"{persons_parquet}: detected with {({k: stored.get(k) for k in wanted})}, but the bundle "
+                              f"{bundle_dir} was trained with {wanted}: run `dvc repro` with the bundle's params.")
+    return write_outputs(video, head, meta, bundle_dir, root / "predicted" / key, person=table["person"].to_numpy(),
+                         features=fs)
+
+
+def write_outputs(video: Path, head, meta: dict, bundle_dir: Path, out_dir: Path, *, person: np.ndarray,
+                  features: store.FeatureSet) -> Prediction:
+    """Predict every frame from a video's window features and write the coach's files into `out_dir`."""
+    from pipeline.plots import plot_rows
+
+    b, n = meta["backbone"], len(person)
+    labels, confidence = bundle.predict(head, meta, np.asarray(features.features),
+                                        nearest_window(np.asarray(features.frame_range), n))
+    fps, duration = b["fps"], float(probe(video).duration)
     frames = pd.DataFrame({"frame": np.arange(n), "time": np.round(np.arange(n) / fps, 4), "label": labels,
-                           "confidence": np.round(confidence, 4), "person": person})
+                           "confidence": np.round(confidence, 4)})
     words = phases.annotator_words(meta["labels"]["map"], meta["classes"])
     segments = phases.segments_table(labels, fps=fps, duration=duration, words=words)
     report = phases.report(labels, person, fps=fps, duration=duration) | {
         "video": str(video), "model": str(bundle_dir), "backbone": b["backbone"], "head": meta["head"]}
     phases.write_segments(segments, out_dir)
     with atomic_output(out_dir / "frames.csv") as tmp:
-        frames.drop(columns="person").to_csv(tmp, index=False)
+        frames.to_csv(tmp, index=False)
     with atomic_output(out_dir / "report.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
     plot_rows(f"{Path(video).name}: {b['backbone']} + {meta['head']}", {"predicted": labels}, meta["classes"],

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,21 +48,23 @@ def validate(p: params.Params) -> Report:
         report.warnings += result.warnings
         report.summaries.append(f"{e.key}: {len(result.labels)} frames, {len(result.segments)} segments "
                                 f"from {result.where}")
-    report.problems += _unreferenced_files(videos.values())
+    report.problems += _unreferenced_files(videos.values(), [v.video for v in p.unannotated.values()])
+    report.problems += [f"unannotated.{k}: {v.video} not found. Put the video there or remove the entry."
+                        for k, v in p.unannotated.items() if not Path(v.video).is_file()]
     report.problems += _unclaimed_sheets_and_rows(videos.values(), policy.columns)
     return report
 
 
-def _unreferenced_files(videos) -> list[str]:
-    """Annotation and video files beside the table's files that no entry uses."""
+def _unreferenced_files(videos, unannotated: Iterable[Path] = ()) -> list[str]:
+    """Annotation and video files beside the table's files that no entry uses (videos listed as unannotated count)."""
     problems = []
     for attr, suffixes, what in (("annotation", ANNOTATION_SUFFIXES, "annotation without video"),
                                  ("video", VIDEO_SUFFIXES, "video without annotation")):
-        used = {getattr(e, attr).resolve() for e in videos}
+        used = {getattr(e, attr).resolve() for e in videos} | {Path(v).resolve() for v in unannotated}
         for folder in sorted({getattr(e, attr).parent for e in videos if getattr(e, attr).parent.is_dir()}):
             for f in sorted(folder.iterdir()):
                 if f.suffix.lower() in suffixes and f.resolve() not in used and not f.name.startswith("."):
-                    problems.append(f"{f}: {what}: no entry of params.yaml videos uses it. "
+                    problems.append(f"{f}: {what}: no entry of params.yaml videos or unannotated uses it. "
                                     f"Add an entry for it, or move it out of {folder}.")
     return problems
 

@@ -9,6 +9,8 @@ from pipeline import params
 from pipeline.annotations import LabelPolicy, Segment, clip_to_video, frame_labels, read_segments
 from pipeline.video import output_frame_count, probe
 
+UNANNOTATED = Path("data/unannotated")  # what the stages make of the `unannotated` table's videos, and predict's sheets
+
 
 @dataclass(frozen=True)
 class VideoEntry:

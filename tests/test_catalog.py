@@ -46,7 +46,7 @@ def test_add_copies_the_files_and_inserts_only_the_entry_then_remove_restores_th
     assert r.returncode == 0, r.stderr
     assert "added videos.climb9_face to params.yaml: 250 frames, 6 segments" in r.stdout
     assert "labels@climb9_face, frames@climb9_face, persons@climb9_face, features-pytorchvideo@climb9_face-x3d_xs" in r.stdout
-    heading = "\n# How fast, not what"
+    heading = "\n# Videos nobody annotated"
     assert (project / "params.yaml").read_text() == original.replace(heading, BLOCK + heading, 1)
     assert (project / "data/raw/videos/climb9_face.mp4").read_bytes() == (incoming / "climb9_face.mp4").read_bytes()
     assert run(project, "validate").returncode == 0
@@ -87,4 +87,24 @@ def test_a_failing_add_changes_nothing(project, case, message):
 
 def test_remove_an_unknown_key_names_the_known_ones(project):
     r = run(project, "remove", "nope")
-    assert r.returncode == 1 and "no videos.nope; the table lists climb1_face, climb1_profile" in r.stderr
+    assert r.returncode == 1 and "no videos.nope or unannotated.nope; the tables list climb1_face, climb1_profile" in r.stderr
+
+
+def test_a_video_without_annotation_is_listed_as_unannotated_and_annotating_it_moves_it(project):
+    original = (project / "params.yaml").read_text()
+    incoming = project.parent / "incoming"
+    r = run(project, "add", str(incoming / "climb9_face.mp4"), "--view", "face")
+    assert r.returncode == 0, r.stderr
+    assert "added unannotated.climb9_face to params.yaml: 250 frames, no annotation" in r.stdout
+    assert ("frames-unannotated@climb9_face, persons-unannotated@climb9_face, "
+            "features-pytorchvideo-unannotated@climb9_face-x3d_xs; no stage trains on it.") in r.stdout
+    entry = "  climb9_face:\n    view: face\n    video: data/raw/videos/climb9_face.mp4\n"
+    assert (project / "params.yaml").read_text() == original.replace("unannotated: {}\n", "unannotated:\n" + entry)
+
+    r = run(project, "add", str(incoming / "climb9_face.mp4"), str(incoming / "climb9_face.xlsx"), "--climb", "climb9",
+            "--view", "face")
+    assert r.returncode == 0, r.stderr
+    heading = "\n# Videos nobody annotated"
+    assert (project / "params.yaml").read_text() == original.replace(heading, BLOCK + heading, 1)
+    assert run(project, "remove", "climb9_face").returncode == 0
+    assert (project / "params.yaml").read_text() == original

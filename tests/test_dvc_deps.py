@@ -20,15 +20,17 @@ def test_a_file_removed_from_a_stage_is_reported():
     broken = copy.deepcopy(DVC_YAML)
     broken["stages"]["features-transformers"]["deps"].remove("pipeline/store.py")
     broken["stages"]["evaluate"]["deps"].remove("pipeline/metrics.py")
-    assert code_deps_problems(broken, REPO) == ["features-transformers: imports pipeline/store.py but does not "
-                                                "depend on it",
-                                                "evaluate: imports pipeline/metrics.py but does not depend on it"]
+    assert code_deps_problems(broken, REPO) == [  # the unannotated twin shares the stage's deps (a YAML anchor)
+        "features-transformers: imports pipeline/store.py but does not depend on it",
+        "features-transformers-unannotated: imports pipeline/store.py but does not depend on it",
+        "evaluate: imports pipeline/metrics.py but does not depend on it"]
 
 
 def test_a_file_a_stage_never_runs_is_reported():
     extra = copy.deepcopy(DVC_YAML)
     extra["stages"]["frames"]["do"]["deps"].append("pipeline/heads.py")
-    assert code_deps_problems(extra, REPO) == ["frames: depends on pipeline/heads.py, which it never imports"]
+    assert code_deps_problems(extra, REPO) == ["frames: depends on pipeline/heads.py, which it never imports",
+                                               "frames-unannotated: depends on pipeline/heads.py, which it never imports"]
 
 
 def test_each_family_stage_depends_on_its_family_module_and_no_other():
@@ -39,7 +41,8 @@ def test_each_family_stage_depends_on_its_family_module_and_no_other():
     moved = copy.deepcopy(DVC_YAML)
     moved["stages"]["features-pixels"]["deps"].append("pipeline/backbones/transformers.py")
     assert code_deps_problems(moved, REPO) == [
-        "features-pixels: depends on pipeline/backbones/transformers.py, which it never imports"]
+        "features-pixels: depends on pipeline/backbones/transformers.py, which it never imports",
+        "features-pixels-unannotated: depends on pipeline/backbones/transformers.py, which it never imports"]
 
 
 def test_closure_follows_imports_inside_functions_and_packages(tmp_path):

@@ -57,7 +57,7 @@ def test_backbones_are_listed_by_family_and_the_old_single_key_says_where_it_wen
 def test_an_unknown_section_is_named_with_the_sections(tmp_path):
     assert problems_of(tmp_path, lambda p: p.update(featurs={})) == [
         "featurs: unknown key; did you mean 'features'? valid keys: data, weights, labels, frames, persons, "
-        "features, stats, train, videos, runtime"]
+        "features, stats, train, videos, unannotated, runtime"]
 
 
 def test_wrong_types_say_what_was_expected(tmp_path):

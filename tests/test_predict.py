@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from e2e import BOULDERSEG, sh
+from e2e import BOULDERSEG, sh, stages_run
 from pipeline import bundle, params, store
 from pipeline.annotations import LabelPolicy, frame_labels, read_segments
 from pipeline.dataset import nearest_window
+from pipeline.sample import make_video
 
 pytestmark = pytest.mark.slow
 
@@ -60,3 +61,25 @@ def test_predict_without_a_bundle_says_which_stage_writes_it(project, tmp_path):
                        cwd=project, capture_output=True, text=True)
     assert r.returncode == 1 and "models/x3d_xs/nope: not a model bundle" in r.stderr
     assert "train-<family>@<backbone>-<head>" in r.stderr and not (tmp_path / "o").exists()
+
+
+def test_an_unannotated_video_gets_frames_persons_features_only_and_predict_fills_it_in(project, tmp_path):
+    entry = make_video(tmp_path / "incoming", climb=5, view="face")
+    sh(BOULDERSEG, "add", entry["video"], "--view", "face", cwd=project)
+    assert stages_run(sh("dvc", "repro", cwd=project)) == {
+        "frames-unannotated@climb5_face", "persons-unannotated@climb5_face",
+        "features-pytorchvideo-unannotated@climb5_face-x3d_xs"}  # no labels, stats, folds, training
+    row = next(line for line in sh(BOULDERSEG, "status", cwd=project).splitlines() if line.startswith("climb5_face"))
+    assert row.split()[1:] == ["face", "no", "250", "100", "%", "x3d_xs", "up", "to", "date"]
+
+    printed = sh(BOULDERSEG, "predict", "--all-unannotated", "--model", "models/x3d_xs/lstm", cwd=project)
+    out = project / "data/unannotated/predicted/climb5_face"
+    assert printed.startswith("data/unannotated/predicted/climb5_face: ")
+    assert sorted(p.name for p in out.iterdir()) == ["frames.csv", "report.json", "segments.csv", "segments.xlsx",
+                                                     "timeline.png"]
+    frames = pd.read_csv(out / "frames.csv")
+    p = yaml.safe_load((project / "params.yaml").read_text())
+    policy = LabelPolicy.from_params(params.Labels(**p["labels"]), fps=25)
+    segments, _ = read_segments(out / "segments.xlsx", policy)
+    assert frame_labels(segments, n_frames=250, fps=25, policy=policy) == frames["label"].tolist()
+    assert stages_run(sh("dvc", "repro", cwd=project)) == set()  # predicting touched no stage's inputs

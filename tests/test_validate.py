@@ -50,9 +50,9 @@ def test_every_kind_of_mismatch_is_reported_at_once(project, tmp_path):
     assert problems == [
         "videos.c: annotation without video: videos/missing.mp4 not found. Put the video there or remove the entry.",
         "videos.d: video without annotation: ann/missing.csv not found. Annotate the video or remove the entry.",
-        "ann/orphan.xlsx: annotation without video: no entry of params.yaml videos uses it. "
+        "ann/orphan.xlsx: annotation without video: no entry of params.yaml videos or unannotated uses it. "
         "Add an entry for it, or move it out of ann.",
-        "videos/unlisted.mp4: video without annotation: no entry of params.yaml videos uses it. "
+        "videos/unlisted.mp4: video without annotation: no entry of params.yaml videos or unannotated uses it. "
         "Add an entry for it, or move it out of videos.",
         "ann/book.xlsx, sheet 'b', column 'video': annotation without video: rows 3, 4 name video 'zz', which no "
         "entry of params.yaml videos reading this file is called. Add the video to params.yaml or fix the name.",
