@@ -79,7 +79,11 @@ class Yolo:
                            "weights": weights}
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        results = self.yolo.predict(list(images), **self.settings)  # a list of arrays is one batch
+        threads = torch.get_num_threads()
+        try:
+            results = self.yolo.predict(list(images), **self.settings)  # a list of arrays is one batch
+        finally:  # ultralytics sets torch to cpu_count - 1 threads; what runs next in this process keeps its own
+            torch.set_num_threads(threads)
         return [Detections(r.boxes.xyxy.cpu().numpy().astype(np.float32),
                            r.boxes.conf.cpu().numpy().astype(np.float32)) for r in results]
 
