@@ -59,8 +59,8 @@ def bikes_frames(tmp_path_factory, bikes) -> Path:
 def full_run(tmp_path_factory) -> tuple[Path, str]:
     def edit(p):
         p["train"]["heads"] = {h: p["train"]["heads"][h] for h in HEADS}
-        for head in ("lstm", "mstcn"):  # CI time: a sequence head's epochs take one step per video
-            p["train"]["heads"][head]["epochs"] = 10
+        for head in ("lstm", "mstcn"):  # CI time: 10 epochs of two videos a step
+            p["train"]["heads"][head].update(epochs=10, batch=2)
     return clean_run(tmp_path_factory.mktemp("full") / "project", edit)
 
 
