@@ -17,8 +17,8 @@ import pandas as pd
 from pipeline import bundle, params, phases, store
 from pipeline.atomic import atomic_output
 from pipeline.dataset import nearest_window
+from pipeline.frames import MANIFEST
 from pipeline.errors import BouldersegError
-from pipeline.video import probe
 from pipeline.videos import UNANNOTATED
 
 
@@ -51,7 +51,7 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
         pretrained=w["pretrained"], seed=w["seed"], pooling=b["preprocessing"].get("frame_pooling") or "stack",
         fps=b["fps"], window=b["window"], stride=b["stride"], dtype=b["dtype"], weights_dir=runtime.weights_dir,
         batch_size=runtime.features_batch, device=runtime.device, workers=runtime.features_workers)
-    return write_outputs(video, head, meta, bundle_dir, out_dir, person=person, features=fs)
+    return write_outputs(video, head, meta, bundle_dir, out_dir, person=person, features=fs, frames_dir=work / "frames")
 
 
 def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path = UNANNOTATED) -> Prediction:
@@ -74,18 +74,19 @@ def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path =
         raise BouldersegError(f"{persons_parquet}: detected with {({k: stored.get(k) for k in wanted})}, but the bundle "
                               f"{bundle_dir} was trained with {wanted}: run `dvc repro` with the bundle's params.")
     return write_outputs(video, head, meta, bundle_dir, root / "predicted" / key, person=table["person"].to_numpy(),
-                         features=fs)
+                         features=fs, frames_dir=Path("data/frames") / key)
 
 
 def write_outputs(video: Path, head, meta: dict, bundle_dir: Path, out_dir: Path, *, person: np.ndarray,
-                  features: store.FeatureSet) -> Prediction:
+                  features: store.FeatureSet, frames_dir: Path) -> Prediction:
     """Predict every frame from a video's window features and write the coach's files into `out_dir`."""
     from pipeline.plots import plot_rows
 
     b, n = meta["backbone"], len(person)
     labels, confidence = bundle.predict(head, meta, np.asarray(features.features),
                                         nearest_window(np.asarray(features.frame_range), n))
-    fps, duration = b["fps"], float(probe(video).duration)
+    fps = b["fps"]
+    duration = json.loads((frames_dir / MANIFEST).read_text())["duration_s"]  # the frames stage timed the video
     frames = pd.DataFrame({"frame": np.arange(n), "time": np.round(np.arange(n) / fps, 4), "label": labels,
                            "confidence": np.round(confidence, 4)})
     words = phases.annotator_words(meta["labels"]["map"], meta["classes"])
