@@ -15,16 +15,16 @@ from functools import cached_property
 from pathlib import Path
 
 from pipeline import params
-from pipeline.errors import BouldersegError
+from pipeline.errors import BouldersegError, summarize
 from pipeline.sheets import Table, is_blank, normalize, read_table
 from pipeline.timeparse import TimeFormatError, to_seconds, unit_from_header
 
 TIME_TOL = 0.001  # seconds
 HEADER_ALIASES = {
     "label": ("label", "action", "activite", "classe", "class", "activity"),
-    "start": ("start", "debut", "start time", "temps debut", "begin", "onset"),
+    "start": ("start", "debut", "start time", "temps debut", "begin", "onset", "starting"),
     "duration": ("duration", "duree", "length"),
-    "end": ("end", "fin", "end time", "temps fin", "stop", "offset"),
+    "end": ("end", "fin", "end time", "temps fin", "stop", "offset", "ending"),
 }
 
 
@@ -141,13 +141,16 @@ def table_segments(table: Table, policy: LabelPolicy, *, offset: float = 0.0) ->
         raw = rec[cols["label"]]
         label = None if is_blank(raw) else policy.canonical(raw)
         if is_blank(raw):
-            problems.append(f"row {row}, column '{cols['label']}': empty label")
+            problems.append(_blank(table, row, cols["label"], "empty label"))
         elif label is None:
             problems.append(f"row {row}, column '{cols['label']}': unknown label '{raw}'. Known: "
                             f"{', '.join(policy.known_labels)}. Add it under labels.map in params.yaml.")
         times = []
         for role in ("start", stop_role):
             col = cols[role]
+            if is_blank(rec[col]):
+                problems.append(_blank(table, row, col, "empty cell"))
+                continue
             try:
                 t = to_seconds(rec[col], unit=_unit(col, policy.time_unit), fps=policy.annotation_fps)
             except TimeFormatError as e:
@@ -166,8 +169,18 @@ def table_segments(table: Table, policy: LabelPolicy, *, offset: float = 0.0) ->
         elif label is not None:
             segments.append(Segment(label, start + offset, end + offset, int(row)))
     if problems:
-        raise BouldersegError(f"{table.where}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+        raise BouldersegError(f"{table.where}: {len(problems)} problem(s):\n  "
+                              + "\n  ".join(summarize(problems, limit=20, what="problem")))
     return segments
+
+
+def _blank(table: Table, row: int, column: str, what: str) -> str:
+    """An empty cell, or a formula saved without its computed value (which reads as empty)."""
+    formula = table.formulas.get((row, column))
+    if formula is None:
+        return f"row {row}, column '{column}': {what}"
+    return (f"row {row}, column '{column}': formula '={formula}' has no computed value (the file was saved by a "
+            "program that does not calculate formulas); open and save it in a spreadsheet program, or paste values")
 
 
 def read_segments(path: str | Path, policy: LabelPolicy, *, names: Sequence[str] = (), sheet: str | None = None,

@@ -7,7 +7,6 @@ copied, then params.yaml is replaced in one rename, so a failing add leaves the 
 from __future__ import annotations
 
 import filecmp
-import re
 import shutil
 from dataclasses import dataclass
 from io import StringIO
@@ -17,19 +16,11 @@ from pipeline import params
 from pipeline.annotations import LabelPolicy
 from pipeline.atomic import atomic_output
 from pipeline.errors import BouldersegError
+from pipeline.names import check_name
 from pipeline.video import output_frame_count, probe
 from pipeline.videos import VideoEntry, label_video
 
-KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 RAW = Path("data/raw")
-
-
-def check_key(key: str) -> None:
-    """A key names files under data/ and features/: a plain name, never a path."""
-    if not KEY.fullmatch(key):
-        raise BouldersegError(f"video key '{key}' is refused: it names files under data/ and features/, so it must be "
-                              "letters, digits, '_' and '-' only (no '..', separators or absolute paths). "
-                              "Pass --key NAME.")
 
 
 @dataclass(frozen=True)
@@ -84,7 +75,7 @@ def add_video(video: Path, annotation: Path | None, *, climb: str | None, params
     `videos` with an annotation, else to `unannotated`. Annotating a video listed as unannotated moves it."""
     p = params.load(params_file)
     key = key or video.stem
-    check_key(key)
+    check_name(key, hint="Pass --key NAME.")
     if key in p.videos:
         raise BouldersegError(f"{params_file}: videos.{key} exists already. Pass --key NAME, or `boulderseg remove {key}`.")
     if key in p.unannotated and annotation is None:

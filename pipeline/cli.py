@@ -39,14 +39,13 @@ def validate(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
     annotations without a video and videos without an annotation) and exits 1 if there is one.
     """
     from pipeline import params
-    from pipeline.errors import BouldersegError, warn
+    from pipeline.errors import BouldersegError, warn_all
     from pipeline.validate import validate as check
 
     report = check(params.load(params_file))
     for line in report.summaries:
         typer.echo(f"ok  {line}")
-    for message in report.warnings:
-        warn(message)
+    warn_all(report.warnings)
     if report.problems:
         raise BouldersegError(f"{len(report.problems)} problem(s) in the dataset:\n" + "\n".join(report.problems))
     typer.echo(f"{len(report.summaries)} videos ready, {len(report.warnings)} warning(s).")

@@ -1,5 +1,6 @@
 """The one exception type users see: a message that names the file and says what to do."""
 import sys
+from collections.abc import Sequence
 
 
 class BouldersegError(Exception):
@@ -9,3 +10,15 @@ class BouldersegError(Exception):
 def warn(message: str) -> None:
     """A problem the run works around (and says how): printed to stderr, never fatal."""
     print(f"warning: {message}", file=sys.stderr)
+
+
+def summarize(messages: Sequence[str], *, limit: int = 5, what: str = "warning") -> list[str]:
+    """The first `limit` messages, then one line counting the rest (a 100,000-row sheet is not 100,000 lines)."""
+    if len(messages) <= limit:
+        return list(messages)
+    return [*messages[:limit], f"... and {len(messages) - limit:,} more {what}s like these ({len(messages):,} in all)"]
+
+
+def warn_all(messages: Sequence[str], *, limit: int = 5) -> None:
+    for message in summarize(messages, limit=limit):
+        warn(message)

@@ -12,11 +12,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import BouldersegError
+from pipeline.names import name_problem
 
 DEFAULT_PARAMS = Path("params.yaml")
+
+
+def _name(value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Name = Annotated[str, AfterValidator(_name)]  # a video key or a head: it becomes a file name, never a path
 
 
 class Section(BaseModel):
@@ -113,7 +124,7 @@ class Train(Section):
     min_person_fraction: float = Field(default=0.5, ge=0, le=1)
     loss: Loss = Loss()
     mode_filter: int = Field(default=0, ge=0)  # frames; > 1: also score predictions after a mode filter this wide
-    heads: dict[str, Head] = Field(min_length=1)
+    heads: dict[Name, Head] = Field(min_length=1)
 
 
 class Video(Section):
@@ -154,8 +165,8 @@ class Params(Section):
     features: Features = Features()
     stats: Stats = Stats()
     train: Train
-    videos: dict[str, Video] = Field(min_length=1)
-    unannotated: dict[str, UnannotatedVideo] = {}
+    videos: dict[Name, Video] = Field(min_length=1)
+    unannotated: dict[Name, UnannotatedVideo] = {}
     runtime: Runtime = Runtime()
 
     @model_validator(mode="after")
@@ -209,6 +220,8 @@ def _describe(err: dict) -> str:
         return f"{where}: missing (required)"
     if kind == "value_error" and not loc:  # a check across sections: its message says it all
         return err["msg"].removeprefix("Value error, ")
+    if loc and loc[-1] == "[key]":  # a mapping's key, e.g. a video key
+        return f"{'.'.join(loc[:-2])}: {err['msg'].removeprefix('Value error, ')}"
     shown = f"{value!r} ({type(value).__name__})"
     if kind in _EXPECTED:
         hint = " (remove the quotes)" if isinstance(value, str) and _looks_numeric(value) else ""

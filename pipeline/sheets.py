@@ -10,12 +10,13 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.errors import BouldersegError
+from pipeline.workbook import check_size, formulas_without_values
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 ANNOTATION_SUFFIXES = (".csv", *WORKBOOK_SUFFIXES)
@@ -31,6 +32,7 @@ class Table:
     where: str  # "path" or "path, sheet 'name'": the prefix of every message about it
     sheet: str | None  # None for a .csv
     video_column: str | None  # the column naming each row's video, when the table has one
+    formulas: dict[tuple[int, str], str] = field(default_factory=dict)  # (row, column) -> formula saved without a value
 
 
 def normalize(text: object) -> str:
@@ -58,6 +60,7 @@ def read_sheets(path: Path) -> dict[str | None, pd.DataFrame]:
     suffix = path.suffix.lower()
     if suffix not in ANNOTATION_SUFFIXES:
         raise BouldersegError(f"{path}: unsupported annotation format '{suffix}'; use one of {', '.join(ANNOTATION_SUFFIXES)}.")
+    check_size(path)
     try:
         if suffix == ".csv":
             return {None: pd.read_csv(path, dtype=object, sep=_csv_delimiter(path), skipinitialspace=True)}
@@ -112,7 +115,10 @@ def read_table(path: str | Path, *, names: Sequence[str], sheet: str | None = No
     if df.empty:
         raise BouldersegError(f"{where}: no annotation rows (the sheet is empty or has only a header). "
                               "Expected one row per segment: label, start, and duration or end.")
-    return Table(rows=df, where=where, sheet=name, video_column=column)
+    columns = list(sheets[name].columns)
+    formulas = {(row, columns[col]): f for (row, col), f in formulas_without_values(path, name).items()
+                if col < len(columns)} if name is not None else {}
+    return Table(rows=df, where=where, sheet=name, video_column=column, formulas=formulas)
 
 
 def find_video_column(df: pd.DataFrame, where: str, *, explicit: str | None) -> str | None:

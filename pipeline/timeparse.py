@@ -12,7 +12,7 @@ import re
 
 UNITS = ("s", "ms", "frames")
 # header words that name a unit, e.g. "Début (ms)", "start_frame"
-UNIT_HINTS = {"ms": ("ms", "msec", "millisecond", "milliseconds"),
+UNIT_HINTS = {"ms": ("ms", "msec", "millisecond", "milliseconds", "timestamp"),  # the paper's tool: starting-timestamp
               "frames": ("frame", "frames", "image", "images", "img"),
               "s": ("s", "sec", "secs", "second", "seconds", "secondes")}
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:[.,]\d+)?)$")

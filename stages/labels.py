@@ -20,7 +20,7 @@ def main(
 
     from pipeline.annotations import LabelPolicy
     from pipeline.atomic import atomic_output
-    from pipeline.errors import BouldersegError, warn
+    from pipeline.errors import BouldersegError, warn_all
     from pipeline.videos import entries, label_video
 
     p = params.load(params_file)
@@ -30,8 +30,7 @@ def main(
     if video not in videos:
         raise BouldersegError(f"{params_file}: no video '{video}' under videos; known: {', '.join(videos)}.")
     result = label_video(videos[video], policy, fps=fps)
-    for message in result.warnings:
-        warn(message)
+    warn_all(result.warnings)
     n = len(result.labels)
     table = pd.DataFrame({"frame": range(n), "time": [i / fps for i in range(n)], "label": result.labels})
     with atomic_output(out_csv) as tmp:

@@ -33,6 +33,7 @@ def main(
     from pipeline.dataset import load_video
     from pipeline.errors import BouldersegError
     from pipeline.metrics import summarize
+    from pipeline.names import under
     from pipeline.store import read
     from pipeline.train import HeadConfig, Loss, cross_validate
 
@@ -51,7 +52,8 @@ def main(
             for name, v in p.videos.items()]
     cfg, loss = HeadConfig.from_params(head, p.train.heads[head]), Loss(**p.train.loss.model_dump())
     fit_args = {"seed": p.train.seed, "classes": classes, "min_person_fraction": p.train.min_person_fraction}
-    with atomic_output(models_dir / backbone / head, directory=True) as tmp:
+    bundle_dir, out = under(models_dir, backbone, head), under(predictions_dir, backbone, head, suffix=".parquet")
+    with atomic_output(bundle_dir, directory=True) as tmp:
         table = cross_validate(data, folds, cfg, models_dir=tmp, loss=loss, mode_window=p.train.mode_filter,
                                **fit_args).assign(backbone=backbone)
         store = read(features_dir / backbone / f"{data[0].name}.zarr").attrs
@@ -63,10 +65,9 @@ def main(
                 "mode_filter": p.train.mode_filter}  # what `boulderseg predict` needs to redo every step for a new video
         train_bundle(data, cfg, tmp, info=info, cv_metrics=summarize(table, classes)[backbone][head], loss=loss,
                      **fit_args)
-    out = predictions_dir / backbone / f"{head}.parquet"
     with atomic_output(out) as tmp:
         table[["backbone", *[c for c in table.columns if c != "backbone"]]].to_parquet(tmp, index=False)
-    typer.echo(f"{out}: {len(table)} frame predictions; bundle in {models_dir / backbone / head}")
+    typer.echo(f"{out}: {len(table)} frame predictions; bundle in {bundle_dir}")
 
 
 if __name__ == "__main__":

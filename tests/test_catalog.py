@@ -61,7 +61,7 @@ def test_add_copies_the_files_and_inserts_only_the_entry_then_remove_restores_th
 @pytest.mark.parametrize("case, message", [
     ("bad label", "unknown label 'grimper'"),
     ("not a video", "climb9_face.mp4"),
-    ("key", "video key '../x' is refused"),
+    ("key", "video key '../x' is not a name"),
     ("taken", "videos.climb1_face exists already"),
 ])
 def test_a_failing_add_changes_nothing(project, case, message):
