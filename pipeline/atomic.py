@@ -1,11 +1,21 @@
-"""Write-then-rename, so that a crash or Ctrl-C never leaves a half-written output behind."""
+"""Write-then-rename, so that a crash or Ctrl-C never leaves a half-written output behind.
+
+A write that fails because the disk is full or the folder is read-only ends in one message naming
+the output, and the free space it needed, instead of a traceback from whichever library was writing.
+"""
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from pipeline.errors import BouldersegError
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def _remove(path: Path) -> None:
@@ -17,6 +27,37 @@ def _remove(path: Path) -> None:
 
 def _temp_name(dst: Path) -> Path:
     return dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def explain(e: BaseException, dst: Path, written: int = 0) -> BaseException:
+    """A disk-full or not-writable error as one BouldersegError naming `dst`; anything else unchanged.
+
+    Libraries report a full disk in their own words (pyarrow, zarr), so the message is read as well as errno.
+    """
+    code = getattr(e, "errno", None)
+    text = str(e)
+    if code in DISK_FULL or "No space left on device" in text or "Disk quota exceeded" in text:
+        folder = next((p for p in (dst.parent, *dst.parents) if p.exists()), Path("."))
+        free = shutil.disk_usage(folder).free
+        return BouldersegError(
+            f"{dst}: no space left on the device ({_mib(written)} written when it filled up, {_mib(free)} free now "
+            f"on the file system of {folder}); it needs more than the {_mib(written + free)} that were free. Free space "
+            "there, or write the output elsewhere, then rerun; nothing partial was kept.")
+    if code in NOT_WRITABLE or "Read-only file system" in text:
+        where = getattr(e, "filename", None) or dst
+        return BouldersegError(f"{dst}: cannot write there ({os.strerror(code) if code else text}: {where}). "
+                               "Make the folder writable, or write the output elsewhere; nothing partial was kept.")
+    return e
 
 
 def clean_stale(dst: Path) -> None:
@@ -32,15 +73,26 @@ def atomic_output(dst: str | Path, *, directory: bool = False) -> Iterator[Path]
     With `directory=True` the temp path is created as an empty directory.
     """
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(dst)
     tmp = _temp_name(dst)
-    if directory:
-        tmp.mkdir()
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(dst)
+        if directory:
+            tmp.mkdir()
+    except OSError as e:
+        raise explain(e, dst) from None
     try:
         yield tmp
-    except BaseException:
+    except BaseException as e:
+        written = _size(tmp)
         _remove(tmp)
+        error = explain(e, dst, written)
+        if error is not e:
+            raise error from None
         raise
-    _remove(dst)
-    os.replace(tmp, dst)
+    try:
+        _remove(dst)
+        os.replace(tmp, dst)
+    except OSError as e:
+        _remove(tmp)
+        raise explain(e, dst) from None

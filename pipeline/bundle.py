@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from collections.abc import Sequence
 from dataclasses import asdict
 from importlib import metadata
@@ -20,7 +21,7 @@ import torch
 from pipeline.errors import BouldersegError
 from pipeline.heads import Head, build_head
 from pipeline.dataset import VideoData
-from pipeline.train import HeadConfig, Loss, fit, mode_filter
+from pipeline.train import HeadConfig, Loss, fit, mode_filter, save_state
 
 CODE = ("heads.py", "train.py", "bundle.py")  # what turns features into predictions
 
@@ -36,7 +37,7 @@ def code_version() -> str:
 def save(out_dir: Path, head: Head, info: dict[str, Any]) -> None:
     """Write `head` and `info` (backbone, input spec, windows, classes, policy, params, metrics) into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(head.state_dict(), out_dir / "head.pt")
+    save_state(head.state_dict(), out_dir / "head.pt")
     meta = info | {"feature_dim": int(head.mean.shape[0]), "code_version": code_version()}
     (out_dir / "bundle.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
@@ -47,6 +48,10 @@ def load(bundle_dir: str | Path) -> tuple[Head, dict[str, Any]]:
     try:
         meta = json.loads((bundle_dir / "bundle.json").read_text())
         state = torch.load(bundle_dir / "head.pt", weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:
+        raise BouldersegError(f"{bundle_dir / 'head.pt'}: refused: it holds Python objects, not only tensors, and "
+                              "loading it could run code. A bundle is data: retrain it with `dvc repro`, or ask whoever "
+                              "sent it for the bundle boulderseg wrote.") from None
     except (OSError, ValueError) as e:
         raise BouldersegError(f"{bundle_dir}: not a model bundle ({e}). Run `dvc repro` to train it (its stage is train-<family>@<backbone>-<head>).") from None
     head = build_head(meta["head"], feature_dim=meta["feature_dim"], n_classes=len(meta["classes"]),

@@ -8,10 +8,14 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import typer
+from pipeline.errors import exit_130_on_interrupt
 
-from pipeline import commands
-from pipeline.cliutil import DEFAULT_PARAMS, ParamsOpt, friendly
+exit_130_on_interrupt()
+
+import typer  # noqa: E402 - after the hook: Ctrl-C while importing is one line too
+
+from pipeline import commands  # noqa: E402
+from pipeline.cliutil import DEFAULT_PARAMS, ParamsOpt, friendly  # noqa: E402
 
 STAGES = ("labels", "stats", "frames", "persons", "features", "folds", "train", "evaluate")
 
@@ -26,7 +30,8 @@ app = typer.Typer(
 
 for _name in STAGES:
     app.command(_name)(friendly(importlib.import_module(f"stages.{_name}").main))
-for _command in (commands.add, commands.remove, commands.status, commands.timeline, commands.predict):
+for _command in (commands.add, commands.remove, commands.status, commands.timeline, commands.predict,
+                 commands.verify):
     app.command()(friendly(_command))
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.errors import BouldersegError
+from pipeline.errors import INTERRUPTED, BouldersegError
 from pipeline.params import DEFAULT_PARAMS
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read the stage's sections from.")]
@@ -26,7 +26,7 @@ def friendly(fn: Callable) -> Callable:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted: no partial output was kept; rerun to finish.", err=True)
+            typer.echo(INTERRUPTED, err=True)
             raise typer.Exit(130) from None
 
     return wrapper

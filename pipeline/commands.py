@@ -155,3 +155,36 @@ def inspect_video(
     out = out or Path("reports/look") / video / "contact.png"
     contact_sheet(Path("data/frames") / video, df, out)
     typer.echo(f"  contact sheet: {out}")
+
+
+def verify(
+    keys: Annotated[list[str] | None, typer.Argument(help="Videos to check (default: every video of both tables).")] = None,
+    fix: Annotated[bool, typer.Option("--fix", help="Rerun exactly the stages that rebuild what is broken, then check again.")] = False,
+    params_file: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Check every artifact against the others and its record: frames = label rows = person rows, every JPG
+    decodes, feature stores read, are finite, cover the frames and record the current params; and DVC's own
+    hash check. Each problem names the video and the stage that rebuilds it; exits 1 if there is one."""
+    import subprocess
+
+    from pipeline import params
+    from pipeline.errors import BouldersegError
+    from pipeline.verify import stages_to_rerun, verify as check
+
+    p = params.load(params_file)
+    problems = check(p, keys)
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems and fix:
+        stages = stages_to_rerun(problems)
+        typer.echo(f"rerunning {', '.join(stages)}")
+        if subprocess.run(["dvc", "repro", "--force", "--single-item", *stages]).returncode:
+            raise BouldersegError(f"`dvc repro` of {', '.join(stages)} failed (its message is above).")
+        problems = check(p, keys)
+        for problem in problems:
+            typer.echo(f"still: {problem}")
+    if problems:
+        raise BouldersegError(f"{len(problems)} problem(s); `boulderseg verify --fix"
+                              f"{' ' + ' '.join(keys) if keys else ''}` reruns {', '.join(stages_to_rerun(problems))}.")
+    typer.echo(f"verified {len(keys or [*p.videos, *p.unannotated])} video(s): every artifact agrees with the others, "
+               "its record and dvc.lock.")

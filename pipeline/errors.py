@@ -1,6 +1,10 @@
 """The one exception type users see: a message that names the file and says what to do."""
+import os
 import sys
 from collections.abc import Sequence
+
+
+INTERRUPTED = "interrupted: no partial output was kept; rerun to finish."
 
 
 class BouldersegError(Exception):
@@ -22,3 +26,15 @@ def summarize(messages: Sequence[str], *, limit: int = 5, what: str = "warning")
 def warn_all(messages: Sequence[str], *, limit: int = 5) -> None:
     for message in summarize(messages, limit=limit):
         warn(message)
+
+
+def exit_130_on_interrupt() -> None:
+    """Ctrl-C before a command's own code runs (while Python imports it): one line and exit 130, as
+    `pipeline.cliutil.friendly` does once it runs, instead of a traceback."""
+    def hook(kind, value, tb):
+        if issubclass(kind, KeyboardInterrupt):
+            print(INTERRUPTED, file=sys.stderr, flush=True)
+            os._exit(130)
+        sys.__excepthook__(kind, value, tb)
+
+    sys.excepthook = hook

@@ -109,6 +109,18 @@ def _clip_batches(paths: list[Path], ranges: np.ndarray, spec: InputSpec, digest
                     del cache[i]
 
 
+def store_config(spec: backbones.Backbone, *, n_frames: int, pretrained: bool, weights_dir: str | Path, seed: int,
+                 pooling: str, fps: float, window: int, stride: int, dtype: str) -> dict:
+    """What a store made now would record as its configuration, all but the frames' fingerprint."""
+    return {
+        "backbone": spec.name, "family": spec.family, "level": spec.level, "feature_dim": spec.feature_dim(pooling),
+        "weights": spec.provenance(pretrained=pretrained, weights_dir=weights_dir, seed=seed),
+        "preprocessing": spec.input.as_dict() | {"sampling": "uniform within window", "resize": "INTER_AREA",
+                                                 "frame_pooling": pooling if spec.level == "frame" else None},
+        "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": n_frames,
+    }
+
+
 def extract_features(
     frames_dir: str | Path,
     out_zarr: str | Path,
@@ -140,13 +152,8 @@ def extract_features(
     spec = backbones.get(backbone, family)
     paths = frame_paths(frames_dir)
     ranges = windows(len(paths), window=window, stride=stride)
-    config = {
-        "backbone": backbone, "family": spec.family, "level": spec.level, "feature_dim": spec.feature_dim(pooling),
-        "weights": spec.provenance(pretrained=pretrained, weights_dir=weights_dir, seed=seed),
-        "preprocessing": spec.input.as_dict() | {"sampling": "uniform within window", "resize": "INTER_AREA",
-                                                 "frame_pooling": pooling if spec.level == "frame" else None},
-        "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": len(paths),
-    }
+    config = store_config(spec, n_frames=len(paths), pretrained=pretrained, weights_dir=weights_dir, seed=seed,
+                          pooling=pooling, fps=fps, window=window, stride=stride, dtype=dtype)
     if Path(out_zarr).exists():
         reused = store.reuse(out_zarr, config | {
             "frames_sha256": fingerprint(frames_read(paths, ranges, spec.input.num_frames))})

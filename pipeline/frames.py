@@ -88,8 +88,6 @@ def write_chunk(video: Path, chunk: Chunk, out_dir: Path, size: tuple[int, int],
                 break
     except av.error.FFmpegError as e:
         raise _damaged(video, chunk.first + k, str(e)) from e
-    except OSError as e:
-        raise BouldersegError(f"{out_dir}: could not write a JPG frame ({e}); is the disk full?") from e
     raise _damaged(video, chunk.first + k, "decoding stopped there")
 
 

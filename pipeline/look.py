@@ -20,12 +20,18 @@ from pipeline.errors import BouldersegError
 from pipeline.inspect import table
 from pipeline.videos import UNANNOTATED
 
-def stale_stages(root: Path = Path(".")) -> list[str]:
-    """Stages `dvc status` says would rerun, in its order."""
+def dvc_status(root: Path = Path(".")) -> dict[str, list]:
+    """`dvc status --json`: stage -> what changed; DVC's own message (its lock, say) reaches the user unchanged."""
     r = subprocess.run(["dvc", "status", "--json"], cwd=root, capture_output=True, text=True)
     if r.returncode:
         raise BouldersegError(f"`dvc status` failed in {root.resolve()}: {r.stderr.strip()[-500:]}")
-    return [name for name in json.loads(r.stdout or "{}") if not name.startswith(("dvc.yaml", "params.yaml"))]
+    return {name: changes for name, changes in json.loads(r.stdout or "{}").items()
+            if not name.startswith(("dvc.yaml", "params.yaml"))}
+
+
+def stale_stages(root: Path = Path(".")) -> list[str]:
+    """Stages `dvc status` says would rerun, in its order."""
+    return list(dvc_status(root))
 
 
 def video_of(stage: str, keys: Iterable[str]) -> str | None:

@@ -1,6 +1,7 @@
 """Train heads on cached features with climb-grouped cross-validation; predict every frame."""
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,13 @@ class HeadConfig:
     @classmethod
     def from_params(cls, name: str, head: params.Head) -> HeadConfig:
         return cls(name, head.epochs, head.lr, head.weight_decay, dict(head.model), head.batch)
+
+
+def save_state(obj: Any, path: Path) -> None:
+    """torch.save through Python's file API, so a full disk is an OSError (torch's own writer raises RuntimeError)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    path.write_bytes(buffer.getvalue())
 
 
 def pad(videos: Sequence[VideoData], targets: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -158,7 +166,7 @@ def cross_validate(
         test = [v for v in videos if folds[v.name] == k]
         head = fit(cfg, train, n_classes=len(classes), min_person_fraction=min_person_fraction, seed=seed + k,
                    loss=loss)
-        torch.save({"state_dict": head.state_dict(), "head": cfg.name, "options": cfg.model, "classes": list(classes),
+        save_state({"state_dict": head.state_dict(), "head": cfg.name, "options": cfg.model, "classes": list(classes),
                     "fold": k, "test_videos": [v.name for v in test]}, Path(models_dir) / f"fold{k}.pt")
         for v in test:
             pred = predict_frames(head, v)

@@ -1,0 +1,43 @@
+"""Run a command and measure its wall time and the peak memory of its whole process tree.
+
+    from rss import measured
+    seconds, peak_bytes = measured(["dvc", "repro", "frames"], cwd=root, env=env)
+
+The tree's resident set sizes are summed every 50 ms (worker processes included; pages they share
+with their parent count twice, so the figure errs high).
+"""
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def measured(cmd: list[str], *, cwd: Path, env: dict | None = None) -> tuple[float, int]:
+    """(seconds, peak summed RSS in bytes) of `cmd`; raises CalledProcessError with its output on failure."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, tree_rss(ps))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    seconds = time.perf_counter() - t
+    out = proc.stdout.read().decode(errors="replace")
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, out)
+    return seconds, peak

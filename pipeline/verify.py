@@ -1,0 +1,151 @@
+"""Check every artifact on disk against the others and against its record; name the stage that rebuilds it.
+
+Per video: the frames manifest's count = JPGs on disk = label rows = person rows, every JPG decodes,
+each feature store reads, holds finite numbers, covers the frames with the windows the params ask
+for and records the configuration the params would produce now (weights, preprocessing, the frames
+it read); then DVC's own hash check (`dvc status`) over every stage.
+"""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pipeline import params
+from pipeline.errors import BouldersegError
+from pipeline.look import artifacts, dvc_status, video_of
+
+ORDER = ("labels", "frames", "persons", "features")  # a video's stages, upstream first
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str  # the video ("" for a stage of no one video)
+    stage: str  # the DVC stage that rebuilds it
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.key or 'pipeline'}: {self.what} (rebuilt by {self.stage})"
+
+
+def _bad_jpgs(paths: list[Path], workers: int = 4) -> list[str]:
+    import simplejpeg
+
+    def bad(path: Path) -> str | None:
+        try:
+            simplejpeg.decode_jpeg(path.read_bytes())
+        except (ValueError, OSError) as e:
+            return f"{path.name} ({e})"
+        return None
+
+    with ThreadPoolExecutor(workers) as pool:
+        return [b for b in pool.map(bad, paths) if b]
+
+
+def _frames(key: str, stage: str, root: Path) -> tuple[int | None, list[Problem]]:
+    """(frame count, problems) of a video's frames directory."""
+    folder = root / "data/frames" / key
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return None, [Problem(key, stage, f"{manifest} is missing")]
+    n = int(json.loads(manifest.read_text())["frames"])
+    paths = sorted(folder.glob("*.jpg"))
+    if [p.name for p in paths] != [f"{i:06d}.jpg" for i in range(n)]:
+        return n, [Problem(key, stage, f"{folder}: {len(paths)} JPGs, the manifest says 000000-{n - 1:06d}.jpg")]
+    bad = _bad_jpgs(paths)
+    if bad:
+        return n, [Problem(key, stage, f"{folder}: {len(bad)} JPG(s) do not decode: {', '.join(bad[:3])}")]
+    return n, []
+
+
+def _rows(key: str, stage: str, path: Path, n: int) -> list[Problem]:
+    """A per-frame table (labels CSV or persons parquet) must hold frames 0 … n-1."""
+    if not path.is_file():
+        return [Problem(key, stage, f"{path} is missing")]
+    try:
+        frames = (pd.read_csv(path, usecols=["frame"])["frame"] if path.suffix == ".csv"
+                  else pq.read_table(path, columns=["frame"])["frame"].to_pandas())
+    except Exception as e:  # noqa: BLE001 - any reader failure means the file is damaged
+        return [Problem(key, stage, f"{path} does not read ({e})")]
+    if not np.array_equal(frames.to_numpy(), np.arange(n)):
+        return [Problem(key, stage, f"{path}: {len(frames)} rows, the frames are {n}")]
+    return []
+
+
+def _features(p: params.Params, key: str, family: str, backbone: str, stage: str, path: Path,
+              frames_dir: Path, n: int | None) -> list[Problem]:
+    """A store must read, hold finite numbers, cover the frames and record what the params would make now
+    (with `n`, the frames are sound: their fingerprint is checked too)."""
+    from pipeline import backbones, store
+    from pipeline.features import fingerprint, frames_read, store_config, windows
+
+    if not path.exists():
+        return [Problem(key, stage, f"{path} is missing")]
+    try:
+        fs = store.read(path)
+    except Exception as e:  # noqa: BLE001 - a corrupted chunk fails in the codec, whichever it is
+        return [Problem(key, stage, f"{path} does not read ({type(e).__name__}: {e})")]
+    problems, f = [], p.features
+    values = fs.features.astype(np.float32)
+    if not np.isfinite(values).all():
+        problems.append(f"{int((~np.isfinite(values)).sum())} NaN/Inf values")
+    spec = backbones.get(backbone, family)
+    expect = store_config(spec, n_frames=fs.attrs.get("n_frames") if n is None else n,
+                          pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir, seed=p.weights.seed,
+                          pooling=f.frame_pooling, fps=p.data.fps, window=f.window, stride=f.stride, dtype=f.dtype)
+    if n is not None:
+        ranges = windows(n, window=f.window, stride=f.stride)
+        if not np.array_equal(fs.frame_range, ranges):
+            problems.append(f"frame_range does not cover the {n} frames in {f.window}-frame windows every {f.stride}")
+        else:
+            paths = [frames_dir / f"{i:06d}.jpg" for i in range(n)]
+            expect["frames_sha256"] = fingerprint(frames_read(paths, ranges, spec.input.num_frames))
+    problems += store.differences(fs.attrs, json.loads(json.dumps(expect)))
+    return [Problem(key, stage, f"{path}: {what}") for what in problems]
+
+
+def verify(p: params.Params, keys: list[str] | None = None, root: Path = Path("."), *, dvc: bool = True) -> list[Problem]:
+    """Every problem of the videos `keys` (default: both tables), then what DVC's hash check finds."""
+    known = [*p.videos, *p.unannotated]
+    unknown = [k for k in keys or [] if k not in known]
+    if unknown:
+        raise BouldersegError(f"no video {', '.join(unknown)} in params.yaml; the tables list {', '.join(known)}.")
+    keys = keys or known
+    problems = []
+    for key in keys:
+        suffix = "" if key in p.videos else "-unannotated"
+        n, found = _frames(key, f"frames{suffix}@{key}", root)
+        problems += found
+        if n is None:
+            continue
+        persons, features = artifacts(p, key, root)
+        if key in p.videos:
+            problems += _rows(key, f"labels@{key}", root / "data/labels" / f"{key}.csv", n)
+        problems += _rows(key, f"persons{suffix}@{key}", persons, n)
+        for family, backbone in p.features.backbones.items():
+            problems += _features(p, key, family, backbone, f"features-{family}{suffix}@{key}-{backbone}",
+                                  features / backbone / f"{key}.zarr", root / "data/frames" / key,
+                                  None if found else n)
+    if dvc:  # outputs that no longer hash to dvc.lock; changed deps or params only mean `dvc repro` has work
+        for stage, changes in dvc_status(root).items():
+            key = video_of(stage, known)
+            if key in keys or (key is None and not stage.startswith(ORDER) and set(keys) == set(known)):
+                outs = [change["changed outs"] for change in changes
+                        if isinstance(change, dict) and "changed outs" in change]
+                problems += [Problem(key or "", stage, f"{path} {state}: it does not match dvc.lock")
+                             for out in outs for path, state in out.items()]
+    return problems
+
+
+def stages_to_rerun(problems: list[Problem]) -> list[str]:
+    """The stages that rebuild what `problems` name, each once, upstream first."""
+    def rank(stage: str) -> tuple[int, str]:
+        kind = stage.partition("@")[0].partition("-")[0]
+        return (ORDER.index(kind) if kind in ORDER else len(ORDER), stage)
+
+    return sorted({pr.stage for pr in problems}, key=rank)
