@@ -10,8 +10,8 @@ A store is used only for the configuration it records: one that differs is rebui
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -29,19 +29,21 @@ CONFIG = ("backbone", "family", "level", "feature_dim", "weights", "preprocessin
           "dtype", "n_frames", "frames_sha256")
 
 
-def code_version() -> str:
-    """Package version plus the git commit (and '-dirty') of the code that ran, where known."""
+CODE = ("features.py", "store.py", "video.py", "prefetch.py", "device.py", "weights.py", "backbones/__init__.py")
+
+
+def code_version(family: str) -> str:
+    """Package version and a hash of the code that computes a family's features (its DVC code deps), so a
+    rebuild by the same code writes the same bytes whatever else the checkout holds."""
     try:
         pkg = version("boulderseg")
     except PackageNotFoundError:
         pkg = "unknown"
-    try:
-        here = Path(__file__).parent
-        commit = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = "no-git"
-    return f"{pkg}+{commit}"
+    here, h = Path(__file__).parent, hashlib.sha256()
+    for name in (*CODE, f"backbones/{family}.py"):
+        if (here / name).is_file():
+            h.update((here / name).read_bytes())
+    return f"{pkg}+{h.hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def write(path: str | Path, features: np.ndarray, frame_range: np.ndarray, attrs
     missing = [k for k in CONFIG if k not in attrs]
     if missing:
         raise ValueError(f"feature store attrs lack {missing}")
-    attrs = attrs | {"code_version": code_version()}
+    attrs = attrs | {"code_version": code_version(str(attrs["family"]))}
     with atomic_output(path, directory=True) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         compressors = [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")]

@@ -209,3 +209,12 @@ def test_the_repository_params_pass_the_name_rule():
 
     p = params.load(REPO / "params.yaml")
     assert all(under(Path("data/labels"), key, suffix=".csv") for key in p.videos)
+
+
+@pytest.mark.parametrize("gone", ["annotation.xlsx", "videos/clip.mp4"])
+def test_an_input_deleted_between_validate_and_the_stage_is_named(tmp_path, bikes, gone):
+    root = project(tmp_path, bikes)
+    assert boulderseg("validate", cwd=root).returncode == 0
+    (root / gone).unlink()
+    failed_with(boulderseg("labels", "clip", "out.csv", cwd=root), gone, "not found")
+    assert not (root / "out.csv").exists()
