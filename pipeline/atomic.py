@@ -41,6 +41,7 @@ def _mib(n: int) -> str:
 
 def explain(e: BaseException, dst: Path, written: int = 0) -> BaseException:
     """A disk-full or not-writable error as one BouldersegError naming `dst`; anything else unchanged.
+    Called once the temp output is removed, so the free space it names is what the output had to fill.
 
     Libraries report a full disk in their own words (pyarrow, zarr), so the message is read as well as errno.
     """
@@ -50,9 +51,9 @@ def explain(e: BaseException, dst: Path, written: int = 0) -> BaseException:
         folder = next((p for p in (dst.parent, *dst.parents) if p.exists()), Path("."))
         free = shutil.disk_usage(folder).free
         return BouldersegError(
-            f"{dst}: no space left on the device ({_mib(written)} written when it filled up, {_mib(free)} free now "
-            f"on the file system of {folder}); it needs more than the {_mib(written + free)} that were free. Free space "
-            "there, or write the output elsewhere, then rerun; nothing partial was kept.")
+            f"{dst}: no space left on the device: it needs more than the {_mib(free)} free on the file system of "
+            f"{folder} ({_mib(written)} were written when it filled up). Free space there, or write the output "
+            "elsewhere, then rerun; nothing partial was kept.")
     if code in NOT_WRITABLE or "Read-only file system" in text:
         where = getattr(e, "filename", None) or dst
         return BouldersegError(f"{dst}: cannot write there ({os.strerror(code) if code else text}: {where}). "

@@ -14,7 +14,8 @@ def test_help_lists_every_command(tmp_path):
     assert r.returncode == 0
     listed = {line.split()[1] for line in r.stdout.splitlines() if line.startswith("│ ") and len(line.split()) > 2}
     assert {"labels", "validate", "stats", "frames", "persons", "features", "folds", "train", "evaluate", "sample",
-            "backbones", "heads", "score", "inspect", "export", "add", "remove", "status", "timeline", "predict"} <= listed
+            "backbones", "heads", "score", "inspect", "export", "add", "remove", "status", "timeline", "predict",
+            "verify"} <= listed
 
 
 def test_labels_writes_one_row_per_frame_and_warns_about_clipping(tmp_path, bikes):

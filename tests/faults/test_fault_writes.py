@@ -41,9 +41,9 @@ def disk_full_after(calls: int, write):
 
 def assert_disk_full_message(e: BouldersegError, out: Path) -> None:
     text = str(e)
-    assert text.startswith(f"{out}: no space left on the device (")
-    assert "MiB written when it filled up" in text and "free now on the file system of" in text
-    assert "it needs more than the" in text and "Free space there, or write the output elsewhere, then rerun" in text
+    assert text.startswith(f"{out}: no space left on the device: it needs more than the ")
+    assert " MiB free on the file system of " in text and " MiB were written when it filled up). " in text
+    assert text.endswith("Free space there, or write the output elsewhere, then rerun; nothing partial was kept.")
 
 
 def test_frames_disk_full_injected(tmp_path, bikes, monkeypatch):
