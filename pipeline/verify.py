@@ -109,7 +109,7 @@ def _features(p: params.Params, key: str, family: str, backbone: str, stage: str
     return [Problem(key, stage, f"{path}: {what}") for what in problems]
 
 
-def verify(p: params.Params, keys: list[str] | None = None, root: Path = Path("."), *, dvc: bool = True) -> list[Problem]:
+def verify(p: params.Params, keys: list[str] | None = None, root: Path = Path(".")) -> list[Problem]:
     """Every problem of the videos `keys` (default: both tables), then what DVC's hash check finds."""
     known = [*p.videos, *p.unannotated]
     unknown = [k for k in keys or [] if k not in known]
@@ -131,14 +131,12 @@ def verify(p: params.Params, keys: list[str] | None = None, root: Path = Path(".
             problems += _features(p, key, family, backbone, f"features-{family}{suffix}@{key}-{backbone}",
                                   features / backbone / f"{key}.zarr", root / "data/frames" / key,
                                   None if found else n)
-    if dvc:  # outputs that no longer hash to dvc.lock; changed deps or params only mean `dvc repro` has work
-        for stage, changes in dvc_status(root).items():
-            key = video_of(stage, known)
-            if key in keys or (key is None and not stage.startswith(ORDER) and set(keys) == set(known)):
-                outs = [change["changed outs"] for change in changes
-                        if isinstance(change, dict) and "changed outs" in change]
-                problems += [Problem(key or "", stage, f"{path} {state}: it does not match dvc.lock")
-                             for out in outs for path, state in out.items()]
+    for stage, changes in dvc_status(root).items():  # outputs that no longer hash to dvc.lock (changed deps or
+        key = video_of(stage, known)                  # params only mean `dvc repro` has work to do)
+        if key in keys or (key is None and not stage.startswith(ORDER) and set(keys) == set(known)):
+            outs = [change["changed outs"] for change in changes if isinstance(change, dict) and "changed outs" in change]
+            problems += [Problem(key or "", stage, f"{path} {state}: it does not match dvc.lock")
+                         for out in outs for path, state in out.items()]
     return problems
 
 
