@@ -10,7 +10,8 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +33,17 @@ class Table:
     where: str  # "path" or "path, sheet 'name'": the prefix of every message about it
     sheet: str | None  # None for a .csv
     video_column: str | None  # the column naming each row's video, when the table has one
-    formulas: dict[tuple[int, str], str] = field(default_factory=dict)  # (row, column) -> formula saved without a value
+    path: Path | None = None  # the file, for a second look at its cells (see `formulas`)
+
+    @cached_property
+    def formulas(self) -> dict[tuple[int, str], str]:
+        """(row, column) -> formula, of the cells saved without a computed value (they read as empty).
+        Read on demand: only a blank cell needs it."""
+        if self.path is None or self.sheet is None:
+            return {}
+        columns = list(self.rows.columns)
+        return {(row, columns[col]): f for (row, col), f in formulas_without_values(self.path, self.sheet).items()
+                if col < len(columns)}
 
 
 def normalize(text: object) -> str:
@@ -115,10 +126,7 @@ def read_table(path: str | Path, *, names: Sequence[str], sheet: str | None = No
     if df.empty:
         raise BouldersegError(f"{where}: no annotation rows (the sheet is empty or has only a header). "
                               "Expected one row per segment: label, start, and duration or end.")
-    columns = list(sheets[name].columns)
-    formulas = {(row, columns[col]): f for (row, col), f in formulas_without_values(path, name).items()
-                if col < len(columns)} if name is not None else {}
-    return Table(rows=df, where=where, sheet=name, video_column=column, formulas=formulas)
+    return Table(rows=df, where=where, sheet=name, video_column=column, path=path)
 
 
 def find_video_column(df: pd.DataFrame, where: str, *, explicit: str | None) -> str | None:
