@@ -188,3 +188,41 @@ def verify(
                               f"{' ' + ' '.join(keys) if keys else ''}` reruns {', '.join(stages_to_rerun(problems))}.")
     typer.echo(f"verified {len(keys or [*p.videos, *p.unannotated])} video(s): every artifact agrees with the others, "
                "its record and dvc.lock.")
+
+
+def repro(
+    targets: Annotated[list[str] | None, typer.Argument(help="Stages or stage groups (frames, features-pytorchvideo…); default: all.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Start a local Dask cluster of this many workers (one GPU each when there are GPUs).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Use an existing Dask scheduler, e.g. tcp://HOST:8786.")] = None,
+) -> None:
+    """Run the stale stages on a Dask cluster, each as soon as its inputs are done; dvc.lock is written by DVC itself.
+
+    The same stages `dvc repro` would run, with the same commands; afterwards `dvc status` is clean. A failing
+    stage stops only its descendants; the others finish and are recorded.
+    """
+    import time
+
+    from dvc.repo import Repo
+
+    from pipeline.cluster import client_for, driver_settings, execute, plan
+    from pipeline.errors import BouldersegError
+
+    if workers is not None and scheduler is not None:
+        raise BouldersegError("give --workers N (a local cluster) or --scheduler ADDRESS, not both.")
+    t = time.perf_counter()
+    repo = Repo(".")
+    todo = plan(repo, targets or [])
+    planned = time.perf_counter() - t
+    if not todo.order:
+        typer.echo("nothing to run: every stage is up to date.")
+        return
+    typer.echo(f"{len(todo.order)} stale stage(s), planned in {planned:.1f} s")
+    settings = driver_settings()
+    with client_for(workers=workers, scheduler=scheduler) as client:
+        outcome = execute(repo, todo, client, settings, say=typer.echo)
+    if outcome.failed:
+        lines = [f"  {name}: {error}" for name, error in outcome.failed.items()]
+        raise BouldersegError(f"{len(outcome.failed)} stage(s) failed; {len(outcome.done)} done and recorded"
+                              + (f"; not run, downstream of a failure: {', '.join(outcome.skipped)}" if outcome.skipped else "")
+                              + ":\n" + "\n".join(lines) + "\nFix it and run `boulderseg repro` again: it runs only what is left.")
+    typer.echo(f"{len(outcome.done)} stage(s) done and recorded in dvc.lock")

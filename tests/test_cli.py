@@ -15,7 +15,7 @@ def test_help_lists_every_command(tmp_path):
     listed = {line.split()[1] for line in r.stdout.splitlines() if line.startswith("│ ") and len(line.split()) > 2}
     assert {"labels", "validate", "stats", "frames", "persons", "features", "folds", "train", "evaluate", "sample",
             "backbones", "heads", "score", "inspect", "export", "add", "remove", "status", "timeline", "predict",
-            "verify"} <= listed
+            "verify", "repro"} <= listed
 
 
 def test_labels_writes_one_row_per_frame_and_warns_about_clipping(tmp_path, bikes):
