@@ -225,4 +225,5 @@ def repro(
         raise BouldersegError(f"{len(outcome.failed)} stage(s) failed; {len(outcome.done)} done and recorded"
                               + (f"; not run, downstream of a failure: {', '.join(outcome.skipped)}" if outcome.skipped else "")
                               + ":\n" + "\n".join(lines) + "\nFix it and run `boulderseg repro` again: it runs only what is left.")
-    typer.echo(f"{len(outcome.done)} stage(s) done and recorded in dvc.lock")
+    typer.echo(f"{len(outcome.done)} stage(s) done and recorded in dvc.lock (driver: planning {planned:.1f} s, "
+               f"recording {outcome.recording_s:.1f} s)")
