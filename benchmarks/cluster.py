@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,8 +21,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-
+from kit import copy_repo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,11 +31,7 @@ def main() -> None:
     env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
                         "BOULDERSEG_OFFLINE": "1"}
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "base"
-        files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
-        for f in filter(None, files.decode().split("\0")):
-            (base / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(REPO / f, base / f)
+        base = copy_repo(Path(tmp) / "base")
         params = base / "params.yaml"
         p = yaml.safe_load(params.read_text())
         p["weights"]["pretrained"] = False

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from rss import measured
+from kit import REPO, measured
 
-REPO = Path(__file__).resolve().parents[1]
 STAGES = {"frames": ["clip.mp4", "frames"], "persons": ["frames", "persons.parquet"],
           "features": ["x3d_xs", "frames", "features.zarr", "--family", "pytorchvideo"]}
 

@@ -4,7 +4,7 @@
 
 Runs `dvc repro <stage>` for each stage group in DAG order, so each line is that stage's own
 time for all videos, DVC's bookkeeping included, and the peak summed RSS of its process tree
-(benchmarks/rss.py). `--warm-seconds 0` runs every persons and features stage in its own process
+(benchmarks/kit.py). `--warm-seconds 0` runs every persons and features stage in its own process
 (runtime.warm_seconds; default: as params.yaml ships; use 0 for memory figures, since a warm
 process outlives the stage that started it). `--climbs N` generates a sample of N climbs
 (2N videos) in place of the shipped one.
@@ -21,10 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from rss import measured
-
-REPO = Path(__file__).resolve().parents[1]
-
+from kit import copy_repo, measured
 
 def stages(params: dict) -> list[str]:
     """Stage groups in DAG order: one features group per family that lists a backbone."""
@@ -42,11 +39,7 @@ def main() -> None:
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                         "DVC_NO_ANALYTICS": "1"}
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "repo"
-        files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
-        for f in filter(None, files.decode().split("\0")):
-            (root / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(REPO / f, root / f)
+        root = copy_repo(Path(tmp) / "repo")
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
         params = root / "params.yaml"
         p = yaml.safe_load(params.read_text())

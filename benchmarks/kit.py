@@ -1,6 +1,7 @@
-"""Run a command and measure its wall time and the peak memory of its whole process tree.
+"""What the benchmarks share: a copy of the repository to run in, and a command's time and peak memory.
 
-    from rss import measured
+    from kit import copy_repo, measured
+    root = copy_repo(Path(tmp) / "repo")
     seconds, peak_bytes = measured(["dvc", "repro", "frames"], cwd=root, env=env)
 
 The tree's resident set sizes are summed every 50 ms (worker processes included; pages they share
@@ -8,11 +9,23 @@ with their parent count twice, so the figure errs high).
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_repo(dst: Path) -> Path:
+    """The repository's committed files copied into `dst` (outputs and caches left behind)."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for f in filter(None, files.decode().split("\0")):
+        (dst / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / f, dst / f)
+    return dst
 
 
 def tree_rss(proc: psutil.Process) -> int:
