@@ -7,6 +7,7 @@ records every finished stage in dvc.lock with DVC's own `Repo.commit(stage, forc
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -89,6 +90,7 @@ def run_stage(cmd: str, outs: list[str], cwd: str, settings: dict[str, str | Non
     return (r.stdout + r.stderr).strip()[-500:]
 
 
+@functools.cache  # once per worker process
 def _gpu_count() -> int:
     try:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
@@ -117,7 +119,7 @@ def execute(repo, p: Plan, client, settings: dict[str, str | None], *, say=print
                 outcome.recording_s += time.perf_counter() - t
                 outcome.done.append(name)
                 say(f"done: {name}")
-            elif any(u in outcome.failed or u in outcome.skipped for u in _all_upstream(p, name)):
+            elif any(futures[u].status == "error" for u in _all_upstream(p, name)):  # Dask passed its error down
                 outcome.skipped.append(name)
             else:
                 outcome.failed[name] = str(future.exception())
@@ -140,10 +142,9 @@ def _all_upstream(p: Plan, name: str) -> set[str]:
 
 def client_for(*, workers: int | None, scheduler: str | None):
     """A Dask client: a local cluster bound to loopback, or an existing scheduler."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler:
         return Client(scheduler)
-    cluster = LocalCluster(host="127.0.0.1", n_workers=workers or 2, threads_per_worker=1, dashboard_address=None,
-                           processes=True, silence_logs=logging.CRITICAL)  # a failed stage is reported once, below
-    return Client(cluster)
+    return Client(host="127.0.0.1", n_workers=workers or 2, threads_per_worker=1, dashboard_address=None,
+                  processes=True, silence_logs=logging.CRITICAL)  # owns its local cluster; a failure is reported once
