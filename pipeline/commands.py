@@ -202,7 +202,7 @@ def repro(
     """
     import time
 
-    from dvc.repo import Repo
+    from dvc.repo import Repo, lock_repo
 
     from pipeline.cluster import client_for, driver_settings, execute, plan
     from pipeline.errors import BouldersegError
@@ -211,15 +211,16 @@ def repro(
         raise BouldersegError("give --workers N (a local cluster) or --scheduler ADDRESS, not both.")
     t = time.perf_counter()
     repo = Repo(".")
-    todo = plan(repo, targets or [])
-    planned = time.perf_counter() - t
-    if not todo.order:
-        typer.echo("nothing to run: every stage is up to date.")
-        return
-    typer.echo(f"{len(todo.order)} stale stage(s), planned in {planned:.1f} s")
-    settings = driver_settings()
-    with client_for(workers=workers, scheduler=scheduler) as client:
-        outcome = execute(repo, todo, client, settings, say=typer.echo)
+    with lock_repo(repo):  # held for the run, as `dvc repro` holds it
+        todo = plan(repo, targets or [])
+        planned = time.perf_counter() - t
+        if not todo.order:
+            typer.echo("nothing to run: every stage is up to date.")
+            return
+        typer.echo(f"{len(todo.order)} stale stage(s), planned in {planned:.1f} s")
+        settings = driver_settings()
+        with client_for(workers=workers, scheduler=scheduler) as client:
+            outcome = execute(repo, todo, client, settings, say=typer.echo)
     if outcome.failed:
         lines = [f"  {name}: {error}" for name, error in outcome.failed.items()]
         raise BouldersegError(f"{len(outcome.failed)} stage(s) failed; {len(outcome.done)} done and recorded"

@@ -152,7 +152,7 @@ def _receive(conn: socket.socket) -> tuple[dict | None, list[int]]:
     return (json.loads(body) if size else None), fds
 
 
-def _process_defaults() -> Callable[[], None]:
+def process_defaults() -> Callable[[], None]:
     """What a fresh process starts with that a job may change (ultralytics sets torch to one thread on a
     2-core machine): a function that puts it back, so every job starts as in a process of its own."""
     import cv2
@@ -169,12 +169,13 @@ def _process_defaults() -> Callable[[], None]:
     return reset
 
 
-def _run(request: dict) -> int:
+def run_module(request: dict) -> int:
     """Run a stage module as `python -m` would, with the client's argv, cwd and environment: its exit code."""
     os.environ.clear()
     os.environ.update(request["env"], **{IN_SERVER: "1"})
     os.chdir(request["cwd"])
     sys.argv = [request["module"], *request["argv"]]
+    sys.modules.pop(request["module"], None)  # runpy warns when an earlier job left it imported
     try:
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
     except SystemExit as e:
@@ -213,7 +214,7 @@ def serve(path: Path, idle_seconds: float) -> None:
     listener.listen(64)
     os.replace(tmp, path)  # clients see a socket only once it listens
     mine, jobs = os.stat(path).st_ino, 0
-    reset = _process_defaults()  # imports torch while the first client's request is on its way
+    reset = process_defaults()  # imports torch while the first client's request is on its way
 
     def retire() -> None:
         if path.exists() and os.stat(path).st_ino == mine:
@@ -243,7 +244,7 @@ def serve(path: Path, idle_seconds: float) -> None:
                 saved = [os.dup(1), os.dup(2)]
                 os.dup2(fds[0], 1), os.dup2(fds[1], 2)
                 try:
-                    rc = _run(request)
+                    rc = run_module(request)
                 except KeyboardInterrupt:
                     rc = 130
                 finally:
