@@ -238,5 +238,9 @@ def client_for(*, workers: int | None, scheduler: str | None):
     # the two-video sample, 2 workers on 2 cores), and the results are the same.
     dask.config.set({"distributed.nanny.pre-spawn-environ": {"OMP_WAIT_POLICY": "PASSIVE"},
                      "distributed.worker.daemon": False})
-    return Client(host="127.0.0.1", n_workers=workers or 2, threads_per_worker=1, dashboard_address=None,
-                  processes=True, silence_logs=logging.CRITICAL, resources={"GPU": 1} if _gpu_count() else None)  # owns its local cluster; a failure is reported once
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the workers: a Ctrl-C is the driver's
+    try:
+        return Client(host="127.0.0.1", n_workers=workers or 2, threads_per_worker=1, dashboard_address=None,
+                      processes=True, silence_logs=logging.CRITICAL, resources={"GPU": 1} if _gpu_count() else None)
+    finally:
+        signal.signal(signal.SIGINT, previous)  # owns its local cluster; a failure is reported once

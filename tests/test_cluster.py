@@ -1,26 +1,107 @@
 """`boulderseg repro --workers N`: DVC's stale stages on a local Dask cluster give the dvc.lock a serial run gives."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+from pathlib import Path
 
+import psutil
 import pytest
+import yaml
 
-from e2e import BOULDERSEG, ENV, set_params, sh, stages_run
+from e2e import BOULDERSEG, ENV, REPO, copy_of, each_video, set_params, sh, stages_run
+from pipeline.errors import INTERRUPTED
 
 pytestmark = pytest.mark.slow
 
 
-def test_stale_stages_on_two_workers_write_the_serial_runs_dvc_lock_byte_for_byte(small, tmp_path):
-    set_params(small, lambda p: p["frames"].update(jpg_quality=85))  # every per-video stage but labels is stale
-    serial = tmp_path / "serial"
-    subprocess.run(["cp", "-a", str(small), str(serial)], check=True)
+@pytest.fixture(scope="module")
+def stale(small_run, tmp_path_factory) -> tuple[Path, set[str], bytes]:
+    """The two-video project with every per-video stage but labels stale; the stages a serial `dvc repro` runs
+    on it and the dvc.lock it writes."""
+    root = copy_of(small_run, tmp_path_factory.mktemp("stale"))
+    set_params(root, lambda p: p["frames"].update(jpg_quality=85))
+    serial = copy_of((root, ""), tmp_path_factory.mktemp("serial"))
+    return root, stages_run(sh("dvc", "repro", cwd=serial)), (serial / "dvc.lock").read_bytes()
+
+
+def done(out: str) -> set[str]:
+    return {line.removeprefix("done: ") for line in out.splitlines() if line.startswith("done: ")}
+
+
+def start(root: Path) -> subprocess.Popen:
+    """`boulderseg repro --workers 2` in its own process group, with Ctrl-C's default action."""
+    return subprocess.Popen([BOULDERSEG, "repro", "--workers", "2"], cwd=root, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def first_done(proc: subprocess.Popen) -> list[str]:
+    """The driver's lines up to and including its first `done:`."""
+    lines = []
+    while not lines or not lines[-1].startswith("done: "):
+        line = proc.stdout.readline()
+        assert line, f"the run ended before any stage was done: {proc.stderr.read()[-3000:]}"
+        lines.append(line.rstrip("\n"))
+    return lines
+
+
+def test_stale_stages_on_two_workers_write_the_serial_runs_dvc_lock_byte_for_byte(stale, tmp_path):
+    root, ran, serial_lock = stale
+    project = copy_of((root, ""), tmp_path)
+    out = sh(BOULDERSEG, "repro", "--workers", "2", cwd=project)
+    assert done(out) == ran and "Updating lock file" not in out
+    assert (project / "dvc.lock").read_bytes() == serial_lock
+    assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=project)
+    assert stages_run(sh("dvc", "repro", cwd=project)) == set()
+    assert "nothing to run: every stage is up to date." in sh(BOULDERSEG, "repro", "--workers", "2", cwd=project)
+
+
+def test_adding_one_video_runs_only_its_stages_and_the_aggregates(small, tmp_path):
+    shipped = yaml.safe_load((REPO / "params.yaml").read_text())["videos"]
+    set_params(small, lambda p: p["videos"].update(climb3_face=shipped["climb3_face"]))
+    (tmp_path / "serial").mkdir()
+    serial = copy_of((small, ""), tmp_path / "serial")
     ran = stages_run(sh("dvc", "repro", cwd=serial))
-    out = sh(BOULDERSEG, "repro", "--workers", "2", cwd=small)
-    assert {line.removeprefix("done: ") for line in out.splitlines() if line.startswith("done: ")} == ran
-    assert (small / "dvc.lock").read_bytes() == (serial / "dvc.lock").read_bytes()
+    new = set().union(*(each_video(s, ["climb3_face"]) for s in ("labels", "frames", "persons", "features-pytorchvideo")))
+    assert new < ran and not any("climb1" in s or "climb2" in s for s in ran)
+    assert done(sh(BOULDERSEG, "repro", "--workers", "2", cwd=small)) == ran
+    # The new video's entries are appended in the order its stages finished; the contents are the serial run's.
+    assert yaml.safe_load((small / "dvc.lock").read_text()) == yaml.safe_load((serial / "dvc.lock").read_text())
     assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=small)
-    assert stages_run(sh("dvc", "repro", cwd=small)) == set()
-    assert "nothing to run: every stage is up to date." in sh(BOULDERSEG, "repro", "--workers", "2", cwd=small)
+
+
+def test_a_worker_killed_mid_stage_is_replaced_and_the_record_is_the_serial_runs(stale, tmp_path):
+    root, ran, serial_lock = stale
+    project = copy_of((root, ""), tmp_path)
+    proc = start(project)
+    first_done(proc)
+    workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+    assert len(workers) == 2
+    workers[0].kill()  # each worker is busy: 2 per-video stages were ready for every one done so far
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    assert (project / "dvc.lock").read_bytes() == serial_lock
+    assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=project)
+    assert not list(project.glob("**/.*.tmp-*"))  # the killed stage's temp output, removed by its rerun
+
+
+def test_ctrl_c_in_the_driver_records_what_finished_and_exits_130(stale, tmp_path):
+    root, ran, serial_lock = stale
+    project = copy_of((root, ""), tmp_path)
+    proc = start(project)
+    finished = {line.removeprefix("done: ") for line in first_done(proc) if line.startswith("done: ")}
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    finished |= done(out)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+    assert err.splitlines()[-1] == INTERRUPTED
+    stale_now = set(yaml.safe_load(sh("dvc", "status", "--json", cwd=project)) or {})
+    assert finished and not finished & stale_now and stale_now
+    rerun = done(sh(BOULDERSEG, "repro", "--workers", "2", cwd=project))
+    assert rerun == ran - finished
+    assert (project / "dvc.lock").read_bytes() == serial_lock
 
 
 def test_a_failing_stage_stops_only_its_descendants_and_the_rerun_finishes(small):
@@ -33,10 +114,8 @@ def test_a_failing_stage_stops_only_its_descendants_and_the_rerun_finishes(small
     assert "2 stage(s) failed" in r.stderr and "frames@climb2_face: exit 1: error: data/raw/videos/climb2_face.mp4: " \
         "cannot decode this video" in r.stderr and "labels@climb2_face: exit 1: " in r.stderr
     assert "not run, downstream of a failure: " in r.stderr and "persons@climb2_face" in r.stderr
-    assert {"frames@climb1_face", "persons@climb1_face"} <= {
-        line.removeprefix("done: ") for line in r.stdout.splitlines() if line.startswith("done: ")}
+    assert {"frames@climb1_face", "persons@climb1_face"} <= done(r.stdout)
     video.write_bytes(kept)
-    out = sh(BOULDERSEG, "repro", "--workers", "2", cwd=small)
-    done = {line.removeprefix("done: ") for line in out.splitlines() if line.startswith("done: ")}
-    assert {"labels@climb2_face", "frames@climb2_face"} <= done and "frames@climb1_face" not in done
+    rerun = done(sh(BOULDERSEG, "repro", "--workers", "2", cwd=small))
+    assert {"labels@climb2_face", "frames@climb2_face"} <= rerun and "frames@climb1_face" not in rerun
     assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=small)
