@@ -119,3 +119,19 @@ def test_a_failing_stage_stops_only_its_descendants_and_the_rerun_finishes(small
     rerun = done(sh(BOULDERSEG, "repro", "--workers", "2", cwd=small))
     assert {"labels@climb2_face", "frames@climb2_face"} <= rerun and "frames@climb1_face" not in rerun
     assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=small)
+
+
+def test_a_dvc_remote_shares_the_results_and_a_clone_rebuilds_only_the_frames(small, tmp_path):
+    remote, clone = tmp_path / "remote", tmp_path / "clone"
+    sh("dvc", "remote", "add", "-d", "shared", str(remote), cwd=small)  # the README's S3 remote, as a folder
+    sh("git", "commit", "-qam", "a shared DVC remote", cwd=small)
+    assert "files pushed" in sh("dvc", "push", cwd=small)
+    sh("git", "clone", "-q", str(small), str(clone), cwd=tmp_path)
+    sh("dvc", "pull", cwd=clone)
+    for out in ("data/labels/climb1_face.csv", "data/persons/climb2_face.parquet", "features/x3d_xs/climb1_face.zarr",
+                "models/x3d_xs/lstm/bundle.json", "reports/predictions/x3d_xs/lstm.parquet"):
+        files = [f.relative_to(small) for f in [small / out, *(small / out).rglob("*")] if f.is_file()]
+        assert files and all((clone / f).read_bytes() == (small / f).read_bytes() for f in files), out
+    # Frames are not cached (dvc.yaml): they are rebuilt from the videos, to the same bytes, and nothing else runs.
+    assert stages_run(sh("dvc", "repro", cwd=clone)) == {"frames@climb1_face", "frames@climb2_face"}
+    assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=clone)
