@@ -49,6 +49,11 @@ def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+def stages_done(output: str) -> set[str]:
+    """The stages `boulderseg repro` ran and recorded."""
+    return {line.removeprefix("done: ") for line in output.splitlines() if line.startswith("done: ")}
+
+
 def each_video(stage: str, videos, backbone: str = "x3d_xs") -> set[str]:
     """Stage names of every video; a per-family features stage is named after the video and the backbone."""
     return {f"{stage}@{v}-{backbone}" if stage.startswith("features-") else f"{stage}@{v}" for v in videos}

@@ -10,7 +10,7 @@ import psutil
 import pytest
 import yaml
 
-from e2e import BOULDERSEG, ENV, REPO, copy_of, each_video, set_params, sh, stages_run
+from e2e import BOULDERSEG, ENV, REPO, copy_of, each_video, set_params, sh, stages_done, stages_run
 from pipeline.errors import INTERRUPTED
 
 pytestmark = pytest.mark.slow
@@ -24,10 +24,6 @@ def stale(small_run, tmp_path_factory) -> tuple[Path, set[str], bytes]:
     set_params(root, lambda p: p["frames"].update(jpg_quality=85))
     serial = copy_of((root, ""), tmp_path_factory.mktemp("serial"))
     return root, stages_run(sh("dvc", "repro", cwd=serial)), (serial / "dvc.lock").read_bytes()
-
-
-def done(out: str) -> set[str]:
-    return {line.removeprefix("done: ") for line in out.splitlines() if line.startswith("done: ")}
 
 
 def start(root: Path) -> subprocess.Popen:
@@ -51,7 +47,7 @@ def test_stale_stages_on_two_workers_write_the_serial_runs_dvc_lock_byte_for_byt
     root, ran, serial_lock = stale
     project = copy_of((root, ""), tmp_path)
     out = sh(BOULDERSEG, "repro", "--workers", "2", cwd=project)
-    assert done(out) == ran and "Updating lock file" not in out
+    assert stages_done(out) == ran and "Updating lock file" not in out
     assert (project / "dvc.lock").read_bytes() == serial_lock
     assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=project)
     assert stages_run(sh("dvc", "repro", cwd=project)) == set()
@@ -66,7 +62,7 @@ def test_adding_one_video_runs_only_its_stages_and_the_aggregates(small, tmp_pat
     ran = stages_run(sh("dvc", "repro", cwd=serial))
     new = set().union(*(each_video(s, ["climb3_face"]) for s in ("labels", "frames", "persons", "features-pytorchvideo")))
     assert new < ran and not any("climb1" in s or "climb2" in s for s in ran)
-    assert done(sh(BOULDERSEG, "repro", "--workers", "2", cwd=small)) == ran
+    assert stages_done(sh(BOULDERSEG, "repro", "--workers", "2", cwd=small)) == ran
     # The new video's entries are appended in the order its stages finished; the contents are the serial run's.
     assert yaml.safe_load((small / "dvc.lock").read_text()) == yaml.safe_load((serial / "dvc.lock").read_text())
     assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=small)
@@ -91,15 +87,15 @@ def test_ctrl_c_in_the_driver_records_what_finished_and_exits_130(stale, tmp_pat
     root, ran, serial_lock = stale
     project = copy_of((root, ""), tmp_path)
     proc = start(project)
-    finished = {line.removeprefix("done: ") for line in first_done(proc) if line.startswith("done: ")}
+    finished = stages_done("\n".join(first_done(proc)))
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    finished |= done(out)
+    finished |= stages_done(out)
     assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
     assert err.splitlines()[-1] == INTERRUPTED
     stale_now = set(yaml.safe_load(sh("dvc", "status", "--json", cwd=project)) or {})
     assert finished and not finished & stale_now and stale_now
-    rerun = done(sh(BOULDERSEG, "repro", "--workers", "2", cwd=project))
+    rerun = stages_done(sh(BOULDERSEG, "repro", "--workers", "2", cwd=project))
     assert rerun == ran - finished
     assert (project / "dvc.lock").read_bytes() == serial_lock
 
@@ -114,9 +110,9 @@ def test_a_failing_stage_stops_only_its_descendants_and_the_rerun_finishes(small
     assert "2 stage(s) failed" in r.stderr and "frames@climb2_face: exit 1: error: data/raw/videos/climb2_face.mp4: " \
         "cannot decode this video" in r.stderr and "labels@climb2_face: exit 1: " in r.stderr
     assert "not run, downstream of a failure: " in r.stderr and "persons@climb2_face" in r.stderr
-    assert {"frames@climb1_face", "persons@climb1_face"} <= done(r.stdout)
+    assert {"frames@climb1_face", "persons@climb1_face"} <= stages_done(r.stdout)
     video.write_bytes(kept)
-    rerun = done(sh(BOULDERSEG, "repro", "--workers", "2", cwd=small))
+    rerun = stages_done(sh(BOULDERSEG, "repro", "--workers", "2", cwd=small))
     assert {"labels@climb2_face", "frames@climb2_face"} <= rerun and "frames@climb1_face" not in rerun
     assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=small)
 

@@ -9,7 +9,7 @@ import yaml
 from distributed import Client, Scheduler, SpecCluster, Worker, get_task_stream
 from dvc.repo import Repo, lock_repo
 
-from e2e import ENV, sh, stages_run
+from e2e import BOULDERSEG, ENV, sh, stages_done, stages_run
 from pipeline.cluster import execute, plan, uses_gpu
 
 STAGES = {
@@ -67,3 +67,11 @@ def test_persons_and_features_go_to_the_gpu_worker_and_dvc_records_what_a_serial
     assert yaml.safe_load((root / "dvc.lock").read_text()) == yaml.safe_load((serial / "dvc.lock").read_text())
     assert subprocess.run(["dvc", "status", "-q"], cwd=root, env=ENV).returncode == 0
     assert (root / "model.txt").read_text() == "a\nb\n"
+
+
+def test_boulderseg_repro_on_an_existing_scheduler(tmp_path, gpu_and_cpu_worker):
+    root = toy(tmp_path / "toy")
+    out = sh(BOULDERSEG, "repro", "--scheduler", gpu_and_cpu_worker.scheduler.address, cwd=root)
+    assert stages_done(out) == {f"{s}@{i}" for s in ("frames", "persons", "features-toy") for i in "ab"} | {"train"}
+    assert subprocess.run(["dvc", "status", "-q"], cwd=root, env=ENV).returncode == 0
+    assert "nothing to run" in sh(BOULDERSEG, "repro", "--scheduler", gpu_and_cpu_worker.scheduler.address, cwd=root)
