@@ -86,6 +86,7 @@ class Backbones(Section):
     transformers: list[str] = []
     ultralytics: list[str] = []
     pixels: list[str] = []
+    efficientnet: list[str] = []
 
     def items(self) -> list[tuple[str, str]]:
         """(family, backbone) of every backbone listed, in family order."""

