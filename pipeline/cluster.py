@@ -96,7 +96,8 @@ def run_stage(cmd: str, outs: list[str], cwd: str, settings: dict[str, str | Non
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
     argv = shlex.split(cmd)
-    if argv[:2] == ["python", "-m"] and argv[2].startswith("stages.") and not multiprocessing.current_process().daemon:
+    ours = len(argv) > 2 and argv[:2] == ["python", "-m"] and argv[2].startswith("stages.")
+    if ours and not multiprocessing.current_process().daemon:
         rc, output = _in_worker(argv[2], argv[3:], cwd, env)
     else:
         r = subprocess.run(cmd, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
