@@ -3,7 +3,8 @@
 DVC has no parallel stage execution. Here the driver asks DVC which stages are stale (`Repo.status`, plus
 everything downstream of one in `repo.index.graph`, since a stale upstream stage makes its successors stale
 only once it reruns), submits each as one Dask task whose inputs are exactly its stale upstream tasks, and
-records every finished stage in dvc.lock with DVC's own `Repo.commit(stage, force=True)`, in this process.
+records the finished stages in dvc.lock with the calls DVC's own `Repo.commit(stage, force=True)` makes,
+batched, in this process. boulderseg's own stages run inside the long-lived workers.
 """
 from __future__ import annotations
 
