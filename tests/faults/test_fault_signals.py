@@ -118,7 +118,7 @@ def test_ctrl_c_in_labels_of_a_long_sheet(one_video):
 
 
 def test_ctrl_c_handed_to_a_warm_process(one_video):
-    root, took = one_video
+    root, _ = one_video
     p = yaml.safe_load((root / "params.yaml").read_text())
     p["runtime"]["warm_seconds"] = 30
     (root / "warm.yaml").write_text(yaml.safe_dump(p))
