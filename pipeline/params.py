@@ -70,7 +70,8 @@ class Frames(Section):
 
 
 class Persons(Section):
-    model: str = "yolo11n"
+    detector: Literal["yolo", "blazepose", "hog"] = "yolo"  # pipeline/detectors/
+    model: str = "yolo11n"  # yolo's
     imgsz: int = Field(default=320, gt=0)
     conf: float = Field(default=0.25, ge=0, le=1)
     every: int = Field(default=5, gt=0)  # detect on every n-th frame; frames between carry their neighbours' decision
@@ -87,6 +88,7 @@ class Backbones(Section):
     ultralytics: list[str] = []
     pixels: list[str] = []
     efficientnet: list[str] = []
+    mediapipe: list[str] = []
 
     def items(self) -> list[tuple[str, str]]:
         """(family, backbone) of every backbone listed, in family order."""

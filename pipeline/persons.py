@@ -89,7 +89,7 @@ def _detect(detector: PersonDetector, paths: list[Path], batch: int, desc: str) 
 
 
 def detect_persons(frames_dir: str | Path, out_parquet: str | Path, *, detector: PersonDetector,
-                   every: int = 1, trained: bool = True, batch: int = 16) -> pa.Table:
+                   every: int = 1, batch: int = 16) -> pa.Table:
     """Run `detector` on every `every`-th frame in batches of `batch`, JPGs decoded on a background thread.
 
     An untrained detector's boxes are noise, so then every frame passes and `reason` says why.
@@ -111,7 +111,7 @@ def detect_persons(frames_dir: str | Path, out_parquet: str | Path, *, detector:
             previous = b[nearest(b, previous)]
             near[i] = previous.tolist()
     person, reason = carry(n, detected, counts[detected] > 0)
-    if not trained:
+    if not detector.trained:
         person, reason = np.ones(n, bool), [UNTRAINED_REASON] * n
     is_detected = np.zeros(n, bool)
     is_detected[detected] = True

@@ -31,7 +31,7 @@ class Prediction:
 
 def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: params.Runtime) -> Prediction:
     """Run every step on `video` and write segments.csv/.xlsx, frames.csv, timeline.png and report.json to `out_dir`."""
-    from pipeline.detectors import Yolo
+    from pipeline.detectors import registry
     from pipeline.features import extract_features
     from pipeline.frames import extract_frames
     from pipeline.persons import detect_persons
@@ -42,10 +42,10 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
     extract_frames(video, work / "frames", fps=b["fps"], height=meta["frames"]["height"],
                    jpg_quality=meta["frames"]["jpg_quality"], workers=runtime.frames_workers)
     ps = meta["persons"]
-    detector = Yolo(model=ps["model"], pretrained=w["pretrained"], weights_dir=runtime.weights_dir, imgsz=ps["imgsz"],
-                    conf=ps["conf"], seed=w["seed"], device=runtime.device)
+    detector = registry.build(params.Persons(**ps), pretrained=w["pretrained"], weights_dir=runtime.weights_dir,
+                               seed=w["seed"], device=runtime.device)
     person = detect_persons(work / "frames", work / "persons.parquet", detector=detector, every=ps["every"],
-                            trained=w["pretrained"], batch=runtime.persons_batch)["person"].to_numpy()
+                            batch=runtime.persons_batch)["person"].to_numpy()
     fs, _ = extract_features(
         work / "frames", work / "features.zarr", backbone=b["backbone"], family=b["family"],
         pretrained=w["pretrained"], seed=w["seed"], pooling=b["preprocessing"].get("frame_pooling") or "stack",
@@ -69,7 +69,9 @@ def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path =
     fs = store.read(features_zarr, expect={k: b[k] for k in ("backbone", "fps", "window", "stride", "dtype", "weights")})
     table = pq.read_table(persons_parquet)
     stored = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    wanted = {k: str(meta["persons"][k]) for k in ("model", "imgsz", "conf", "every")}
+    ps = params.Persons(**meta["persons"])
+    settings = ("detector", "conf", "every", *(("model", "imgsz") if ps.detector == "yolo" else ()))
+    wanted = {k: str(getattr(ps, k)) for k in settings}
     if any(stored.get(k) != v for k, v in wanted.items()):
         raise BouldersegError(f"{persons_parquet}: detected with {({k: stored.get(k) for k in wanted})}, but the bundle "
                               f"{bundle_dir} was trained with {wanted}: run `dvc repro` with the bundle's params.")

@@ -18,13 +18,13 @@ def main(
     """Detect persons on every persons.every-th frame; frames with nobody nearby get person=false."""
     p = params.load(params_file)
     warm.handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
-    from pipeline.detectors import Yolo
+    from pipeline.detectors import registry
     from pipeline.persons import detect_persons
 
-    detector = Yolo(model=p.persons.model, pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir,
-                    imgsz=p.persons.imgsz, conf=p.persons.conf, seed=p.weights.seed, device=p.runtime.device)
+    detector = registry.build(p.persons, pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir,
+                               seed=p.weights.seed, device=p.runtime.device)
     table = detect_persons(frames_dir, out_parquet, detector=detector, every=p.persons.every,
-                           trained=p.weights.pretrained, batch=p.runtime.persons_batch)
+                           batch=p.runtime.persons_batch)
     counts = table.filter(table["detected"])["n_persons"].to_numpy()
     typer.echo(f"{out_parquet}: {sum(table['person'].to_pylist())} of {table.num_rows} frames pass the person "
                f"filter; of {len(counts)} detected frames {(counts == 0).mean():.0%} show nobody and "

@@ -153,7 +153,7 @@ def test_missing_checkpoint_names_file_url_and_offline_switch(tmp_path):
 
 
 def test_unknown_backbone_or_family_mismatch_says_what_to_do():
-    with pytest.raises(BouldersegError, match="unknown backbone 'c3d'. Known: clip_vit_b32, dinov2_vits14"):
+    with pytest.raises(BouldersegError, match="unknown backbone 'c3d'. Known: blazepose, clip_vit_b32, dinov2_vits14"):
         backbones.get("c3d")
     with pytest.raises(BouldersegError, match="backbone 'x3d_xs' is in the pytorchvideo family, not transformers: list "
                                               "it under features.backbones.pytorchvideo"):

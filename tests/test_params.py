@@ -49,7 +49,7 @@ def test_backbones_are_listed_by_family_and_the_old_single_key_says_where_it_wen
         p["features"]["backbones"]["transformer"] = ["dinov2_vits14"]
     assert problems_of(tmp_path, edit) == [
         "features.backbones.transformer: unknown key; did you mean 'transformers'? valid keys: pytorchvideo, "
-        "torchvision, s3dg, transformers, ultralytics, pixels, efficientnet",
+        "torchvision, s3dg, transformers, ultralytics, pixels, efficientnet, mediapipe",
         "features.backbone: moved to features.backbones.<family> (a list per library family)",
     ]
 

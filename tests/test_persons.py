@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from pipeline import detectors
-from pipeline.detectors import Yolo
+from pipeline.detectors import yolo as yolo_module
+from pipeline.detectors.yolo import Yolo
 from pipeline.errors import BouldersegError
 from pipeline.persons import UNTRAINED_REASON, carry, detect_persons, detection_frames, nearest
 from pipeline.weights import WeightsFile, sha256_of
@@ -18,7 +18,7 @@ class Recording:
     """The real detector, recording how many images each call got."""
 
     def __init__(self, detector):
-        self.detector, self.calls, self.provenance = detector, [], detector.provenance
+        self.detector, self.calls, self.provenance, self.trained = detector, [], detector.provenance, detector.trained
 
     def detect(self, images):
         self.calls.append(len(images))
@@ -32,7 +32,7 @@ def yolo(tmp_path, **kw) -> Yolo:
 def test_untrained_detector_passes_every_frame_and_says_why(photo_frames, tmp_path):
     out = tmp_path / "p.parquet"
     detector = Recording(yolo(tmp_path, pretrained=False))
-    table = detect_persons(photo_frames, out, detector=detector, trained=False, batch=3)
+    table = detect_persons(photo_frames, out, detector=detector, batch=3)
     assert detector.calls == [3, 1]  # runtime.persons_batch frames per forward pass
     assert pq.read_table(out).equals(table)
     assert table.column_names == ["frame", "detected", "n_persons", "confidence", "box", "near_box", "person", "reason"]
@@ -51,8 +51,8 @@ def pinned_yolo(tmp_path, monkeypatch):
     weights.mkdir()
     torch.manual_seed(1)
     yolo(tmp_path, pretrained=False).yolo.save(weights / "yolo11n.pt")
-    pin = WeightsFile(detectors.YOLO_WEIGHTS["yolo11n"].url, sha256_of(weights / "yolo11n.pt"))
-    monkeypatch.setitem(detectors.YOLO_WEIGHTS, "yolo11n", pin)
+    pin = WeightsFile(yolo_module.YOLO_WEIGHTS["yolo11n"].url, sha256_of(weights / "yolo11n.pt"))
+    monkeypatch.setitem(yolo_module.YOLO_WEIGHTS, "yolo11n", pin)
     return weights / "yolo11n.pt"
 
 

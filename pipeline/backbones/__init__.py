@@ -22,7 +22,7 @@ from torch import nn
 from pipeline.errors import BouldersegError
 from pipeline.weights import Loaded
 
-FAMILIES = ("pytorchvideo", "torchvision", "s3dg", "transformers", "ultralytics", "pixels", "efficientnet")
+FAMILIES = ("pytorchvideo", "torchvision", "s3dg", "transformers", "ultralytics", "pixels", "efficientnet", "mediapipe")
 KINETICS_MEAN = (0.45, 0.45, 0.45)
 KINETICS_STD = (0.225, 0.225, 0.225)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -68,6 +68,7 @@ class Backbone:
     make: Callable[[], nn.Module]  # random-init module: (B, C, T, H, W) -> (B, dim), or (B, T, dim) per frame
     n_params: int  # parameters of `make()`'s module (checked by the tests), for tables
     in_paper: bool = False  # one of the 13 backbones of the paper's Table 3 (or its stand-in)
+    fixed_weights: bool = False  # no random-init variant (a TFLite graph): its shipped weights, whatever `pretrained`
 
     def feature_dim(self, pooling: str = "stack") -> int:
         """Features per window: frame-level entries stack `num_frames` per-frame vectors unless averaged."""
@@ -77,7 +78,7 @@ class Backbone:
         """The weights `build` would use, as the feature store records them."""
         if self.weights is None:
             return {"pretrained": False, "learned_parameters": False}
-        if pretrained:
+        if pretrained or self.fixed_weights:
             return self.weights.identify(weights_dir)
         return {"pretrained": False, "random_init_seed": seed}
 
@@ -91,7 +92,7 @@ class Backbone:
         torch.manual_seed(seed)
         model = self.make()
         provenance = self.provenance(pretrained=False, weights_dir=weights_dir, seed=seed)
-        if pretrained and self.weights is not None:
+        if (pretrained or self.fixed_weights) and self.weights is not None:
             loaded = self.weights.load(weights_dir)
             model.load_state_dict(loaded.state)
             provenance = loaded.provenance

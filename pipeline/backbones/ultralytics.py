@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from pipeline.backbones import Backbone, InputSpec, each_frame, register
-from pipeline.detectors import RELEASES, quiet_ultralytics, ultralytics_state
+from pipeline.detectors.yolo import RELEASES, quiet_ultralytics, ultralytics_state
 from pipeline.weights import Checkpoint, WeightsFile
 
 KEYPOINTS = 17

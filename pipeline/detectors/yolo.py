@@ -1,39 +1,20 @@
-"""Person detectors behind one small interface, so another detector can replace YOLO.
-
-ultralytics is AGPL-3.0: whoever distributes boulderseg together with it (or serves it over a
-network) must offer the complete source under the AGPL. A detector with another licence only has
-to implement `PersonDetector`; `pipeline.persons` needs nothing else.
-"""
+"""Ultralytics YOLO, person class only (AGPL-3.0; see `pipeline.detectors`)."""
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
+from pipeline.detectors import Detections
 from pipeline.device import resolve_device
 from pipeline.errors import BouldersegError
 from pipeline.weights import WeightsFile, load_state
 
 PERSON = 0  # COCO class id
-
-
-@dataclass(frozen=True)
-class Detections:
-    boxes: np.ndarray  # (n, 4) float32 x1, y1, x2, y2 in pixels of the input image
-    conf: np.ndarray  # (n,) float32 confidence of each box being a person
-
-
-class PersonDetector(Protocol):
-    provenance: dict[str, Any]  # model, weights and settings, recorded beside the results
-
-    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Persons in each BGR (H, W, 3) uint8 image, run as one batch."""
-
 
 RELEASES = "https://github.com/ultralytics/assets/releases/download/v8.3.0"
 YOLO_WEIGHTS = {  # sha256 of the published COCO checkpoints
@@ -72,10 +53,11 @@ class Yolo:
             loaded = load_state(YOLO_WEIGHTS[model], weights_dir, to_state=ultralytics_state)
             self.yolo.model.load_state_dict(loaded.state)
             weights = loaded.provenance
+        self.trained = pretrained
         self.device = resolve_device(device)
         self.settings = {"imgsz": imgsz, "conf": conf, "classes": [PERSON], "device": str(self.device),
                          "quantize": 16 if self.device.type == "cuda" else None, "verbose": False}
-        self.provenance = {"detector": "ultralytics", "model": model, "imgsz": imgsz, "conf": conf,
+        self.provenance = {"detector": "yolo", "model": model, "imgsz": imgsz, "conf": conf,
                            "weights": weights}
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
