@@ -35,7 +35,7 @@ class PoseFrames(nn.Module):
             if landmarks is None:
                 continue
             xy = landmarks[:, :2]
-            lo, hi = xy.clip(0, 1).min(0), xy.clip(0, 1).max(0)
+            lo, hi = xy.min(0), xy.max(0)
             out[i, 0, :, :2] = (xy - lo) / np.maximum(hi - lo, 1e-3)
             out[i, 1, :, :2] = xy
             out[i, :, :, 2:] = landmarks[:, 2:]

@@ -24,7 +24,8 @@ class Hog:
                                   "or pick persons.detector yolo or blazepose.")
         self.hog = cv2.HOGDescriptor()
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
-        self.conf, self.stride = conf, stride
+        self.stride = stride
+        self.margin = float(np.log(max(conf, 1e-6) / max(1 - conf, 1e-6)))  # the SVM margin of confidence `conf`
         self.provenance = {"detector": "hog", "conf": conf, "stride": stride,
                            "weights": {"pretrained": True, "builtin": f"OpenCV {cv2.__version__} default people SVM"}}
 
@@ -32,10 +33,9 @@ class Hog:
         return [self._one(bgr) for bgr in images]
 
     def _one(self, bgr: np.ndarray) -> Detections:
-        rects, margins = self.hog.detectMultiScale(bgr, winStride=(self.stride, self.stride))
+        rects, margins = self.hog.detectMultiScale(bgr, hitThreshold=self.margin, winStride=(self.stride, self.stride))
         if len(rects) == 0:
             return Detections.none()
         rects = np.asarray(rects, np.float32).reshape(-1, 4)  # (n, 4) x, y, w, h
         conf = (1 / (1 + np.exp(-np.asarray(margins, np.float32).ravel()))).astype(np.float32)
-        keep = conf >= self.conf
-        return Detections(np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], 1)[keep], conf[keep])
+        return Detections(np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], 1), conf)
