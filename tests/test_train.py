@@ -122,6 +122,18 @@ def test_cross_validation_predicts_every_frame_of_held_out_climbs(tmp_path):
         assert accuracy > (95 if cfg.name == "linear" else 90)
 
 
+def test_a_fold_whose_training_videos_show_nobody_says_so(tmp_path):
+    """The person filter dropped every frame of a fold's training videos: a message, not an empty-tensor crash."""
+    videos = [video(f"c{c}_face", f"c{c}", 9, c) for c in range(2)]
+    empty = videos[0]
+    videos[0] = VideoData(empty.name, empty.climb, empty.features, empty.frame_range, empty.frame_labels,
+                          np.zeros_like(empty.frame_person), empty.label_names)
+    with pytest.raises(BouldersegError, match=r"fold 0: no window of its training videos \(c0_face\) has the share "
+                                              r"of person frames train.min_person_fraction asks \(0.5\)"):
+        cross_validate(videos, {"c0_face": 1, "c1_face": 0}, HeadConfig("linear", 1, 0.05, 0.0, {}), classes=CLASSES,
+                       min_person_fraction=0.5, seed=0, models_dir=tmp_path)
+
+
 def test_metrics_by_hand():
     labels, preds = ["a", "a", "b", "b", "b", "c"], ["a", "b", "b", "b", "a", "c"]
     assert confusion(labels, preds, CLASSES).tolist() == [[1, 1, 0], [1, 2, 0], [0, 0, 1]]
