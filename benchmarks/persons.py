@@ -79,7 +79,7 @@ def print_detector_table(p: params.Params) -> None:
     shows = known_presence(p)["bikes.mp4"][0]
     edge = np.zeros_like(shows)
     for i in np.flatnonzero(np.diff(shows.astype(np.int8))):  # the last frame before each change, and the first after
-        edge[max(i - 1, 0) : i + 3] = True
+        edge[i : i + 2] = True
     person, empty = shows & ~edge, ~shows & ~edge
     print(f"\neach persons.detector on bikes.mp4 (25 fps, {p.frames.height} rows; {person.sum()} person and "
           f"{empty.sum()} empty frames, boundaries left out)")

@@ -7,8 +7,12 @@ pinned by sha256 and checked before use; no model hub is reached.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib.util
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,20 +60,38 @@ WEIGHTS = ShippedModel((
 ))
 
 
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """mediapipe's C++ start-up notes (XNNPACK, feedback tensors) write to fd 2 directly, past sys.stderr.
+    A failure still raises, with its message, in Python."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        ctypes.CDLL(None).fflush(None)  # what C's stdio still holds goes to /dev/null too
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class BlazePose:
     """One person's landmarks per image, each image on its own (static mode: nothing is tracked across
     frames, so a shot cut cannot carry a person into an empty frame)."""
 
     def __init__(self, *, min_confidence: float = 0.5):
         WEIGHTS.identify()  # the files mediapipe is about to read are the pinned ones
-        os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ start-up chatter
         from mediapipe.python.solutions import pose
 
-        self.pose = pose.Pose(static_image_mode=True, model_complexity=1, min_detection_confidence=min_confidence)
+        with quiet_native_stderr():  # its threads talk while the graph opens: wait for that with a first image
+            self.pose = pose.Pose(static_image_mode=True, model_complexity=1, min_detection_confidence=min_confidence)
+            self.pose.process(np.zeros((64, 64, 3), np.uint8))
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         """(H, W, 3) uint8 RGB -> (33, 4) float32 x, y (in [0, 1] across the image), z, visibility; None: nobody."""
-        found = self.pose.process(np.ascontiguousarray(rgb)).pose_landmarks
+        with quiet_native_stderr():  # a first person found: one more note
+            found = self.pose.process(np.ascontiguousarray(rgb)).pose_landmarks
         if found is None:
             return None
         return np.array([(p.x, p.y, p.z, p.visibility) for p in found.landmark], np.float32)
