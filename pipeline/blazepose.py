@@ -95,6 +95,3 @@ class BlazePose:
         if found is None:
             return None
         return np.array([(p.x, p.y, p.z, p.visibility) for p in found.landmark], np.float32)
-
-    def close(self) -> None:
-        self.pose.close()
