@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import runpy
+import signal
 import site
 import socket
 import subprocess
@@ -208,6 +209,9 @@ def _watch(conn: socket.socket, done: threading.Event, retire: Callable[[], None
 
 def serve(path: Path, idle_seconds: float) -> None:
     """Take jobs at `path` one at a time until `idle_seconds` pass without one."""
+    # interrupt_main() needs Python's handler, which a process started with SIGINT ignored never gets
+    # (a background job of a non-interactive shell): without it a dead client's job would run on
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     listener.bind(str(tmp))

@@ -34,11 +34,13 @@ def project(tmp_path, bikes_frames, request) -> Path:
     return tmp_path
 
 
-def stage(project: Path, name: str, *args: str, params: str = "params.yaml", wait: bool = True):
+def stage(project: Path, name: str, *args: str, params: str = "params.yaml", wait: bool = True,
+          sigint: signal.Handlers = signal.SIG_DFL):
     env = os.environ | {"PYTHONPATH": str(REPO), "BOULDERSEG_TEST": (project / "env").read_text()}
     cmd = [sys.executable, "-m", f"stages.{name}", *args, "--params", params]
     if not wait:
-        return subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
     return subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -96,8 +98,11 @@ def test_an_error_in_the_warm_process_reads_as_in_the_stages_own_process(project
     assert "nowhere" in cold_run.stderr and not (project / "out.zarr").exists()
 
 
-def test_killing_the_stage_interrupts_its_job_leaves_nothing_and_a_rerun_finishes(project):
-    client = stage(project, "features", "r3d", "frames", "out.zarr", "--family", "pytorchvideo", wait=False)
+# SIG_IGN: the stage started as a background job of a non-interactive shell, which its warm process inherits
+@pytest.mark.parametrize("sigint", [signal.SIG_DFL, signal.SIG_IGN])
+def test_killing_the_stage_interrupts_its_job_leaves_nothing_and_a_rerun_finishes(project, sigint):
+    client = stage(project, "features", "r3d", "frames", "out.zarr", "--family", "pytorchvideo", wait=False,
+                   sigint=sigint)
     pid = server_of(client.stderr.readline())[0]
     time.sleep(2)  # building r3d, or into its first batches
     os.kill(client.pid, signal.SIGKILL)
