@@ -91,14 +91,14 @@ def print_detector_table(p: params.Params) -> None:
             persons = p.persons.model_copy(update={"detector": name, "conf": conf or p.persons.conf})
             coco = (ROOT / p.runtime.weights_dir / f"{persons.model}.pt").is_file()  # else yolo is untrained
             detector = registry.build(persons, pretrained=coco, weights_dir=ROOT / p.runtime.weights_dir)
-            name = name if detector.trained else f"{name} (random weights)"
+            label = name if detector.trained else f"{name} (random weights)"
             for every in (1, p.persons.every):
                 t = time.perf_counter()
                 table = detect_persons(frames, Path(tmp) / "p.parquet", detector=detector, every=every,
                                        batch=p.runtime.persons_batch)
                 ms = 1000 * (time.perf_counter() - t) / table["detected"].to_numpy().sum()
                 kept = table["person"].to_numpy()
-                print(f"{name:25s} {persons.conf:5.2f} {every:5d} {kept[person].mean():18.1%} {kept[empty].mean():17.1%} {ms:12.1f}")
+                print(f"{label:25s} {persons.conf:5.2f} {every:5d} {kept[person].mean():18.1%} {kept[empty].mean():17.1%} {ms:12.1f}")
 
 
 def known_presence(p: params.Params) -> dict[str, list[np.ndarray]]:

@@ -24,6 +24,7 @@ from pipeline.weights import Loaded, ShippedFile
 
 INSTALL = "pip install 'boulderseg[blazepose]'"
 LANDMARKS = 33  # x, y, z, visibility each
+LIBC = ctypes.CDLL(None)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def quiet_native_stderr() -> Iterator[None]:
     try:
         yield
     finally:
-        ctypes.CDLL(None).fflush(None)  # what C's stdio still holds goes to /dev/null too
+        LIBC.fflush(None)  # what C's stdio still holds goes to /dev/null too
         os.dup2(saved, 2)
         os.close(saved)
 
@@ -81,7 +82,7 @@ class BlazePose:
     frames, so a shot cut cannot carry a person into an empty frame)."""
 
     def __init__(self, *, min_confidence: float = 0.5):
-        WEIGHTS.identify()  # the files mediapipe is about to read are the pinned ones
+        self.weights = WEIGHTS.identify()  # the files mediapipe is about to read are the pinned ones
         from mediapipe.python.solutions import pose
 
         with quiet_native_stderr():  # its threads talk while the graph opens: wait for that with a first image

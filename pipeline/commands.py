@@ -243,11 +243,10 @@ def airgapped(
     import subprocess
 
     from pipeline import backbones, profiles
-    from pipeline.blazepose import WEIGHTS
 
     cmd = profiles.dvc_exp_run(profiles.airgapped())
     typer.echo(shlex.join(cmd))
-    WEIGHTS.identify()  # a missing or damaged shipped file stops here, before any stage runs
+    # a missing or damaged shipped file stops here, before any stage runs (BlazePose's are the person filter's too)
     for family, names in profiles.SHIPPED_BACKBONES.items():
         for name in names:
             backbones.get(name, family).provenance(pretrained=True, weights_dir=".")

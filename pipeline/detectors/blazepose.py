@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipeline.blazepose import WEIGHTS, BlazePose
+from pipeline.blazepose import BlazePose
 from pipeline.detectors import Detections
 
 
@@ -19,7 +19,7 @@ class BlazePoseDetector:
     def __init__(self, *, conf: float = 0.5):
         self.model = BlazePose(min_confidence=conf)  # a pose counts when its detection scores at or above conf
         self.provenance = {"detector": "blazepose", "model": "pose_landmark_full", "conf": conf,
-                           "weights": WEIGHTS.identify()}
+                           "weights": self.model.weights}
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         return [self._one(bgr) for bgr in images]
