@@ -23,6 +23,8 @@ import yaml
 
 from kit import copy_repo
 
+from pipeline import profiles
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -33,9 +35,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = copy_repo(Path(tmp) / "base")
         params = base / "params.yaml"
+        profiles.apply(profiles.get("smoke"), params)  # random x3d_xs, as the README's figures
         p = yaml.safe_load(params.read_text())
-        p["weights"]["pretrained"] = False
-        params.write_text(yaml.safe_dump(p, sort_keys=False))
         subprocess.run(["git", "init", "-q"], cwd=base, check=True)
         subprocess.run(["dvc", "repro"], cwd=base, env=env, check=True, capture_output=True)
         p["frames"]["jpg_quality"] = 85

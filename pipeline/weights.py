@@ -20,7 +20,9 @@ from typing import Any
 from pipeline.atomic import atomic_output
 from pipeline.errors import BouldersegError, warn
 
-OFFLINE_SWITCH = "dvc exp run -S weights.pretrained=false"
+# every missing-weights message ends with the way out that needs no download (pipeline/profiles.py)
+OFFLINE_WAY = ("or run on the models whose weights pip ships: `boulderseg profile default` (no download), "
+               "or with random weights: `boulderseg profile smoke`")
 _WARNED: set[str] = set()  # unpinned files already reported by this process
 
 
@@ -122,8 +124,8 @@ def fetch(file: WeightsFile, weights_dir: str | Path) -> Path:
     raise BouldersegError(
         f"missing pretrained weights {dst} ({reason}).\n"
         f"  Download {file.url}\n"
-        f"  and put it at {dst} (runtime.weights_dir in params.yaml), or run without pretrained weights:\n"
-        f"  {OFFLINE_SWITCH}"
+        f"  on a machine that reaches it, and put it at {dst} (runtime.weights_dir in params.yaml);\n"
+        f"  {OFFLINE_WAY}."
     )
 
 
@@ -188,8 +190,8 @@ class ShippedFile:
         path = self.locate()
         if path is None or not path.is_file():
             raise BouldersegError(f"missing pretrained weights {self.package}/{self.path}: the package that ships them "
-                                  f"is not installed. {self.install}, or run without pretrained weights: "
-                                  f"{OFFLINE_SWITCH}")
+                                  f"is not installed. {self.install}, or run with random weights: "
+                                  "`boulderseg profile smoke`.")
         actual = sha256_of(path)
         if actual != self.sha256:
             raise BouldersegError(f"{path}: sha256 mismatch: the file has {actual}, the registry pins {self.sha256}. "

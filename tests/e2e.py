@@ -1,6 +1,7 @@
 """What the end-to-end tests share: the README's offline run of the sample in a temp project, and its copies."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -21,8 +22,9 @@ ENV = os.environ | {
     "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
 }
-# the README's offline run, with the person filter whose weights pip ships (random weights pass every frame)
-OFFLINE_RUN = profiles.dvc_exp_run(("weights.pretrained=false", *profiles.SHIPPED_PERSONS))
+# the smoke profile (random x3d_xs, the BlazePose person filter), as `dvc exp run -S` overrides
+OFFLINE_RUN = ["dvc", "exp", "run", *(arg for key, value in profiles.get("smoke").settings.items()
+                                      for arg in ("-S", f"{key}={json.dumps(value)}"))]
 PER_VIDEO = ("labels", "frames", "persons", "features-pytorchvideo")
 SHIPPED_HEADS = yaml.safe_load((REPO / "params.yaml").read_text())["train"]["heads"]
 HEADS = ("linear", "lstm", "mstcn")  # the sample project trains these; a test adds the others (CI time)

