@@ -5,6 +5,7 @@ the file as it was.
 """
 from __future__ import annotations
 
+from collections import Counter
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,9 @@ def set_keys(params_file: Path, values: dict[str, Any]) -> dict[str, tuple[Any, 
     whose value changed. A list is written in flow style (`[a, b]`), as params.yaml writes lists."""
     from ruamel.yaml.comments import CommentedSeq
 
-    data = read(params_file)
+    text = params_file.read_text()
+    data = round_trip().load(text)
+    align = _comment_column(text)
     changed = {}
     for key, value in values.items():
         *path, last = key.split(".")
@@ -56,9 +59,18 @@ def set_keys(params_file: Path, values: dict[str, Any]) -> dict[str, tuple[Any, 
                 value.fa.set_flow_style()
             node[last] = value
             changed[key] = (_plain(old), _plain(value))
+            comment = node.ca.items.get(last, [None] * 3)[2]
+            if comment is not None and align is not None:  # back in the file's column (pushed right if the value is long)
+                comment.start_mark.column = align
     if changed:
         write(params_file, data)
     return changed
+
+
+def _comment_column(text: str) -> int | None:
+    """The column most end-of-line comments of the file start at."""
+    columns = [line.index(" #") + 1 for line in text.splitlines() if " #" in line and line[:line.index(" #")].strip()]
+    return Counter(columns).most_common(1)[0][0] if columns else None
 
 
 def _plain(value: Any) -> Any:

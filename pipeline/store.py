@@ -62,8 +62,13 @@ def write(path: str | Path, features: np.ndarray, frame_range: np.ndarray, attrs
     with atomic_output(path, directory=True) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         compressors = [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")]
-        group.create_array("features", data=features, chunks=(CHUNK_ROWS, features.shape[1]), compressors=compressors)
-        group.create_array("frame_range", data=frame_range.astype(np.int32), chunks=(CHUNK_ROWS, 2))
+        for name, data in (("features", features), ("frame_range", frame_range.astype(np.int32))):
+            array = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=(CHUNK_ROWS, data.shape[1]),
+                                       compressors=compressors if name == "features" else "auto", fill_value=0)
+            # one chunk per write: zarr writes a whole array's chunks concurrently and, when one fails (a full
+            # disk), the others go on after the error, re-creating files in the temp folder once it is removed
+            for lo in range(0, len(data), CHUNK_ROWS):
+                array[lo : lo + CHUNK_ROWS] = data[lo : lo + CHUNK_ROWS]
         group.attrs.update(attrs)
     return FeatureSet(features, frame_range.astype(np.int32), attrs)
 

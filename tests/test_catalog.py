@@ -45,7 +45,7 @@ def test_add_copies_the_files_and_inserts_only_the_entry_then_remove_restores_th
             "--view", "face")
     assert r.returncode == 0, r.stderr
     assert "added videos.climb9_face to params.yaml: 250 frames, 6 segments" in r.stdout
-    assert "labels@climb9_face, frames@climb9_face, persons@climb9_face, features-pytorchvideo@climb9_face-x3d_xs" in r.stdout
+    assert "labels@climb9_face, frames@climb9_face, persons@climb9_face, features-efficientnet@climb9_face-efficientnet_lite0" in r.stdout
     heading = "\n# Videos nobody annotated"
     assert (project / "params.yaml").read_text() == original.replace(heading, BLOCK + heading, 1)
     assert (project / "data/raw/videos/climb9_face.mp4").read_bytes() == (incoming / "climb9_face.mp4").read_bytes()
@@ -97,7 +97,7 @@ def test_a_video_without_annotation_is_listed_as_unannotated_and_annotating_it_m
     assert r.returncode == 0, r.stderr
     assert "added unannotated.climb9_face to params.yaml: 250 frames, no annotation" in r.stdout
     assert ("frames-unannotated@climb9_face, persons-unannotated@climb9_face, "
-            "features-pytorchvideo-unannotated@climb9_face-x3d_xs; no stage trains on it.") in r.stdout
+            "features-efficientnet-unannotated@climb9_face-efficientnet_lite0; no stage trains on it.") in r.stdout
     entry = "  climb9_face:\n    view: face\n    video: data/raw/videos/climb9_face.mp4\n"
     assert (project / "params.yaml").read_text() == original.replace("unannotated: {}\n", "unannotated:\n" + entry)
 

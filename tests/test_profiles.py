@@ -48,7 +48,7 @@ def test_every_profile_sets_the_same_keys_and_only_real_backbones():
             if key.startswith("features.backbones."):
                 family = key.rsplit(".", 1)[-1]
                 assert all(every[n].family == family for n in names), (p.name, key)
-    paper = {n for k, v in profiles.get("paper").settings.items() if k.startswith("features.") for n in v}
+    paper = {n for k, v in profiles.get("paper").settings.items() if k.startswith("features.backbones.") for n in v}
     assert paper == {name for name, b in every.items() if b.in_paper} and len(paper) == 13
     assert profiles.get("smoke").settings["weights.pretrained"] is False
     for name in ("default", "shipped", "smoke"):  # the base install runs them, with no network
