@@ -119,22 +119,31 @@ def export_mstcn(
     out_dir: Annotated[Path, typer.Argument(help="Where to write features/, groundTruth/, mapping.txt, splits/.")],
     backbone: Annotated[str | None, typer.Option(help="Whose features (default: the first listed).")] = None,
     level: Annotated[str, typer.Option(help="frame: one row per frame (MS-TCN's own); window: one per window.")] = "frame",
+    raw: Annotated[bool, typer.Option("--raw", help="Every frame's own label; default: the leaderboard's protocol "
+                                                    "(frames it does not score are MS-TCN's `background`).")] = False,
     folds_json: Annotated[Path, typer.Option("--folds", help="The folds stage's output.")] = Path("reports/folds.json"),
     params_file: ParamsOpt = DEFAULT_PARAMS,
 ) -> None:
-    """MS-TCN's data layout from our features, labels and folds: MS-TCN, ASFormer or DiffAct run on it unmodified."""
+    """MS-TCN's data layout from our features, labels and folds: MS-TCN, ASFormer or DiffAct run on it unmodified.
+
+    The ground truth follows the leaderboard's protocol (dropped classes and frames the person filter removed are
+    MS-TCN's `background`), so MS-TCN's Edit and F1@k score what the leaderboard scores; --raw writes every label."""
     from pipeline import params
+    from pipeline.annotations import LabelPolicy
     from pipeline.errors import BouldersegError
     from pipeline.export import export_mstcn as export
 
     p = params.load(params_file)
+    policy = LabelPolicy.from_params(p.labels, fps=p.data.fps)
     listed = [name for _, name in p.features.backbones.items()]
     backbone = backbone or listed[0]
     if level not in ("frame", "window"):
         raise BouldersegError(f"--level is '{level}': use frame or window.")
-    n = export(out_dir, videos=list(p.videos), classes=list(p.labels.classes), folds_json=folds_json,
-               labels_dir=Path("data/labels"), features_dir=Path("features"), backbone=backbone, level=level)
-    typer.echo(f"{out_dir}: {n} videos of {backbone} features ({level} level), {len(p.labels.classes)} classes")
+    n = export(out_dir, videos=list(p.videos), classes=policy.model_classes, dropped=list(policy.drop),
+               min_person_fraction=p.train.min_person_fraction, folds_json=folds_json, labels_dir=Path("data/labels"),
+               persons_dir=Path("data/persons"), features_dir=Path("features"), backbone=backbone, level=level, raw=raw)
+    typer.echo(f"{out_dir}: {n} videos of {backbone} features ({level} level, "
+               f"{'raw labels' if raw else 'the leaderboard protocol'})")
 
 
 inspect_app = typer.Typer(help="Look at what the pipeline stored.", no_args_is_help=True)

@@ -1,8 +1,11 @@
 """Metrics of frame predictions: the frame-wise ones and the temporal-segmentation ones of MS-TCN.
 
-Scores are percentages, as the field prints them. Segments are maximal runs of one label over
-frames that count; frames that do not count (a dropped class, no person in view) are background,
-as MS-TCN's background class: they form no segment in the truth or in the prediction.
+Scores are percentages, as the field prints them. Segments are maximal runs of one label, as in
+MS-TCN's evaluation, with background forming none. The truth's background is every frame that does
+not count (its class is dropped, or the person filter removed it); the prediction's background is only
+what the pipeline itself knows at inference, the frames the person filter removed, so a prediction is
+never cut at a boundary of the truth. Frame accuracy counts the frames that count.
+± is the sample standard deviation over folds (ddof 1).
 """
 from __future__ import annotations
 
@@ -92,20 +95,25 @@ def segment_metrics(videos: Sequence[tuple[list, list]]) -> dict[str, float]:
 
 
 def score(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
-    """Frame and segment metrics of one set of videos (columns video, frame, label, pred, scored); frames
-    not scored are background in the truth and the prediction alike: heads never predict them."""
+    """Frame and segment metrics of one set of videos (columns video, frame, label, pred, scored, person).
+
+    Frame metrics: the `scored` frames. Segments: the truth's over the `scored` frames; the prediction's over
+    the `person` frames (the person filter's decision, known at inference), never over the truth's."""
     scored = predictions[predictions["scored"]]
-    videos = [(segments(df["label"], df["scored"]), segments(df["pred"], df["scored"]))
+    videos = [(segments(df["label"], df["scored"]), segments(df["pred"], df["person"]))
               for _, df in predictions.sort_values(["video", "frame"]).groupby("video", sort=True)]
     return frame_metrics(scored["label"], scored["pred"], classes) | segment_metrics(videos)
 
 
+SPREAD = "sample standard deviation over folds (ddof 1)"  # what every `std` here is
+
+
 def mean_std(values: list[float | None]) -> dict[str, float | None]:
-    """Mean and population std of the values that are not None."""
+    """Mean and sample std (ddof 1) of the values that are not None; std None for fewer than two."""
     vals = [v for v in values if v is not None]
     if not vals:
         return {"mean": None, "std": None}
-    return {"mean": float(np.mean(vals)), "std": float(np.std(vals))}
+    return {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else None}
 
 
 SCALARS = ("accuracy", "macro_f1", "edit", "f1@10", "f1@25", "f1@50")
@@ -116,7 +124,8 @@ def summarize(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
     pooled over all folds and the pooled confusion matrix (rows true, columns predicted: `classes`).
 
     {backbone: {head: {"accuracy": {mean, std}, "macro_f1", "edit", "f1@10", "f1@25", "f1@50": {mean, std},
-    "per_class_accuracy": {class: {mean, std}}, "pooled_accuracy", "confusion", "folds": [...]}}}.
+    "per_class_accuracy": {class: {mean, std}}, "pooled_accuracy", "confusion", "std": what std is,
+    "folds": [...]}}}.
     """
     out: dict = {}
     for (backbone, head), df in predictions.groupby(["backbone", "head"], sort=True):
@@ -126,6 +135,7 @@ def summarize(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
             "per_class_accuracy": {c: mean_std([f["per_class_accuracy"][c] for f in folds]) for c in classes},
             "pooled_accuracy": frame_metrics(scored["label"], scored["pred"], classes)["accuracy"],
             "confusion": confusion(scored["label"], scored["pred"], classes).tolist(),
+            "std": SPREAD,
             "folds": folds,
         }
     return out

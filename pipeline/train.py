@@ -158,7 +158,8 @@ def cross_validate(
     """Train the head on all folds but one and predict the held-out fold's frames, for every fold.
 
     Returns one row per frame: head, fold, video, frame, label, pred, scored (the frame counts in
-    metrics: it shows a person and its class is not dropped), and with `mode_window` > 1 pred_mode:
+    metrics: it shows a person and its class is not dropped), person (it passes the person filter: the
+    prediction's segments are cut only where it does not), and with `mode_window` > 1 pred_mode:
     pred after a mode filter over that many frames. Fold models go to `models_dir/fold<k>.pt`.
     """
     rows = []
@@ -181,5 +182,5 @@ def cross_validate(
             filtered = {"pred_mode": np.asarray(classes)[mode_filter(pred, mode_window)]} if mode_window > 1 else {}
             rows.append(pd.DataFrame({"head": cfg.name, "fold": k, "video": v.name, "frame": np.arange(len(pred)),
                                       "label": v.label_names, "pred": np.asarray(classes)[pred],
-                                      "scored": v.scored} | filtered))
+                                      "scored": v.scored, "person": v.frame_person} | filtered))
     return pd.concat(rows, ignore_index=True)

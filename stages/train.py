@@ -68,7 +68,8 @@ def main(
                            "map": p.labels.map},
                 "frames": p.frames.model_dump(), "persons": p.persons.model_dump(), "weights": p.weights.model_dump(),
                 "mode_filter": p.train.mode_filter}  # what `boulderseg predict` needs to redo every step for a new video
-        train_bundle(data, cfg, tmp, info=info, cv_metrics=summarize(table, classes)[backbone][head], loss=loss,
+        applied = table.assign(pred=table["pred_mode"]) if p.train.mode_filter > 1 else table  # what predict applies
+        train_bundle(data, cfg, tmp, info=info, cv_metrics=summarize(applied, classes)[backbone][head], loss=loss,
                      **fit_args)
     with atomic_output(out) as tmp:
         table[["backbone", *[c for c in table.columns if c != "backbone"]]].to_parquet(tmp, index=False)

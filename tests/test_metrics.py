@@ -70,10 +70,50 @@ def test_f1_sums_counts_over_videos_and_edit_averages_them():
 def test_score_and_summarize_count_only_scored_frames_per_fold():
     def video(name, fold, labels, preds, scored):
         return pd.DataFrame({"backbone": "bb", "head": "h", "fold": fold, "video": name, "frame": range(len(labels)),
-                             "label": labels, "pred": preds, "scored": scored})
+                             "label": labels, "pred": preds, "scored": scored, "person": scored})
     table = pd.concat([video("v1", 0, [A, A, B, B], [A, A, B, B], [True] * 4),
                        video("v2", 1, [A, A, B, B], [B, A, B, B], [False, True, True, True])], ignore_index=True)
     assert score(table[table["fold"] == 1], [A, B])["accuracy"] == 100.0  # the wrong frame shows nobody
     m = summarize(table, [A, B])["bb"]["h"]
     assert m["accuracy"] == {"mean": 100.0, "std": 0.0} and m["edit"]["mean"] == 100.0
+    assert m["std"] == "sample standard deviation over folds (ddof 1)"
     assert m["confusion"] == [[3, 0], [0, 4]] and [f["fold"] for f in m["folds"]] == [0, 1]
+
+
+def one_video(labels, preds, *, dropped=(), person=None) -> pd.DataFrame:
+    """A prediction table of one video; `scored` as the train stage sets it: a person, and a kept class."""
+    person = [True] * len(labels) if person is None else person
+    scored = [p and label not in dropped for label, p in zip(labels, person)]
+    return pd.DataFrame({"video": "v", "frame": range(len(labels)), "label": labels, "pred": preds,
+                         "scored": scored, "person": person})
+
+
+def test_the_truths_dropped_classes_never_cut_the_prediction():
+    # the issue's example, paper protocol: climbing x10 | nothing x10 | climbing x10, predicted climbing x30
+    table = one_video(["climbing"] * 10 + ["nothing"] * 10 + ["climbing"] * 10, ["climbing"] * 30,
+                      dropped=("nothing",))
+    m = score(table, ["climbing"])
+    assert m["accuracy"] == 100.0  # the 20 scored frames are right
+    # one predicted segment against two true ones: Edit 1 - 1/2; IoU 10/30 with either: TP 1, FP 0, FN 1
+    assert m["edit"] == 50.0
+    assert m["f1@10"] == pytest.approx(100 * 2 / 3) and m["f1@25"] == pytest.approx(100 * 2 / 3)
+    assert m["f1@50"] == 0.0
+
+
+def test_a_case_where_cutting_the_prediction_at_the_truth_changed_f1():
+    labels = [A] * 8 + ["x"] * 4 + [B] * 8  # x dropped
+    preds = [A] * 14 + [B] * 6
+    m = score(one_video(labels, preds, dropped=("x",)), [A, B])
+    # honest: a[0,14) vs a[0,8): IoU 8/14 = .57; b[14,20) vs b[12,20): IoU 6/8 = .75: both hit at 50 %
+    assert m["f1@50"] == 100.0 and m["edit"] == 100.0
+    # what cutting the prediction at the truth's dropped frames gave: a[0,8), a[12,14), b[14,20): an extra
+    # a segment (FP: its truth is taken), TP 2, FP 1, FN 0: F1 = 2PR / (P + R) with P = 2/3, R = 1
+    cut = segments(preds, one_video(labels, preds, dropped=("x",))["scored"])
+    assert cut == [(A, 0, 8), (A, 12, 14), (B, 14, 20)]
+    assert segment_metrics([(segments(labels, [c != "x" for c in labels]), cut)])["f1@50"] == pytest.approx(80.0)
+
+
+def test_frames_the_person_filter_removed_are_background_in_the_prediction_too():
+    person = [True] * 10 + [False] * 2 + [True] * 8
+    m = score(one_video([A] * 20, [A] * 20, person=person), [A])
+    assert m["edit"] == 100.0 and m["f1@50"] == 100.0  # both split at the same frames: 2 segments each

@@ -145,11 +145,12 @@ def test_metrics_by_hand():
 def test_summary_scores_only_scored_frames_and_gives_fold_mean_and_pooled_accuracy():
     df = pd.DataFrame({"backbone": "x", "head": "h", "fold": [0, 0, 0, 0, 1, 1], "video": "v", "frame": range(6),
                        "label": ["a", "a", "b", "b", "a", "b"], "pred": ["a", "b", "b", "a", "a", "a"],
-                       "scored": [True, True, True, False, True, True]})
+                       "scored": [True, True, True, False, True, True], "person": True})
     s = summarize(df, CLASSES)["x"]["h"]
     assert [f["accuracy"] for f in s["folds"]] == [pytest.approx(200 / 3), 50.0]
-    assert s["accuracy"] == {"mean": pytest.approx(700 / 12), "std": pytest.approx(100 / 12)}
+    # sample std (ddof 1) of two folds: |x1 - x2| / sqrt(2)
+    assert s["accuracy"] == {"mean": pytest.approx(700 / 12), "std": pytest.approx((200 / 3 - 50) / 2 ** 0.5)}
     assert s["pooled_accuracy"] == pytest.approx(60.0)
-    assert s["per_class_accuracy"]["a"] == {"mean": 75.0, "std": 25.0}
-    assert s["per_class_accuracy"]["b"] == {"mean": 50.0, "std": 50.0}
+    assert s["per_class_accuracy"]["a"] == {"mean": 75.0, "std": pytest.approx(50 / 2 ** 0.5)}
+    assert s["per_class_accuracy"]["b"] == {"mean": 50.0, "std": pytest.approx(100 / 2 ** 0.5)}
     assert s["per_class_accuracy"]["c"] == {"mean": None, "std": None}
