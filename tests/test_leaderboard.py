@@ -1,0 +1,42 @@
+"""The leaderboard: our rows as the paper's Table 3 lays them out, and every cell of that table below them."""
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline import leaderboard
+
+TABLE3 = pd.read_csv(leaderboard.PAPER_TABLE)
+
+
+def metrics_row(accuracy: float) -> dict:
+    cell = {"mean": accuracy, "std": 1.25}
+    return {k: cell for k in ("accuracy", "macro_f1", "edit", "f1@10", "f1@25", "f1@50")} | {
+        "per_class_accuracy": {"brushing": cell, "reading": cell, "climbing": cell}}
+
+
+def test_every_cell_of_the_papers_table3_is_in_the_csv_with_its_source(tmp_path):
+    leaderboard.write({"x3d_xs": {"mlp": metrics_row(70.0)}}, title="t", md_path=tmp_path / "b.md",
+                      csv_path=tmp_path / "b.csv")
+    board = pd.read_csv(tmp_path / "b.csv")
+    assert board["source"].value_counts().to_dict() == {"paper (Kichou et al., Table 3)": 26, "boulderseg": 1}
+    paper = board[board["source"] != "boulderseg"].set_index(["backbone", "head"])
+    for _, r in TABLE3.iterrows():
+        ours = leaderboard.PAPER_NAMES[r["backbone"]]
+        for theirs, head in (("mlp", "linear"), ("lstm", "lstm")):
+            for c in ("accuracy", "brushing", "reading", "climbing"):
+                assert paper.loc[(ours, head), c] == r[f"{theirs}_{c}"]
+                assert paper.loc[(ours, head), f"{c}_std"] == r[f"{theirs}_{c}_std"]
+    assert set(board[board["source"] != "boulderseg"]["protocol"]) == {
+        "the paper's: stopwatch and nothing dropped, person filter on"}
+
+
+def test_the_markdown_prints_the_paper_rows_below_ours_labelled(tmp_path):
+    leaderboard.write({"x3d_xs": {"mlp": metrics_row(70.0), "lstm": metrics_row(60.0)}}, title="t",
+                      md_path=tmp_path / "b.md", csv_path=tmp_path / "b.csv")
+    lines = (tmp_path / "b.md").read_text().splitlines()
+    ours = [i for i, line in enumerate(lines) if line.startswith("| x3d_xs | ")]
+    paper = [i for i, line in enumerate(lines) if line.startswith("| ") and "(paper)" in line.split("|")[1]]
+    assert len(ours) == 2 and len(paper) == 26 and max(ours) < min(paper)
+    assert "| **70.0 ± 1.2** |" in lines[ours[1]]  # best of ours in bold, std beside it
+    assert "| r3d (paper) | lstm (paper) | 86.8 ± 3.5 | 83.5 ± 4.2 | 87.1 ± 3.7 | 89.7 ± 5.6 | — |" in "\n".join(lines)
+    assert "| s3d_h (paper) | linear (paper's MLP) | 59.5 ± 8.9 | 0.0 ± 0.0 |" in "\n".join(lines)
