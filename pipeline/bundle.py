@@ -60,6 +60,29 @@ def load(bundle_dir: str | Path) -> tuple[Head, dict[str, Any]]:
     return head.eval(), meta
 
 
+CHECKED = ("backbone", "weights", "preprocessing", "precision", "fps", "window", "stride", "dtype")  # store == bundle
+
+
+def check_store(meta: dict[str, Any], attrs: dict[str, Any], *, store_path: Path, bundle_dir: Path) -> None:
+    """Refuse a feature store that was not computed the way the bundle's training features were: other weights
+    (file and sha256), preprocessing (input spec, clip rule, pooling), precision, windows, dtype or frame height."""
+    b = meta["backbone"]
+    missing = [k for k in CHECKED if k not in b]
+    if missing:
+        raise BouldersegError(f"{bundle_dir}/bundle.json records no {', '.join(missing)}: it was written by an older "
+                              "boulderseg. Retrain it with `dvc repro`.")
+    expect = {k: b[k] for k in CHECKED}
+    if meta["frames"].get("height") is not None:
+        expect["frame_height"] = meta["frames"]["height"]
+    differ = [k for k, v in json.loads(json.dumps(expect)).items() if attrs.get(k) != v]
+    if differ:
+        lines = "\n".join(f"  {k}: the store has {attrs.get(k)!r}, the bundle {expect[k]!r}" for k in differ)
+        raise BouldersegError(
+            f"{store_path} was not computed as {bundle_dir} was trained, so its predictions would not be the model's:\n"
+            f"{lines}\nRecompute it with the bundle's settings (weights file, runtime.device for the precision, "
+            "frames.height), or use a bundle trained on such features.")
+
+
 @torch.inference_mode()
 def predict(head: Head, meta: dict[str, Any], features: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N,) class names of every frame from (W, D) window features, after the bundle's post-processing,

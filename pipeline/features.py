@@ -109,15 +109,23 @@ def _clip_batches(paths: list[Path], ranges: np.ndarray, spec: InputSpec, digest
                     del cache[i]
 
 
-def store_config(spec: backbones.Backbone, *, n_frames: int, pretrained: bool, weights_dir: str | Path, seed: int,
-                 pooling: str, fps: float, window: int, stride: int, dtype: str) -> dict:
+def frame_height(paths: list[Path]) -> int:
+    """Rows of the stored JPGs (all of a video's frames have one size: the frames stage wrote them)."""
+    image = cv2.imread(str(paths[0]), cv2.IMREAD_GRAYSCALE) if paths else None
+    if image is None:
+        raise BouldersegError(f"{paths[0] if paths else 'frames'}: no readable JPG. Rerun the frames stage for this video.")
+    return int(image.shape[0])
+
+
+def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretrained: bool, weights_dir: str | Path,
+                 seed: int, pooling: str, fps: float, window: int, stride: int, dtype: str) -> dict:
     """What a store made now would record as its configuration, all but the frames' fingerprint."""
     return {
         "backbone": spec.name, "family": spec.family, "level": spec.level, "feature_dim": spec.feature_dim(pooling),
         "weights": spec.provenance(pretrained=pretrained, weights_dir=weights_dir, seed=seed),
         "preprocessing": spec.input.as_dict() | {"sampling": "uniform within window", "resize": "INTER_AREA",
                                                  "frame_pooling": pooling if spec.level == "frame" else None},
-        "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": n_frames,
+        "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": n_frames, "frame_height": height,
     }
 
 
@@ -152,8 +160,9 @@ def extract_features(
     spec = backbones.get(backbone, family)
     paths = frame_paths(frames_dir)
     ranges = windows(len(paths), window=window, stride=stride)
-    config = store_config(spec, n_frames=len(paths), pretrained=pretrained, weights_dir=weights_dir, seed=seed,
-                          pooling=pooling, fps=fps, window=window, stride=stride, dtype=dtype)
+    config = store_config(spec, n_frames=len(paths), height=frame_height(paths), pretrained=pretrained,
+                          weights_dir=weights_dir, seed=seed, pooling=pooling, fps=fps, window=window, stride=stride,
+                          dtype=dtype)
     if Path(out_zarr).exists():
         reused = store.reuse(out_zarr, config | {
             "frames_sha256": fingerprint(frames_read(paths, ranges, spec.input.num_frames))})

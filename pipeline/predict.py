@@ -51,6 +51,7 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
         pretrained=w["pretrained"], seed=w["seed"], pooling=b["preprocessing"].get("frame_pooling") or "stack",
         fps=b["fps"], window=b["window"], stride=b["stride"], dtype=b["dtype"], weights_dir=runtime.weights_dir,
         batch_size=runtime.features_batch, device=runtime.device, workers=runtime.features_workers)
+    bundle.check_store(meta, fs.attrs, store_path=work / "features.zarr", bundle_dir=bundle_dir)
     return write_outputs(video, head, meta, bundle_dir, out_dir, person=person, features=fs, frames_dir=work / "frames")
 
 
@@ -66,7 +67,8 @@ def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path =
         if not path.exists():
             raise BouldersegError(f"{path} not found: run `dvc repro` first, so every unannotated video has its "
                                   "persons and features.")
-    fs = store.read(features_zarr, expect={k: b[k] for k in ("backbone", "fps", "window", "stride", "dtype", "weights")})
+    fs = store.read(features_zarr)
+    bundle.check_store(meta, fs.attrs, store_path=features_zarr, bundle_dir=bundle_dir)
     table = pq.read_table(persons_parquet)
     stored = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     ps = params.Persons(**meta["persons"])

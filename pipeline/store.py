@@ -3,8 +3,8 @@
     features/<backbone>/<video>.zarr
       features     (n_windows, feature_dim) float16 or float32 (features.dtype), chunked along time
       frame_range  (n_windows, 2) int32: window w covers frames [start, end)
-      attrs        the configuration (CONFIG: backbone, weights, preprocessing, windows, dtype, the
-                   frames read), then how it ran (device, precision) and the code version
+      attrs        the configuration (CONFIG: backbone, weights, preprocessing, windows, dtype, the rows of
+                   the frames and a hash of those read), then how it ran (device, precision) and the code version
 
 A store is used only for the configuration it records: one that differs is rebuilt, never read.
 """
@@ -26,7 +26,7 @@ from pipeline.errors import BouldersegError
 
 CHUNK_ROWS = 256
 CONFIG = ("backbone", "family", "level", "feature_dim", "weights", "preprocessing", "fps", "window", "stride",
-          "dtype", "n_frames", "frames_sha256")
+          "dtype", "n_frames", "frame_height", "frames_sha256")
 
 
 CODE = ("features.py", "store.py", "video.py", "prefetch.py", "device.py", "weights.py", "backbones/__init__.py")
@@ -98,6 +98,14 @@ def read(path: str | Path, *, expect: Mapping[str, Any] | None = None) -> Featur
         raise BouldersegError(f"{path}: stale feature store, made with another configuration ({'; '.join(stale)}). "
                               "Rerun `dvc repro` to rebuild it.")
     return fs
+
+
+def attrs(path: str | Path) -> dict[str, Any]:
+    """A store's recorded attributes alone, without reading its arrays."""
+    try:
+        return dict(zarr.open_group(str(path), mode="r").attrs)
+    except (FileNotFoundError, zarr.errors.BaseZarrError) as e:
+        raise BouldersegError(f"{path}: not a boulderseg feature store ({e}). Run `boulderseg features` for it.") from e
 
 
 def reuse(path: str | Path, config: Mapping[str, Any]) -> FeatureSet | None:

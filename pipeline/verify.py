@@ -7,6 +7,7 @@ it read); then DVC's own hash check (`dvc status`) over every stage.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ def _features(p: params.Params, key: str, family: str, backbone: str, stage: str
     """A store must read, hold finite numbers, cover the frames and record what the params would make now
     (with `n`, the frames are sound: their fingerprint is checked too)."""
     from pipeline import backbones, store
-    from pipeline.features import fingerprint, frames_read, store_config, windows
+    from pipeline.features import fingerprint, frame_height, frames_read, store_config, windows
 
     if not path.exists():
         return [Problem(key, stage, f"{path} is missing")]
@@ -95,7 +96,11 @@ def _features(p: params.Params, key: str, family: str, backbone: str, stage: str
     if not np.isfinite(values).all():
         problems.append(f"{int((~np.isfinite(values)).sum())} NaN/Inf values")
     spec = backbones.get(backbone, family)
-    expect = store_config(spec, n_frames=fs.attrs.get("n_frames") if n is None else n,
+    height = fs.attrs.get("frame_height")
+    if n:
+        with contextlib.suppress(BouldersegError):  # an unreadable first JPG is the frames check's to report
+            height = frame_height([frames_dir / "000000.jpg"])
+    expect = store_config(spec, n_frames=fs.attrs.get("n_frames") if n is None else n, height=height,
                           pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir, seed=p.weights.seed,
                           pooling=f.frame_pooling, fps=p.data.fps, window=f.window, stride=f.stride, dtype=f.dtype)
     if n is not None:

@@ -85,3 +85,65 @@ def test_an_unannotated_video_gets_frames_persons_features_only_and_predict_fill
     segments, _ = read_segments(out / "segments.xlsx", policy)
     assert frame_labels(segments, n_frames=250, fps=25, policy=policy) == frames["label"].tolist()
     assert stages_run(sh("dvc", "repro", cwd=project)) == set()  # predicting touched no stage's inputs
+
+
+def edited_bundle(model, tmp_path, edit) -> str:
+    """A copy of the bundle at `model` with its bundle.json edited, as if trained elsewhere or by other code."""
+    import shutil
+
+    copy = tmp_path / f"bundle-{len(list(tmp_path.iterdir()))}"
+    shutil.copytree(model, copy)
+    meta = json.loads((copy / "bundle.json").read_text())
+    edit(meta)
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    return str(copy)
+
+
+def test_predict_refuses_features_not_computed_as_the_bundle_was_trained(project, tmp_path):
+    video, model = project / "data/raw/videos/climb3_face.mp4", project / "models/x3d_xs/linear"
+    assert json.loads((model / "bundle.json").read_text())["backbone"]["precision"] == "float32"
+
+    def spec(meta):  # the code's input spec changed since the bundle was trained
+        meta["backbone"]["preprocessing"]["short_side"] = 200
+
+    r = subprocess.run([BOULDERSEG, "predict", str(video), "--model", edited_bundle(model, tmp_path, spec), "--out",
+                        str(tmp_path / "o")], cwd=project, capture_output=True, text=True)
+    assert r.returncode == 1 and "was not computed as" in r.stderr and "preprocessing: the store has" in r.stderr
+    assert "'short_side': 182" in r.stderr and "'short_side': 200" in r.stderr
+    assert not (tmp_path / "o" / "frames.csv").exists()
+
+    entry = make_video(tmp_path / "incoming", climb=5, view="face")
+    sh(BOULDERSEG, "add", entry["video"], "--view", "face", cwd=project)
+    sh("dvc", "repro", cwd=project)
+
+    def gpu(meta):  # trained on features a GPU computed under bfloat16 autocast
+        meta["backbone"]["precision"] = "bfloat16-autocast"
+
+    def weights(meta):  # other weights than the store's (a random init of another seed)
+        meta["backbone"]["weights"]["random_init_seed"] = 7
+
+    for edit, words in ((gpu, "precision: the store has 'float32', the bundle 'bfloat16-autocast'"),
+                        (weights, "weights: the store has {'pretrained': False, 'random_init_seed': 0}")):
+        r = subprocess.run([BOULDERSEG, "predict", "--all-unannotated", "--model", edited_bundle(model, tmp_path, edit)],
+                           cwd=project, capture_output=True, text=True)
+        assert r.returncode == 1 and words in r.stderr, r.stderr
+    # frames stored at another height than the bundle's: rebuilt for real, then refused
+    p = yaml.safe_load((project / "params.yaml").read_text())
+    p["frames"]["height"] = 200
+    (project / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    sh("dvc", "repro", "features-pytorchvideo-unannotated@climb5_face-x3d_xs", cwd=project)
+    r = subprocess.run([BOULDERSEG, "predict", "--all-unannotated", "--model", str(model)], cwd=project,
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "frame_height: the store has 200, the bundle 240" in r.stderr, r.stderr
+    assert not (project / "data/unannotated/predicted/climb5_face").exists()
+
+
+def test_train_refuses_stores_of_different_precision(small):
+    import zarr
+
+    group = zarr.open_group(str(small / "features/x3d_xs/climb2_face.zarr"), mode="r+")
+    group.attrs["precision"] = "bfloat16-autocast"  # as if this video was extracted on a GPU
+    r = subprocess.run([BOULDERSEG, "train", "x3d_xs", "linear"], cwd=small, capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "stores of different precision in one training set (bfloat16-autocast: climb2_face; float32: climb1_face)" \
+        in r.stderr
