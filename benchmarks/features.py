@@ -42,7 +42,8 @@ def bare_forward(spec: backbones.Backbone, frame: Path, n_windows: int, batch: i
     model = built_model(spec, pretrained=False, weights_dir="unused", seed=0, pooling="stack", device=resolve_device("auto"))
     built = time.perf_counter() - t  # the stage below finds this model built
     image, _ = load_frame(frame, spec.input)  # (C, H, W): the stage's input size
-    clips = torch.from_numpy(np.stack([np.stack([image] * spec.input.num_frames, axis=1)] * batch))  # (B, C, T, H, W)
+    frames = spec.input.clip("paper").frames
+    clips = torch.from_numpy(np.stack([np.stack([image] * frames, axis=1)] * batch))  # (B, C, T, H, W)
     t = time.perf_counter()
     with torch.inference_mode():
         for lo in range(0, n_windows, batch):

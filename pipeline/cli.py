@@ -68,7 +68,7 @@ def list_backbones(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
     from pipeline.inspect import backbones_table
 
     p = params.load(params_file)
-    typer.echo(backbones_table(weights_dir=p.runtime.weights_dir, pooling=p.features.frame_pooling,
+    typer.echo(backbones_table(weights_dir=p.runtime.weights_dir, pooling=p.features.frame_pooling, fps=p.data.fps,
                                listed=[name for _, name in p.features.backbones.items()]))
 
 

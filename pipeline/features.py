@@ -14,9 +14,9 @@ import torch
 from tqdm import tqdm
 
 from pipeline import backbones, store
-from pipeline.backbones import InputSpec
+from pipeline.backbones import Clip, InputSpec
 from pipeline.device import resolve_device
-from pipeline.errors import BouldersegError
+from pipeline.errors import BouldersegError, warn
 from pipeline.prefetch import prefetch
 from pipeline.video import frame_paths
 
@@ -50,16 +50,25 @@ def windows(n_frames: int, *, window: int, stride: int) -> np.ndarray:
     return np.array([[s, s + window] for s in starts], np.int32)
 
 
-def sample_indices(start: int, end: int, num_frames: int) -> np.ndarray:
-    """`num_frames` frame indices spread uniformly over [start, end), at segment centres."""
-    return start + ((np.arange(num_frames) + 0.5) * (end - start) / num_frames).astype(np.int64)
+def clip_frames(ranges: np.ndarray, clip: Clip, *, n_frames: int, fps: float) -> tuple[np.ndarray, int]:
+    """(W, clip.frames) frame indices each window feeds, and how many of them repeat the last frame.
+
+    The clip is `clip.frames` frames `clip.step(fps)` apart, centred on the window's centre and shifted to stay
+    inside the video, so it may reach past its window (context, computed per video before any fold exists).
+    No frame is fed twice, except in a video shorter than the clip, which repeats its last frame."""
+    step = clip.step(fps)
+    span = (clip.frames - 1) * step + 1
+    centre = (ranges[:, 0] + ranges[:, 1] - 1) / 2  # (W,)
+    start = np.clip(np.floor(centre - (span - 1) / 2 + 0.5).astype(np.int64), 0, max(n_frames - span, 0))
+    index = start[:, None] + step * np.arange(clip.frames)[None]  # (W, T)
+    return np.minimum(index, n_frames - 1), int((index > n_frames - 1).sum())
 
 
 def load_frame(path: Path, spec: InputSpec) -> tuple[np.ndarray, str]:
     """JPG -> (C, H, W) float32 resized, cropped and normalised as `spec` says, and the sha256 of its bytes.
 
-    The short side is resized to `spec.short_side`; then a centre crop of `spec.crop_size`, or with
-    no crop size the whole frame, its sides cut to a multiple of 32.
+    The short side is resized to `spec.short_side` (or the frame to exactly `spec.resize`); then a centre crop
+    of `spec.crop_size`, or with no crop size the whole frame, its sides cut to a multiple of 32.
     """
     data = path.read_bytes()
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
@@ -67,8 +76,9 @@ def load_frame(path: Path, spec: InputSpec) -> tuple[np.ndarray, str]:
         raise BouldersegError(f"{path}: not a readable JPG. Rerun the frames stage for this video.")
     h, w = bgr.shape[:2]
     scale, crop = spec.short_side / min(h, w), spec.crop_size
-    bgr = cv2.resize(bgr, (max(crop or 0, round(w * scale)), max(crop or 0, round(h * scale))),
-                     interpolation=cv2.INTER_AREA)
+    size = (spec.resize[1], spec.resize[0]) if spec.resize else (max(crop or 0, round(w * scale)),
+                                                                 max(crop or 0, round(h * scale)))
+    bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
     h, w = bgr.shape[:2]
     ch, cw = (crop, crop) if crop else (h // 32 * 32, w // 32 * 32)
     y, x = (h - ch) // 2, (w - cw) // 2
@@ -85,46 +95,48 @@ def fingerprint(digests: dict[int, str]) -> str:
     return h.hexdigest()
 
 
-def frames_read(paths: list[Path], ranges: np.ndarray, num_frames: int) -> dict[int, str]:
-    """The sha256 of every frame the windows sample, without decoding them."""
-    wanted = sorted(set(np.concatenate([sample_indices(s, e, num_frames) for s, e in ranges]).tolist()))
-    return {i: hashlib.sha256(paths[i].read_bytes()).hexdigest() for i in wanted}
+def frames_read(paths: list[Path], index: np.ndarray) -> dict[int, str]:
+    """The sha256 of every frame the (W, T) clip `index` feeds, without decoding them."""
+    return {i: hashlib.sha256(paths[i].read_bytes()).hexdigest() for i in sorted(set(index.ravel().tolist()))}
 
 
-def _clip_batches(paths: list[Path], ranges: np.ndarray, spec: InputSpec, digests: dict[int, str], *,
+def _clip_batches(paths: list[Path], index: np.ndarray, spec: InputSpec, digests: dict[int, str], *,
                   batch_size: int, workers: int) -> Iterator[np.ndarray]:
-    """Yield (B, C, T, H, W) batches in window order; each frame is decoded once, its sha256 put in `digests`."""
+    """Yield (B, C, T, H, W) batches of the (W, T) clip `index` in window order; each frame is decoded once, its
+    sha256 put in `digests`."""
     cache: dict[int, np.ndarray] = {}
     with ThreadPoolExecutor(workers) as pool:
-        for lo in range(0, len(ranges), batch_size):
-            batch = ranges[lo : lo + batch_size]
-            idx = [sample_indices(s, e, spec.num_frames) for s, e in batch]
-            missing = sorted(set(np.concatenate(idx).tolist()) - cache.keys())
+        for lo in range(0, len(index), batch_size):
+            batch = index[lo : lo + batch_size]
+            missing = sorted(set(batch.ravel().tolist()) - cache.keys())
             for i, (image, digest) in zip(missing, pool.map(lambda i: load_frame(paths[i], spec), missing)):
                 cache[i], digests[i] = image, digest
-            yield np.stack([np.stack([cache[i] for i in ix], axis=1) for ix in idx])
-            if lo + batch_size < len(ranges):  # later windows start later: drop what they cannot use
-                first = int(ranges[lo + batch_size, 0])
+            yield np.stack([np.stack([cache[i] for i in ix], axis=1) for ix in batch])
+            if lo + batch_size < len(index):  # later clips start no earlier: drop what they cannot use
+                first = int(index[lo + batch_size :, 0].min())
                 for i in [i for i in cache if i < first]:
                     del cache[i]
 
 
-def frame_height(paths: list[Path]) -> int:
-    """Rows of the stored JPGs (all of a video's frames have one size: the frames stage wrote them)."""
+def frame_size(paths: list[Path]) -> tuple[int, int]:
+    """(rows, columns) of the stored JPGs (a video's frames all have one size: the frames stage wrote them)."""
     image = cv2.imread(str(paths[0]), cv2.IMREAD_GRAYSCALE) if paths else None
     if image is None:
         raise BouldersegError(f"{paths[0] if paths else 'frames'}: no readable JPG. Rerun the frames stage for this video.")
-    return int(image.shape[0])
+    return int(image.shape[0]), int(image.shape[1])
 
 
 def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretrained: bool, weights_dir: str | Path,
-                 seed: int, pooling: str, fps: float, window: int, stride: int, dtype: str) -> dict:
+                 seed: int, pooling: str, clip: str, fps: float, window: int, stride: int, dtype: str) -> dict:
     """What a store made now would record as its configuration, all but the frames' fingerprint."""
+    fed = spec.input.clip(clip)
     return {
         "backbone": spec.name, "family": spec.family, "level": spec.level, "feature_dim": spec.feature_dim(pooling),
         "weights": spec.provenance(pretrained=pretrained, weights_dir=weights_dir, seed=seed),
-        "preprocessing": spec.input.as_dict() | {"sampling": "uniform within window", "resize": "INTER_AREA",
-                                                 "frame_pooling": pooling if spec.level == "frame" else None},
+        "preprocessing": spec.input.as_dict() | {
+            "clip": {"rule": clip, "frames": fed.frames, "step": fed.step(fps),
+                     "seconds": round(fed.frames * fed.step(fps) / fps, 4), "centred": "on the window's centre"},
+            "interpolation": "INTER_AREA", "frame_pooling": pooling if spec.level == "frame" else None},
         "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": n_frames, "frame_height": height,
     }
 
@@ -140,6 +152,7 @@ def extract_features(
     weights_dir: str | Path = "weights",
     seed: int = 0,
     pooling: str = "stack",
+    clip: str = "paper",
     # how to window the frames and store the features
     fps: float = 25.0,
     window: int = 16,
@@ -154,25 +167,30 @@ def extract_features(
 
     A store already at `out_zarr` is reused only when everything it records as its configuration
     (backbone, weights, preprocessing, windows, dtype, the frames it read) is what this call would
-    produce; otherwise it is rebuilt. Features are (n_windows, D) in `dtype`, frame_range (n_windows, 2).
+    produce; otherwise it is rebuilt. Features are (n_windows, D) in `dtype`, frame_range (n_windows, 2), and
+    clip_frames (n_windows, T): the frames each window fed (`clip`: the paper's or the weights' own sampling).
     On CUDA the forward pass runs under bfloat16 autocast.
     """
     spec = backbones.get(backbone, family)
     paths = frame_paths(frames_dir)
     ranges = windows(len(paths), window=window, stride=stride)
-    config = store_config(spec, n_frames=len(paths), height=frame_height(paths), pretrained=pretrained,
-                          weights_dir=weights_dir, seed=seed, pooling=pooling, fps=fps, window=window, stride=stride,
-                          dtype=dtype)
+    index, repeated = clip_frames(ranges, spec.input.clip(clip), n_frames=len(paths), fps=fps)
+    size = frame_size(paths)
+    config = store_config(spec, n_frames=len(paths), height=size[0], pretrained=pretrained, weights_dir=weights_dir,
+                          seed=seed, pooling=pooling, clip=clip, fps=fps, window=window, stride=stride, dtype=dtype)
     if Path(out_zarr).exists():
-        reused = store.reuse(out_zarr, config | {
-            "frames_sha256": fingerprint(frames_read(paths, ranges, spec.input.num_frames))})
+        reused = store.reuse(out_zarr, config | {"frames_sha256": fingerprint(frames_read(paths, index))})
         if reused is not None:
             return reused, True
+    if repeated:
+        warn(f"{frames_dir}: {len(paths)} frames, fewer than {backbone}'s {spec.input.clip(clip).frames}-frame clip: "
+             f"its last frame is fed {repeated} more time(s) (recorded in the store)")
+    scale = upscale(spec, frames_dir, short=min(size))
     dev = resolve_device(device)
     model = built_model(spec, pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling, device=dev)
     out = np.empty((len(ranges), spec.feature_dim(pooling)), np.float32)
     digests: dict[int, str] = {}
-    batches = prefetch(_clip_batches(paths, ranges, spec.input, digests, batch_size=batch_size, workers=workers))
+    batches = prefetch(_clip_batches(paths, index, spec.input, digests, batch_size=batch_size, workers=workers))
     row = 0
     with torch.inference_mode(), tqdm(total=len(ranges), desc=f"{backbone} {Path(frames_dir).name}",
                                       unit="window", disable=None) as bar:
@@ -186,5 +204,21 @@ def extract_features(
             row += len(y)
             bar.update(len(y))
     config["frames_sha256"] = fingerprint(digests)
-    run = {"device": dev.type, "precision": "bfloat16-autocast" if dev.type == "cuda" else "float32"}
-    return store.write(out_zarr, out.astype(dtype), ranges, config | run), False
+    run = {"device": dev.type, "precision": "bfloat16-autocast" if dev.type == "cuda" else "float32",
+           "repeated_frames": repeated, "input_scale": scale}
+    return store.write(out_zarr, out.astype(dtype), ranges, config | run, clip_frames=index), False
+
+
+_UPSCALE_WARNED: set[tuple[str, str]] = set()  # (backbone, frames' parent): one warning per stage, per process
+
+
+def upscale(spec: backbones.Backbone, frames_dir: str | Path, *, short: int) -> float:
+    """How much the model's resize scales the stored frames' `short` side (> 1: upscaled); warns once per stage."""
+    scale = round(spec.input.needs_rows / short, 4)
+    key = (spec.name, str(Path(frames_dir).parent))
+    if scale > 1 and key not in _UPSCALE_WARNED:
+        _UPSCALE_WARNED.add(key)
+        warn(f"{spec.name} resizes frames to a short side of {spec.input.needs_rows}, but the stored frames have "
+             f"{short}: they are upscaled {scale:.2f}x. Set frames.height to {spec.input.needs_rows} or more to feed "
+             "it what it was trained on.")
+    return scale

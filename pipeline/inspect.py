@@ -13,9 +13,15 @@ def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
 
-def backbones_table(*, weights_dir: str | Path, listed: Sequence[str] = (), pooling: str = "stack") -> str:
-    """Every registered backbone: family, level, feature dim, frames per window, input, parameters, weights."""
+def backbones_table(*, weights_dir: str | Path, listed: Sequence[str] = (), pooling: str = "stack",
+                    fps: float = 25.0) -> str:
+    """Every registered backbone: family, level, feature dim, its clip under each rule (frames x step in pipeline
+    frames at `fps`, and seconds), input, parameters, weights."""
     from pipeline.backbones import FAMILIES, load_all
+
+    def span(clip) -> str:
+        step = clip.step(fps)
+        return f"{clip.frames}x{step} {clip.frames * step / fps:.2f}s"
 
     rows = []
     for b in sorted(load_all().values(), key=lambda b: (FAMILIES.index(b.family), b.name)):
@@ -23,10 +29,12 @@ def backbones_table(*, weights_dir: str | Path, listed: Sequence[str] = (), pool
         weights = "none" if b.weights is None else b.weights.describe()
         here = "-" if b.weights is None else "yes" if b.weights.present(weights_dir) else "no"
         rows.append([("* " if b.name in listed else "  ") + b.name, b.family, b.level, b.feature_dim(pooling),
-                     b.input.num_frames, size, f"{b.n_params / 1e6:.1f}M", "yes" if b.in_paper else "",
-                     here, weights])
-    header = ["  name", "family", "level", "dim", "frames", "input", "params", "paper", "present", "weights"]
-    return table(rows, header) + f"\n* listed in features.backbones; present: in {weights_dir}"
+                     span(b.input.clip("paper")), span(b.input.clip("upstream")), size, f"{b.n_params / 1e6:.1f}M",
+                     "yes" if b.in_paper else "", here, weights])
+    header = ["  name", "family", "level", "dim", "paper clip", "upstream clip", "input", "params", "paper", "present",
+              "weights"]
+    return table(rows, header) + (f"\n* listed in features.backbones; present: in {weights_dir}; clips: frames x step "
+                                  f"(pipeline frames at {fps:g} fps) and the seconds they span")
 
 
 def heads_table() -> str:

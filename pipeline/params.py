@@ -65,7 +65,7 @@ class Labels(Section):
 
 
 class Frames(Section):
-    height: int | None = Field(default=240, gt=0)  # rows after resizing; null keeps the original size
+    height: int | None = Field(default=256, gt=0)  # rows after resizing; null keeps the original size
     jpg_quality: int = Field(default=90, ge=1, le=100)
 
 
@@ -100,6 +100,7 @@ class Features(Section):
     window: int = Field(default=16, gt=0)  # frames per window
     stride: int = Field(default=8, gt=0)  # frames between window starts
     frame_pooling: Literal["stack", "mean"] = "stack"  # frame-level backbones: per-frame features stacked or averaged
+    clip: Literal["paper", "upstream"] = "paper"  # frames each window feeds: Table 3's, or the weights' own sampling
     dtype: Literal["float16", "float32"] = "float16"  # as stored
 
 

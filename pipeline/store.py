@@ -3,6 +3,7 @@
     features/<backbone>/<video>.zarr
       features     (n_windows, feature_dim) float16 or float32 (features.dtype), chunked along time
       frame_range  (n_windows, 2) int32: window w covers frames [start, end)
+      clip_frames  (n_windows, T) int32: the frames window w fed its backbone (its clip, centred on the window)
       attrs        the configuration (CONFIG: backbone, weights, preprocessing, windows, dtype, the rows of
                    the frames and a hash of those read), then how it ran (device, precision) and the code version
 
@@ -53,8 +54,10 @@ class FeatureSet:
     attrs: dict[str, Any]
 
 
-def write(path: str | Path, features: np.ndarray, frame_range: np.ndarray, attrs: dict[str, Any]) -> FeatureSet:
-    """Write atomically: readers never see a half-written store. `attrs` must hold every CONFIG key."""
+def write(path: str | Path, features: np.ndarray, frame_range: np.ndarray, attrs: dict[str, Any], *,
+          clip_frames: np.ndarray | None = None) -> FeatureSet:
+    """Write atomically: readers never see a half-written store. `attrs` must hold every CONFIG key;
+    `clip_frames` (n_windows, T): the frames each window fed."""
     missing = [k for k in CONFIG if k not in attrs]
     if missing:
         raise ValueError(f"feature store attrs lack {missing}")
@@ -62,7 +65,10 @@ def write(path: str | Path, features: np.ndarray, frame_range: np.ndarray, attrs
     with atomic_output(path, directory=True) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         compressors = [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")]
-        for name, data in (("features", features), ("frame_range", frame_range.astype(np.int32))):
+        arrays = {"features": features, "frame_range": frame_range.astype(np.int32)}
+        if clip_frames is not None:
+            arrays["clip_frames"] = clip_frames.astype(np.int32)
+        for name, data in arrays.items():
             array = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=(CHUNK_ROWS, data.shape[1]),
                                        compressors=compressors if name == "features" else "auto", fill_value=0)
             # one chunk per write: zarr writes a whole array's chunks concurrently and, when one fails (a full

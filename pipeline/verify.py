@@ -83,7 +83,7 @@ def _features(p: params.Params, key: str, family: str, backbone: str, stage: str
     """A store must read, hold finite numbers, cover the frames and record what the params would make now
     (with `n`, the frames are sound: their fingerprint is checked too)."""
     from pipeline import backbones, store
-    from pipeline.features import fingerprint, frame_height, frames_read, store_config, windows
+    from pipeline.features import clip_frames, fingerprint, frame_size, frames_read, store_config, windows
 
     if not path.exists():
         return [Problem(key, stage, f"{path} is missing")]
@@ -99,17 +99,19 @@ def _features(p: params.Params, key: str, family: str, backbone: str, stage: str
     height = fs.attrs.get("frame_height")
     if n:
         with contextlib.suppress(BouldersegError):  # an unreadable first JPG is the frames check's to report
-            height = frame_height([frames_dir / "000000.jpg"])
+            height = frame_size([frames_dir / "000000.jpg"])[0]
     expect = store_config(spec, n_frames=fs.attrs.get("n_frames") if n is None else n, height=height,
                           pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir, seed=p.weights.seed,
-                          pooling=f.frame_pooling, fps=p.data.fps, window=f.window, stride=f.stride, dtype=f.dtype)
+                          pooling=f.frame_pooling, clip=f.clip, fps=p.data.fps, window=f.window, stride=f.stride,
+                          dtype=f.dtype)
     if n is not None:
         ranges = windows(n, window=f.window, stride=f.stride)
         if not np.array_equal(fs.frame_range, ranges):
             problems.append(f"frame_range does not cover the {n} frames in {f.window}-frame windows every {f.stride}")
         else:
             paths = [frames_dir / f"{i:06d}.jpg" for i in range(n)]
-            expect["frames_sha256"] = fingerprint(frames_read(paths, ranges, spec.input.num_frames))
+            index, _ = clip_frames(ranges, spec.input.clip(f.clip), n_frames=n, fps=p.data.fps)
+            expect["frames_sha256"] = fingerprint(frames_read(paths, index))
     problems += store.differences(fs.attrs, json.loads(json.dumps(expect)))
     return [Problem(key, stage, f"{path}: {what}") for what in problems]
 

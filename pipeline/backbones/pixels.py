@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.backbones import Backbone, InputSpec, register
+from pipeline.backbones import Backbone, InputSpec, image, register
 
 SIDE = 16
 
@@ -24,5 +24,5 @@ class Pixels(nn.Module):
 _FRAMES = 8
 register(Backbone(
     name="pixels", family="pixels", level="segment", dim=(2 * _FRAMES - 1) * SIDE * SIDE, make=Pixels, weights=None, n_params=0,
-    input=InputSpec(_FRAMES, short_side=128, crop_size=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
+    input=InputSpec(image(_FRAMES), short_side=128, crop_size=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
 ))

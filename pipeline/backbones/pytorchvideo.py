@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from pipeline.backbones import Backbone, Flatten, InputSpec, register
+from pipeline.backbones import Backbone, Flatten, InputSpec, kinetics, register
 from pipeline.weights import Checkpoint, WeightsFile
 
 ZOO = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo"
@@ -53,20 +53,23 @@ def _checkpoint(name: str) -> Checkpoint:
     return Checkpoint(WeightsFile(f"{ZOO}/{name}", sha256=None), to_state)
 
 
+# Upstream: the PyTorch Hub pages of pytorchvideo's models (side_size, crop_size, num_frames, sampling_rate at
+# 30 fps: x3d_xs/s/m, slow_r50, slowfast_r50) and pytorchvideo's Kinetics evaluation (256 / 256) for i3d_r50;
+# x3d_l (no hub page) from the X3D paper (356 / 312, 16 x 5). paper_frames: Table 3.
 for name, builder, spec, file, n_params in [
-    ("x3d_xs", "x3d_xs", InputSpec(4, short_side=182, crop_size=160), "kinetics/X3D_XS.pyth", 2974674),
-    ("x3d_s", "x3d_s", InputSpec(16, short_side=182, crop_size=160), "kinetics/X3D_S.pyth", 2974674),
-    ("x3d_m", "x3d_m", InputSpec(16, short_side=256, crop_size=224), "kinetics/X3D_M.pyth", 2974674),
-    ("x3d_l", "x3d_l", InputSpec(16, short_side=356, crop_size=312), "kinetics/X3D_L.pyth", 5333784),
-    ("r3d", "slow_r50", InputSpec(8, short_side=256, crop_size=224), "kinetics/SLOW_8x8_R50.pyth", 31634496),
-    ("i3d", "i3d_r50", InputSpec(16, short_side=256, crop_size=224), "kinetics/I3D_8x8_R50.pyth", 27223872),
+    ("x3d_xs", "x3d_xs", InputSpec(kinetics(4, 12), 182, 182, paper_frames=4), "kinetics/X3D_XS.pyth", 2974674),
+    ("x3d_s", "x3d_s", InputSpec(kinetics(13, 6), 182, 182, paper_frames=16), "kinetics/X3D_S.pyth", 2974674),
+    ("x3d_m", "x3d_m", InputSpec(kinetics(16, 5), 256, 256, paper_frames=16), "kinetics/X3D_M.pyth", 2974674),
+    ("x3d_l", "x3d_l", InputSpec(kinetics(16, 5), 356, 312, paper_frames=16), "kinetics/X3D_L.pyth", 5333784),
+    ("r3d", "slow_r50", InputSpec(kinetics(8, 8), 256, 256, paper_frames=8), "kinetics/SLOW_8x8_R50.pyth", 31634496),
+    ("i3d", "i3d_r50", InputSpec(kinetics(8, 8), 256, 256, paper_frames=16), "kinetics/I3D_8x8_R50.pyth", 27223872),
 ]:
     register(Backbone(name=name, family="pytorchvideo", level="segment", dim=2048, input=spec,
-                      weights=_checkpoint(file), make=_network(builder), n_params=n_params, in_paper=True))
+                      weights=_checkpoint(file), make=_network(builder), n_params=n_params))
 
 register(Backbone(
     name="slowfast_r50", family="pytorchvideo", level="segment", dim=2304,
-    input=InputSpec(num_frames=32, short_side=256, crop_size=224),
+    input=InputSpec(kinetics(32, 2), 256, 256, paper_frames=32),  # the fast pathway's; the slow one takes every 4th
     weights=_checkpoint("kinetics/SLOWFAST_8x8_R50.pyth"),
-    make=lambda: SlowFast(_hub("slowfast_r50")), n_params=33644488, in_paper=True,
+    make=lambda: SlowFast(_hub("slowfast_r50")), n_params=33644488,
 ))

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.backbones import Backbone, InputSpec, register
+from pipeline.backbones import Backbone, Clip, InputSpec, register
 from pipeline.weights import Checkpoint, WeightsFile
 
 
@@ -117,8 +117,9 @@ def _video_tower(state: dict) -> dict:
 
 
 register(Backbone(
-    name="s3d_h", family="s3dg", level="segment", dim=1024, make=S3DG, n_params=9146000, in_paper=True,
-    input=InputSpec(16, short_side=256, crop_size=224, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
+    name="s3d_h", family="s3dg", level="segment", dim=1024, make=S3DG, n_params=9146000,
+    # MIL-NCE (Miech et al., 2020) trained it on 32 frames at 10 fps, 224 px, RGB in [0, 1] with no normalisation
+    input=InputSpec(Clip(32, 1 / 10), 256, 224, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), paper_frames=16),
     weights=Checkpoint(WeightsFile("https://www.rocq.inria.fr/cluster-willow/amiech/howto100m/s3d_howto100m.pth",
                                    sha256=None), _video_tower),
 ))

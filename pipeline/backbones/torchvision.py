@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from pipeline.backbones import IMAGENET_MEAN, IMAGENET_STD, KINETICS_MEAN, KINETICS_STD, Backbone, InputSpec, register
+from pipeline.backbones import IMAGENET_MEAN, IMAGENET_STD, KINETICS_MEAN, KINETICS_STD, Backbone, Clip, InputSpec, register
 from pipeline.weights import Checkpoint, WeightsFile
 
 MODELS = "https://download.pytorch.org/models"
@@ -32,16 +32,17 @@ def _checkpoint(file: str, classifier: str) -> Checkpoint:
     return Checkpoint(WeightsFile(f"{MODELS}/{file}", sha256=None), to_state)
 
 
-for name, builder, classifier, dim, spec, file, n_params, in_paper in [
-    ("s3d_k", "s3d", "classifier", 1024, InputSpec(16, short_side=256, crop_size=224, mean=KINETICS_TV_MEAN,
-                                                   std=KINETICS_TV_STD), "s3d-d76dad2f.pth", 7910048, True),
-    ("mvit_v2_s", "mvit_v2_s", "head", 768, InputSpec(16, short_side=256, crop_size=224, mean=KINETICS_MEAN,
-                                                      std=KINETICS_STD), "mvit_v2_s-ae3be167.pth", 34230144, False),
-    ("swin3d_t", "swin3d_t", "head", 768, InputSpec(16, short_side=256, crop_size=224, mean=IMAGENET_MEAN,
-                                                    std=IMAGENET_STD), "swin3d_t-7615ae03.pth", 27850470, False),
-    ("r2plus1d_18", "r2plus1d_18", "fc", 512, InputSpec(16, short_side=128, crop_size=112, mean=KINETICS_TV_MEAN,
-                                                        std=KINETICS_TV_STD), "r2plus1d_18-91a641e6.pth", 31300125, False),
+# Upstream: each weights enum's own transforms() and documented evaluation clip (frame_rate, clip_len):
+# torchvision.models.video.<Model>_Weights.KINETICS400_V1. paper_frames: Table 3 (s3d_k only).
+for name, builder, classifier, dim, spec, file, n_params in [
+    ("s3d_k", "s3d", "classifier", 1024, InputSpec(Clip(128, 1 / 15), 256, 224, KINETICS_TV_MEAN, KINETICS_TV_STD,
+                                                   paper_frames=16, resize=(256, 256)), "s3d-d76dad2f.pth", 7910048),
+    ("mvit_v2_s", "mvit_v2_s", "head", 768, InputSpec(Clip(16, 1 / 7.5), 256, 224, KINETICS_MEAN, KINETICS_STD),
+     "mvit_v2_s-ae3be167.pth", 34230144),
+    ("swin3d_t", "swin3d_t", "head", 768, InputSpec(Clip(32, 1 / 15), 256, 224, IMAGENET_MEAN, IMAGENET_STD),
+     "swin3d_t-7615ae03.pth", 27850470),
+    ("r2plus1d_18", "r2plus1d_18", "fc", 512, InputSpec(Clip(16, 1 / 15), 128, 112, KINETICS_TV_MEAN, KINETICS_TV_STD,
+                                                        resize=(128, 171)), "r2plus1d_18-91a641e6.pth", 31300125),
 ]:
     register(Backbone(name=name, family="torchvision", level="segment", dim=dim, input=spec,
-                      weights=_checkpoint(file, classifier), make=_network(builder, classifier), n_params=n_params,
-                      in_paper=in_paper))
+                      weights=_checkpoint(file, classifier), make=_network(builder, classifier), n_params=n_params))

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pipeline.backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, InputSpec, each_frame, register
+from pipeline.backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, InputSpec, each_frame, image, kinetics, register
 from pipeline.errors import BouldersegError
 from pipeline.weights import Checkpoint, WeightsFile
 
@@ -96,22 +96,25 @@ def _vjepa2() -> nn.Module:
     return PerClip(t.VJEPA2Model(t.VJEPA2Config()), lambda out: out.last_hidden_state.mean(1), skip_predictor=True)
 
 
+# Upstream: each model card's clip (ViViT 32 x 2, VideoMAE 16 x 4 at 30 fps; V-JEPA 2's fpc64: 64 frames, every
+# 2nd at 30 fps assumed: its card states no step) and resize/crop/normalisation: the image processor classes' defaults, or the checkpoint's own
+# preprocessor_config.json where it overrides them (DINOv2: 256 / 224 ImageNet; VideoMAE: ImageNet mean).
 for backbone in [
-    Backbone(name="dinov2_vits14", family="transformers", level="frame", dim=384, make=_dinov2, n_params=22056576, in_paper=True,
-             input=InputSpec(8, short_side=256, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+    Backbone(name="dinov2_vits14", family="transformers", level="frame", dim=384, make=_dinov2, n_params=22056576,
+             input=InputSpec(image(), 256, 224, IMAGENET_MEAN, IMAGENET_STD, paper_frames=8),
              weights=_hub("facebook/dinov2-small")),
-    Backbone(name="clip_vit_b32", family="transformers", level="frame", dim=512, make=_clip, n_params=87849216, in_paper=True,
-             input=InputSpec(8, short_side=224, crop_size=224, mean=CLIP_MEAN, std=CLIP_STD),
+    Backbone(name="clip_vit_b32", family="transformers", level="frame", dim=512, make=_clip, n_params=87849216,
+             input=InputSpec(image(), 224, 224, CLIP_MEAN, CLIP_STD, paper_frames=8),
              weights=_hub("openai/clip-vit-base-patch32", keep=lambda k: k.startswith(("vision_model.",
                                                                                        "visual_projection.")))),
-    Backbone(name="vivit", family="transformers", level="segment", dim=768, make=_vivit, n_params=88646400, in_paper=True,
-             input=InputSpec(32, short_side=256, crop_size=224, mean=HALF, std=HALF),
+    Backbone(name="vivit", family="transformers", level="segment", dim=768, make=_vivit, n_params=88646400,
+             input=InputSpec(kinetics(32, 2), 256, 224, HALF, HALF, paper_frames=32),
              weights=_hub("google/vivit-b-16x2-kinetics400", keep=lambda k: k.startswith("vivit."), strip="vivit.")),
     Backbone(name="videomae_b", family="transformers", level="segment", dim=768, make=_videomae, n_params=86227200,
-             input=InputSpec(16, short_side=256, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+             input=InputSpec(kinetics(16, 4), 224, 224, IMAGENET_MEAN, IMAGENET_STD),
              weights=_hub("MCG-NJU/videomae-base-finetuned-kinetics", keep=lambda k: not k.startswith("classifier."))),
     Backbone(name="vjepa2_l", family="transformers", level="segment", dim=1024, make=_vjepa2, n_params=325971328,
-             input=InputSpec(16, short_side=292, crop_size=256, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+             input=InputSpec(kinetics(64, 2), 292, 256, IMAGENET_MEAN, IMAGENET_STD),
              weights=_hub("facebook/vjepa2-vitl-fpc64-256")),
 ]:
     register(backbone)

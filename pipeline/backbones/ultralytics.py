@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pipeline.backbones import Backbone, InputSpec, each_frame, register
+from pipeline.backbones import Backbone, InputSpec, each_frame, image, register
 from pipeline.detectors.yolo import RELEASES, quiet_ultralytics, ultralytics_state
 from pipeline.weights import Checkpoint, WeightsFile
 
@@ -52,8 +52,8 @@ def _pose() -> nn.Module:
 
 
 register(Backbone(
-    name="yolo_pose", family="ultralytics", level="frame", dim=2 * KEYPOINTS * 3, make=_pose, n_params=2908507, in_paper=True,
-    input=InputSpec(8, short_side=320, crop_size=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
+    name="yolo_pose", family="ultralytics", level="frame", dim=2 * KEYPOINTS * 3, make=_pose, n_params=2908507,
+    input=InputSpec(image(), short_side=320, crop_size=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), paper_frames=8),
     # not pinned yet: ultralytics saves pickled modules, so this file is refused until its sha256 is pinned here
     weights=Checkpoint(WeightsFile(f"{RELEASES}/yolo11n-pose.pt", sha256=None),
                        lambda ckpt: {f"model.{k}": v for k, v in ultralytics_state(ckpt).items()}),
