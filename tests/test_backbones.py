@@ -134,12 +134,66 @@ def test_ultralytics_pose_checkpoint_needs_a_pin_then_loads_once_converted(tmp_p
     assert len(list(tmp_path.glob("local.pth.*.tensors.pt"))) == 1  # converted once; later loads read tensors only
 
 
-def test_s3dg_checkpoint_of_the_howto100m_port_loads_its_video_tower(tmp_path):
+def howto100m_checkpoint() -> dict[str, torch.Tensor]:
+    """A state dict with the key names and shapes of the published s3d_howto100m.pth, written from the layout of
+    antoine77340/S3D_HowTo100M's s3dg.py (STConv3D: conv1/bn1, and conv2/bn2 when separable; InceptionBlock:
+    conv_b0, conv_b1_a/b, conv_b2_a/b, conv_b3_b, gating_b0-3; then fc and the text module), not from our module."""
+    g = torch.Generator().manual_seed(0)
+    state: dict[str, torch.Tensor] = {}
+
+    def bn(prefix: str, c: int) -> None:
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            state[f"{prefix}.{name}"] = torch.rand(c, generator=g) + 0.5
+        state[f"{prefix}.num_batches_tracked"] = torch.tensor(0)
+
+    def conv(prefix: str, cin: int, cout: int, kernel: tuple[int, int, int], separable: bool = False) -> None:
+        first = (1, *kernel[1:]) if separable else kernel
+        state[f"{prefix}.conv1.weight"] = torch.randn(cout, cin, *first, generator=g)
+        bn(f"{prefix}.bn1", cout)
+        if separable:
+            state[f"{prefix}.conv2.weight"] = torch.randn(cout, cout, kernel[0], 1, 1, generator=g)
+            bn(f"{prefix}.bn2", cout)
+
+    def gating(prefix: str, c: int) -> None:
+        state[f"{prefix}.fc.weight"], state[f"{prefix}.fc.bias"] = torch.randn(c, c, generator=g), torch.randn(c, generator=g)
+
+    def inception(prefix: str, cin: int, o0: int, o1a: int, o1b: int, o2a: int, o2b: int, o3: int) -> int:
+        conv(f"{prefix}.conv_b0", cin, o0, (1, 1, 1))
+        conv(f"{prefix}.conv_b1_a", cin, o1a, (1, 1, 1))
+        conv(f"{prefix}.conv_b1_b", o1a, o1b, (3, 3, 3), separable=True)
+        conv(f"{prefix}.conv_b2_a", cin, o2a, (1, 1, 1))
+        conv(f"{prefix}.conv_b2_b", o2a, o2b, (3, 3, 3), separable=True)
+        conv(f"{prefix}.conv_b3_b", cin, o3, (1, 1, 1))
+        for b, c in enumerate((o0, o1b, o2b, o3)):
+            gating(f"{prefix}.gating_b{b}", c)
+        return o0 + o1b + o2b + o3
+
+    conv("conv1", 24, 64, (2, 4, 4))  # space to depth: 3 x 2 x 2 x 2 input channels
+    conv("conv_2b", 64, 64, (1, 1, 1))
+    conv("conv_2c", 64, 192, (3, 3, 3), separable=True)
+    gating("gating", 192)
+    c = 192
+    for name, sizes in (("mixed_3b", (64, 96, 128, 16, 32, 32)), ("mixed_3c", (128, 128, 192, 32, 96, 64)),
+                        ("mixed_4b", (192, 96, 208, 16, 48, 64)), ("mixed_4c", (160, 112, 224, 24, 64, 64)),
+                        ("mixed_4d", (128, 128, 256, 24, 64, 64)), ("mixed_4e", (112, 144, 288, 32, 64, 64)),
+                        ("mixed_4f", (256, 160, 320, 32, 128, 128)), ("mixed_5b", (256, 160, 320, 32, 128, 128)),
+                        ("mixed_5c", (384, 192, 384, 48, 128, 128))):
+        c = inception(name, c, *sizes)
+    state["fc.weight"], state["fc.bias"] = torch.randn(512, c, generator=g), torch.randn(512, generator=g)
+    state["text_module.word_embd.weight"] = torch.randn(10, 300, generator=g)  # 66,250 words upstream; dropped
+    state["text_module.fc1.weight"], state["text_module.fc2.weight"] = torch.randn(2048, 300), torch.randn(512, 2048)
+    return state
+
+
+def test_s3dg_checkpoint_in_the_howto100m_layout_loads_its_video_tower(tmp_path):
     bb = REGISTRY["s3d_h"]
-    upstream = bb.make().state_dict() | {"fc.weight": torch.zeros(512, 1024), "fc.bias": torch.zeros(512),
-                                         "text_module.word_embd.weight": torch.zeros(10, 300)}  # joint space, text
+    upstream = howto100m_checkpoint()
     torch.save(upstream, tmp_path / bb.weights.file.name)
-    loads(bb, tmp_path, "mixed_5c.gating_b3.fc.weight", upstream["mixed_5c.gating_b3.fc.weight"])
+    model, _ = bb.build(pretrained=True, weights_dir=tmp_path)  # strict: every parameter of ours comes from the file
+    ours = model.state_dict()
+    tower = {k: v for k, v in upstream.items() if not k.startswith(("fc.", "text_module."))}
+    assert set(ours) == set(tower)
+    assert all(torch.equal(ours[k], v) for k, v in tower.items())
 
 
 def test_pixels_has_nothing_to_load():
