@@ -169,6 +169,15 @@ def test_dropping_classes_retrains_without_relabelling(project):
     assert float(out.split()[-1]) < 0.01, out
 
 
+def test_a_bundle_with_a_mode_filter_records_the_metrics_of_what_it_applies(small):
+    sh("dvc", "exp", "run", "-S", "train.mode_filter=9", cwd=small)
+    metrics = json.loads((small / "reports" / "metrics.json").read_text())["x3d_xs"]
+    for head in SMALL_HEADS:
+        cv = json.loads((small / "models" / "x3d_xs" / head / "bundle.json").read_text())["cv_metrics"]
+        assert cv["edit"] == metrics[f"{head}+mode"]["edit"] and cv["accuracy"] == metrics[f"{head}+mode"]["accuracy"]
+    assert any(metrics[f"{h}+mode"]["edit"] != metrics[h]["edit"] for h in SMALL_HEADS)  # the filter changed them
+
+
 def test_training_on_cpu_is_byte_reproducible(project):
     before = prediction_bytes(project), (project / "models" / "x3d_xs" / "mstcn" / "head.pt").read_bytes()
     targets = sorted(rows(["linear", "mstcn"]))

@@ -103,3 +103,17 @@ def test_an_interrupted_write_leaves_nothing_a_rerun_would_trust(bikes_frames, t
 def test_reading_a_missing_store_says_what_to_run(tmp_path):
     with pytest.raises(BouldersegError, match="not a boulderseg feature store.*boulderseg features"):
         store.read(tmp_path / "nope.zarr")
+
+
+def test_frames_smaller_than_the_model_wants_are_upscaled_with_one_warning_and_recorded(bikes_frames, tmp_path, capsys):
+    from pipeline import features
+
+    features._UPSCALE_WARNED.clear()
+    for name in ("a", "b"):  # two videos of one stage: one warning
+        fs, _ = extract_features(bikes_frames, tmp_path / name / "v.zarr", **KW)  # 136 rows; x3d_xs resizes to 182
+        assert fs.attrs["input_scale"] == pytest.approx(182 / 136, abs=1e-4)
+    err = capsys.readouterr().err
+    assert err.count("warning: x3d_xs resizes frames to a short side of 182, but the stored frames have 136: they "
+                     "are upscaled 1.34x. Set frames.height to 182 or more") == 1
+    pixels, _ = extract_features(bikes_frames, tmp_path / "p.zarr", **(KW | {"backbone": "pixels"}))  # 128 <= 136
+    assert pixels.attrs["input_scale"] < 1 and "pixels resizes" not in capsys.readouterr().err
