@@ -84,12 +84,14 @@ def test_backbones_lists_the_registry_marking_the_listed_ones_and_their_weights(
     run = boulderseg("backbones", cwd=root)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0].split() == ["name", "family", "level", "dim", "frames", "input", "params", "paper", "present",
-                                "weights"]
+    assert lines[0].split() == ["name", "family", "level", "dim", "paper", "clip", "upstream", "clip", "input",
+                                "params", "paper", "present", "weights"]
     rows = {line[2:].split()[0]: line for line in lines[1:-1]}
     assert set(rows) == set(load_all())
     assert rows["efficientnet_lite0"].startswith("* efficientnet_lite0 ") and rows["x3d_xs"].startswith("  x3d_xs ")
-    assert rows["x3d_xs"].split()[1:8] == ["pytorchvideo", "segment", "2048", "4", "160²", "3.0M", "yes"]
+    assert rows["x3d_xs"].split()[1:10] == ["pytorchvideo", "segment", "2048", "4x1", "0.16s", "4x10", "1.60s", "182²",
+                                            "3.0M"]
+    assert rows["slowfast_r50"].split()[4:8] == ["32x1", "1.28s", "32x2", "2.56s"]  # the paper's clip / upstream
     assert rows["s3d_k"].split()[-2:] == ["yes", "https://download.pytorch.org/models/s3d-d76dad2f.pth"]
     assert rows["pixels"].split()[-2:] == ["-", "none"]
 

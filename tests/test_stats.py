@@ -54,11 +54,12 @@ def test_dataset_stats_by_hand():
                                         "mean_duration_s": 1.0, "median_duration_s": 1.0}
     assert s["classes"]["nothing"]["segments"] == 2 and s["classes"]["nothing"]["mean_duration_s"] == 1.5
     # transcripts without the dropped class: v1 c b c r (4 segments), v2 r c (2)
-    assert s["segments_per_video"] == {"mean": 3.0, "std": 1.0, "per_video": {"v1": 4, "v2": 2}}
+    # ± is the sample std (ddof 1), as everywhere: |4 - 2| / sqrt(2)
+    assert s["segments_per_video"] == {"mean": 3.0, "std": pytest.approx(2 ** 0.5), "per_video": {"v1": 4, "v2": 2}}
     assert s["imbalance_ratio"] == 12 / 2
     assert s["imbalance"] == {"largest": "climbing", "smallest": "brushing", "absent": []}
     assert s["repetition_score"]["per_video"] == {"v1": 0.25, "v2": 0.0}
-    assert s["repetition_score"]["mean"] == 0.125 and s["repetition_score"]["std"] == 0.125
+    assert s["repetition_score"]["mean"] == 0.125 and s["repetition_score"]["std"] == pytest.approx(0.25 / 2 ** 0.5)
     assert s["order_variation"] == 3 / 4  # edit(cbcr, rc) = 3 over max length 4
 
 
