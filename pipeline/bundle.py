@@ -61,22 +61,29 @@ def load(bundle_dir: str | Path) -> tuple[Head, dict[str, Any]]:
 
 
 CHECKED = ("backbone", "weights", "preprocessing", "precision", "fps", "window", "stride", "dtype")  # store == bundle
+HEIGHTS = "frame_heights"  # the rows of the frames the training features were computed from
+
+
+def require_checkable(meta: dict[str, Any], bundle_dir: Path) -> None:
+    """Refuse a bundle that does not record what `check_store` compares (written by an older boulderseg)."""
+    missing = [k for k in (*CHECKED, HEIGHTS) if k not in meta["backbone"]]
+    if missing:
+        raise BouldersegError(f"{bundle_dir}/bundle.json records no {', '.join(missing)}: it was written by an older "
+                              "boulderseg. Retrain it with `dvc repro`.")
 
 
 def check_store(meta: dict[str, Any], attrs: dict[str, Any], *, store_path: Path, bundle_dir: Path) -> None:
     """Refuse a feature store that was not computed the way the bundle's training features were: other weights
-    (file and sha256), preprocessing (input spec, clip rule, pooling), precision, windows, dtype or frame height."""
+    (file and sha256), preprocessing (input spec, clip rule, pooling), precision, windows, dtype, or frames of another
+    height than the training features'."""
+    require_checkable(meta, bundle_dir)
     b = meta["backbone"]
-    missing = [k for k in CHECKED if k not in b]
-    if missing:
-        raise BouldersegError(f"{bundle_dir}/bundle.json records no {', '.join(missing)}: it was written by an older "
-                              "boulderseg. Retrain it with `dvc repro`.")
-    expect = {k: b[k] for k in CHECKED}
-    if meta["frames"].get("height") is not None:
-        expect["frame_height"] = meta["frames"]["height"]
-    differ = [k for k, v in json.loads(json.dumps(expect)).items() if attrs.get(k) != v]
+    expect = json.loads(json.dumps({k: b[k] for k in CHECKED}))
+    differ = {k: v for k, v in expect.items() if attrs.get(k) != v}
+    if attrs.get("frame_height") not in b[HEIGHTS]:
+        differ["frame_height"] = b[HEIGHTS][0] if len(b[HEIGHTS]) == 1 else b[HEIGHTS]
     if differ:
-        lines = "\n".join(f"  {k}: the store has {attrs.get(k)!r}, the bundle {expect[k]!r}" for k in differ)
+        lines = "\n".join(f"  {k}: the store has {attrs.get(k)!r}, the bundle {v!r}" for k, v in differ.items())
         raise BouldersegError(
             f"{store_path} was not computed as {bundle_dir} was trained, so its predictions would not be the model's:\n"
             f"{lines}\nRecompute it with the bundle's settings (weights file, runtime.device for the precision, "

@@ -134,8 +134,8 @@ def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretra
         "backbone": spec.name, "family": spec.family, "level": spec.level, "feature_dim": spec.feature_dim(pooling),
         "weights": spec.provenance(pretrained=pretrained, weights_dir=weights_dir, seed=seed),
         "preprocessing": spec.input.as_dict() | {
-            "clip": {"rule": clip, "frames": fed.frames, "step": fed.step(fps),
-                     "seconds": round(fed.frames * fed.step(fps) / fps, 4), "centred": "on the window's centre"},
+            "clip": {"rule": clip, "frames": fed.frames, "step": fed.step(fps), "seconds": fed.seconds(fps),
+                     "centred": "on the window's centre"},
             "interpolation": "INTER_AREA", "frame_pooling": pooling if spec.level == "frame" else None},
         "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": n_frames, "frame_height": height,
     }
@@ -183,8 +183,9 @@ def extract_features(
         if reused is not None:
             return reused, True
     if repeated:
-        warn(f"{frames_dir}: {len(paths)} frames, fewer than {backbone}'s {spec.input.clip(clip).frames}-frame clip: "
-             f"its last frame is fed {repeated} more time(s) (recorded in the store)")
+        fed = spec.input.clip(clip)
+        warn(f"{frames_dir}: {len(paths)} frames, shorter than {backbone}'s clip ({fed.frames} frames {fed.step(fps)} "
+             f"apart): its last frame is fed {repeated} more time(s) (recorded in the store)")
     scale = upscale(spec, frames_dir, short=min(size))
     dev = resolve_device(device)
     model = built_model(spec, pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling, device=dev)

@@ -20,8 +20,7 @@ def backbones_table(*, weights_dir: str | Path, listed: Sequence[str] = (), pool
     from pipeline.backbones import FAMILIES, load_all
 
     def span(clip) -> str:
-        step = clip.step(fps)
-        return f"{clip.frames}x{step} {clip.frames * step / fps:.2f}s"
+        return f"{clip.frames}x{clip.step(fps)} {clip.seconds(fps):.2f}s"
 
     rows = []
     for b in sorted(load_all().values(), key=lambda b: (FAMILIES.index(b.family), b.name)):

@@ -65,7 +65,7 @@ class Labels(Section):
 
 
 class Frames(Section):
-    height: int | None = Field(default=256, gt=0)  # rows after resizing; null keeps the original size
+    height: int | None = Field(default=256, gt=0)  # rows after resizing, never above the source's; null: the source's
     jpg_quality: int = Field(default=90, ge=1, le=100)
 
 

@@ -37,6 +37,7 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
     from pipeline.persons import detect_persons
 
     head, meta = bundle.load(bundle_dir)
+    bundle.require_checkable(meta, bundle_dir)  # before any work
     b, w = meta["backbone"], meta["weights"]
     work = out_dir / "work"
     extract_frames(video, work / "frames", fps=b["fps"], height=meta["frames"]["height"],
@@ -49,7 +50,7 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
     fs, _ = extract_features(
         work / "frames", work / "features.zarr", backbone=b["backbone"], family=b["family"],
         pretrained=w["pretrained"], seed=w["seed"], pooling=b["preprocessing"].get("frame_pooling") or "stack",
-        clip=b["preprocessing"].get("clip", {}).get("rule", "paper"),
+        clip=b["preprocessing"]["clip"]["rule"],
         fps=b["fps"], window=b["window"], stride=b["stride"], dtype=b["dtype"], weights_dir=runtime.weights_dir,
         batch_size=runtime.features_batch, device=runtime.device, workers=runtime.features_workers)
     bundle.check_store(meta, fs.attrs, store_path=work / "features.zarr", bundle_dir=bundle_dir)
@@ -62,6 +63,7 @@ def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path =
     import pyarrow.parquet as pq
 
     head, meta = bundle.load(bundle_dir)
+    bundle.require_checkable(meta, bundle_dir)
     b = meta["backbone"]
     persons_parquet, features_zarr = root / "persons" / f"{key}.parquet", root / "features" / b["backbone"] / f"{key}.zarr"
     for path in (persons_parquet, features_zarr):

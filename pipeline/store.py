@@ -76,7 +76,7 @@ def write(path: str | Path, features: np.ndarray, frame_range: np.ndarray, attrs
             for lo in range(0, len(data), CHUNK_ROWS):
                 array[lo : lo + CHUNK_ROWS] = data[lo : lo + CHUNK_ROWS]
         group.attrs.update(attrs)
-    return FeatureSet(features, frame_range.astype(np.int32), attrs)
+    return FeatureSet(features, frame_range.astype(np.int32), json.loads(json.dumps(attrs)))  # as a reader sees them
 
 
 def differences(attrs: Mapping[str, Any], expect: Mapping[str, Any]) -> list[str]:

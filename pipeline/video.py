@@ -149,9 +149,10 @@ def manifest(info: VideoInfo, *, fps: float, n_out: int, size: tuple[int, int]) 
 
 
 def output_size(info: VideoInfo, height: int | None) -> tuple[int, int]:
-    """(width, height) as displayed after resizing to `height` rows, keeping the aspect ratio, even width."""
+    """(width, height) as displayed after resizing to `height` rows, keeping the aspect ratio, even width; a source
+    with fewer rows keeps its own size: an upscaled frame holds nothing more, only costs more."""
     width0, height0 = info.display_size
-    if not height or height == height0:
+    if not height or height >= height0:
         return width0, height0
     return round(width0 * height / height0 / 2) * 2, height
 

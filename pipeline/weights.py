@@ -190,8 +190,8 @@ class ShippedFile:
         path = self.locate()
         if path is None or not path.is_file():
             raise BouldersegError(f"missing pretrained weights {self.package}/{self.path}: the package that ships them "
-                                  f"is not installed. {self.install}, or run with random weights: "
-                                  "`boulderseg profile smoke`.")
+                                  f"is not installed. {self.install}; or run a profile that does without it, "
+                                  "`boulderseg profile paper` (it downloads its weights).")
         actual = sha256_of(path)
         if actual != self.sha256:
             raise BouldersegError(f"{path}: sha256 mismatch: the file has {actual}, the registry pins {self.sha256}. "

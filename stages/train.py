@@ -36,7 +36,7 @@ def main(
     from pipeline.errors import BouldersegError
     from pipeline.metrics import summarize
     from pipeline.names import under
-    from pipeline.store import attrs, read
+    from pipeline.store import attrs
     from pipeline.train import HeadConfig, Loss, cross_validate
 
     # Heads are small: one thread trains them as fast as two on 2 cores (the six sample heads: 86.1 s against
@@ -51,10 +51,10 @@ def main(
         raise BouldersegError(f"{folds_json}: no fold for {sorted(set(p.videos) - folds.keys())}; rerun the folds stage.")
     f = p.features
     expect = {"fps": p.data.fps, "window": f.window, "stride": f.stride, "dtype": f.dtype, "backbone": backbone}
-    stores = {name: features_dir / backbone / f"{name}.zarr" for name in p.videos}
-    precision = {name: attrs(path).get("precision") for name, path in stores.items()}
+    stored = {name: attrs(features_dir / backbone / f"{name}.zarr") for name in p.videos}
+    precision = {name: a.get("precision") for name, a in stored.items()}
     if len(set(precision.values())) > 1:
-        kinds = {kind: [n for n, k in precision.items() if k == kind] for kind in sorted(set(map(str, precision.values())))}
+        kinds = {kind: [n for n, k in precision.items() if str(k) == kind] for kind in sorted(set(map(str, precision.values())))}
         raise BouldersegError(f"{features_dir / backbone}: stores of different precision in one training set ("
                               + "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items()) + "). Extract every video "
                               "on one kind of device (runtime.device), deleting the others' stores, then rerun.")
@@ -68,9 +68,10 @@ def main(
     with atomic_output(bundle_dir, directory=True) as tmp:
         table = cross_validate(data, folds, cfg, models_dir=tmp, loss=loss, mode_window=p.train.mode_filter,
                                **fit_args).assign(backbone=backbone)
-        store = read(features_dir / backbone / f"{data[0].name}.zarr").attrs
-        info = {"backbone": {k: store[k] for k in ("backbone", "family", "level", "feature_dim", "weights",
-                                                    "preprocessing", "fps", "window", "stride", "dtype", "precision")},
+        first = stored[data[0].name]
+        info = {"backbone": {k: first[k] for k in ("backbone", "family", "level", "feature_dim", "weights",
+                                                    "preprocessing", "fps", "window", "stride", "dtype", "precision")}
+                | {"frame_heights": sorted({a.get("frame_height") for a in stored.values()})},
                 "labels": {"classes": p.labels.classes, "drop": p.labels.drop, "merge": p.labels.merge,
                            "map": p.labels.map},
                 "frames": p.frames.model_dump(), "persons": p.persons.model_dump(), "weights": p.weights.model_dump(),

@@ -2,9 +2,10 @@
 
     python tests/recompute_metrics.py reports/predictions reports/metrics.json
 
-Reads every `<backbone>/<head>.parquet` and, from MS-TCN's definitions written afresh (segments are runs
-of one label; background forms none; Edit averaged over videos; F1@k from TP/FP/FN summed over a fold's
-videos), prints the largest difference from metrics.json. Background: in the truth, frames not `scored`;
+Reads every `<backbone>/<head>.parquet` and, from the definitions written afresh (frame accuracy, per-class
+accuracy and macro-F1 over the scored frames; MS-TCN's segments: runs of one label, background forming none,
+Edit averaged over videos, F1@k from TP/FP/FN summed over a fold's videos), prints the largest difference of
+any mean or std from metrics.json. Background: in the truth, frames not `scored`;
 in the prediction, frames the person filter removed. Accuracy: the `scored` frames. ± : sample std.
 """
 from __future__ import annotations
@@ -54,6 +55,13 @@ def hits(truth: list, pred: list, k: float) -> tuple[int, int, int]:
 def fold_scores(df: pd.DataFrame) -> dict[str, float]:
     scored = df[df["scored"]]
     out = {"accuracy": 100 * (scored["label"] == scored["pred"]).mean()}
+    f1s = []
+    for c in sorted(set(scored["label"]) | set(scored["pred"])):
+        truth, pred = scored["label"] == c, scored["pred"] == c
+        if truth.any():
+            out[f"class:{c}"] = 100 * (truth & pred).sum() / truth.sum()
+        f1s.append(2 * (truth & pred).sum() / (truth.sum() + pred.sum()))
+    out["macro_f1"] = 100 * sum(f1s) / len(f1s)
     edits, counts = [], {k: [0, 0, 0] for k in (10, 25, 50)}
     for _, v in df.sort_values("frame").groupby("video"):
         truth = runs(v["label"].tolist(), v["scored"].tolist())
@@ -74,11 +82,21 @@ def largest_difference(predictions: Path, metrics: Path) -> float:
         df = pd.read_parquet(path)
         backbone, head = path.parent.name, path.stem
         folds = [fold_scores(f) for _, f in df.groupby("fold")]
-        for key in ("accuracy", "edit", "f1@10", "f1@25", "f1@50"):
-            values = [f[key] for f in folds]
-            mine = {"mean": statistics.mean(values), "std": statistics.stdev(values)}
+        row = reported[backbone][head]
+        keys = ["accuracy", "macro_f1", "edit", "f1@10", "f1@25", "f1@50",
+                *(f"class:{c}" for c in row["per_class_accuracy"])]
+        for key in keys:
+            values = [f[key] for f in folds if key in f]
+            cell = row["per_class_accuracy"][key[6:]] if key.startswith("class:") else row[key]
+            if not values:
+                assert cell["mean"] is None, (path, key)
+                continue
+            mine = {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else None}
             for part in ("mean", "std"):
-                worst = max(worst, abs(mine[part] - reported[backbone][head][key][part]))
+                if mine[part] is None or cell[part] is None:
+                    assert mine[part] is cell[part], (path, key, part)
+                else:
+                    worst = max(worst, abs(mine[part] - cell[part]))
     return worst
 
 

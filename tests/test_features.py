@@ -109,8 +109,9 @@ def test_frames_smaller_than_the_model_wants_are_upscaled_with_one_warning_and_r
     from pipeline import features
 
     features._UPSCALE_WARNED.clear()
-    for name in ("a", "b"):  # two videos of one stage: one warning
-        fs, _ = extract_features(bikes_frames, tmp_path / name / "v.zarr", **KW)  # 136 rows; x3d_xs resizes to 182
+    for name in ("a", "b"):  # two videos of one stage (data/frames/<video>): one warning
+        shutil.copytree(bikes_frames, tmp_path / "frames" / name)
+        fs, _ = extract_features(tmp_path / "frames" / name, tmp_path / name / "v.zarr", **KW)  # 136 rows; x3d_xs: 182
         assert fs.attrs["input_scale"] == pytest.approx(182 / 136, abs=1e-4)
     err = capsys.readouterr().err
     assert err.count("warning: x3d_xs resizes frames to a short side of 182, but the stored frames have 136: they "

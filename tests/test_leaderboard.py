@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from pipeline import leaderboard
 
@@ -40,3 +41,12 @@ def test_the_markdown_prints_the_paper_rows_below_ours_labelled(tmp_path):
     assert "| **70.0 ± 1.2** |" in lines[ours[1]]  # best of ours in bold, std beside it
     assert "| r3d (paper) | lstm (paper) | 86.8 ± 3.5 | 83.5 ± 4.2 | 87.1 ± 3.7 | 89.7 ± 5.6 | — |" in "\n".join(lines)
     assert "| s3d_h (paper) | linear (paper's MLP) | 59.5 ± 8.9 | 0.0 ± 0.0 |" in "\n".join(lines)
+
+
+def test_the_papers_clip_of_every_table3_backbone_is_the_one_we_feed_under_the_paper_rule():
+    from pipeline import backbones
+
+    registry = backbones.load_all()
+    for _, r in TABLE3.iterrows():
+        clip = registry[leaderboard.PAPER_NAMES[r["backbone"]]].input.clip("paper")
+        assert clip.frames == r["frames"] and clip.seconds(25) == pytest.approx(r["seconds"]), r["backbone"]

