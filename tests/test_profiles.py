@@ -85,3 +85,13 @@ def test_the_command_lists_profiles_marks_the_current_one_and_applies(params_fil
     assert yaml.safe_load(params_file.read_text())["weights"]["pretrained"] is False
     out = subprocess.run([BOULDERSEG, "profile", "nope"], cwd=root, capture_output=True, text=True)
     assert out.returncode != 0 and "error: unknown profile 'nope'" in out.stderr
+
+
+def test_run_applies_the_profile_then_runs_dvc_repro_and_passes_its_failure_on(params_file):
+    root = params_file.parent  # no DVC repository here: `dvc repro` fails at once
+    out = subprocess.run([BOULDERSEG, "profile", "smoke", "--run"], cwd=root, capture_output=True, text=True)
+    assert out.returncode != 0 and "not inside of a DVC repository" in out.stderr
+    assert profiles.current(params_file) == "smoke"  # applied first
+    out = subprocess.run([BOULDERSEG, "airgapped"], cwd=root, capture_output=True, text=True)
+    assert out.returncode != 0 and "not inside of a DVC repository" in out.stderr
+    assert profiles.current(params_file) == "default"  # the alias: the default profile, then dvc repro
