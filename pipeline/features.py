@@ -221,5 +221,5 @@ def upscale(spec: backbones.Backbone, frames_dir: str | Path, *, short: int) -> 
         _UPSCALE_WARNED.add(key)
         warn(f"{spec.name} resizes frames to a short side of {spec.input.needs_rows}, but the stored frames have "
              f"{short}: they are upscaled {scale:.2f}x. Set frames.height to {spec.input.needs_rows} or more to feed "
-             "it what it was trained on.")
+             "it what it was trained on (frames never have more rows than their source).")
     return scale
