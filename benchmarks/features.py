@@ -10,7 +10,7 @@ random weights (the cost is the same) at the shipped window, stride and batch si
 and prints windows/s of each and the time ratio (the goal: stage <= 1.15x bare). Last, process
 start-up: `python -m stages.features` on a folder of one window, the whole process timed, each stage
 in its own process (runtime.warm_seconds 0) and its imports alone, then handed to a warm process
-(pipeline/warm.py): the first stage, which starts it, and the next ones, which find it running.
+(pipeline/warm/): the first stage, which starts it, and the next ones, which find it running.
 """
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import BouldersegError
+from pipeline.warm import runner
 
 
 @dataclass(frozen=True)
@@ -111,33 +112,16 @@ def run_stage(cmd: str, outs: list[str], cwd: str, settings: dict[str, str | Non
 
 def _in_worker(module: str, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int, str]:
     """`python -m MODULE ARGV` run in this worker as the warm server runs it: its exit code and output."""
-    from pipeline import warm
-
-    _defaults()()  # every stage starts as in a fresh process, whatever the last one changed
-    saved_env, saved_cwd = dict(os.environ), os.getcwd()
-    sys.stdout.flush(), sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
     with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
-        try:
-            rc = warm.run_module({"module": module, "argv": argv, "cwd": cwd, "env": env})
-        finally:
-            sys.stdout.flush(), sys.stderr.flush()
-            for fd, was in zip((1, 2), saved):
-                os.dup2(was, fd)
-                os.close(was)
-            os.environ.clear()
-            os.environ.update(saved_env)
-            os.chdir(saved_cwd)
+        rc = runner.run_in_process({"module": module, "argv": argv, "cwd": cwd, "env": env}, log.fileno(),
+                                   log.fileno(), _defaults())
         log.seek(0)
         return rc, log.read().decode(errors="replace")
 
 
 @functools.cache  # once per worker process: its state before its first stage
 def _defaults():
-    from pipeline import warm
-
-    return warm.process_defaults()
+    return runner.process_defaults()
 
 
 @functools.cache  # once per worker process

@@ -21,7 +21,7 @@ from pipeline.prefetch import prefetch
 from pipeline.video import frame_paths
 
 
-_MODELS: OrderedDict[str, torch.nn.Module] = OrderedDict()  # built models a warm process keeps (pipeline/warm.py)
+_MODELS: OrderedDict[str, torch.nn.Module] = OrderedDict()  # built models a warm process keeps (pipeline/warm/)
 _KEEP_PARAMETERS = 500_000_000  # at most this many parameters stay built, least recently used dropped first
 
 

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params, warm
+from pipeline import params
 from pipeline.cliutil import ParamsOpt, run_stage
+from pipeline.warm.client import handoff
 
 
 def main(
@@ -19,7 +20,7 @@ def main(
 ) -> None:
     """Extract frozen-backbone features over sliding windows into a chunked Zarr store (reused if it is current)."""
     p = params.load(params_file)
-    warm.handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
+    handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
     from pipeline.features import extract_features
 
     f = p.features

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params, warm
+from pipeline import params
 from pipeline.cliutil import ParamsOpt, run_stage
+from pipeline.warm.client import handoff
 
 
 def main(
@@ -17,7 +18,7 @@ def main(
 ) -> None:
     """Detect persons on every persons.every-th frame; frames with nobody nearby get person=false."""
     p = params.load(params_file)
-    warm.handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
+    handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
     from pipeline.detectors import registry
     from pipeline.persons import detect_persons
 

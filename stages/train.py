@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params, warm
+from pipeline import params
 from pipeline.cliutil import ParamsOpt, run_stage
+from pipeline.warm.client import handoff
 
 
 def main(
@@ -24,7 +25,7 @@ def main(
     """Cross-validate one head on one backbone's features over the climb-grouped folds and predict every frame;
     then train it on every video into a bundle (bundle.json + head.pt) that `predict` loads."""
     p = params.load(params_file)
-    warm.handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
+    handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
     import json
 
     import torch

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session", autouse=True)
 def no_warm_process_outlives_the_tests():
     yield
-    from pipeline import warm
+    from pipeline.warm import client as warm
 
     warm.stop_all()
 

@@ -15,7 +15,7 @@ import yaml
 import zarr
 
 from conftest import REPO
-from pipeline import warm
+from pipeline.warm import client as warm
 
 WARM_LINE = re.compile(r"stages\.\w+: run by warm process (\d+) \(its job (\d+)\)")
 
