@@ -205,7 +205,9 @@ def repro(
 
     from dvc.repo import Repo, lock_repo
 
-    from pipeline.cluster import client_for, driver_settings, execute, plan
+    from pipeline.cluster.driver import client_for, execute
+    from pipeline.cluster.dvcrun import plan
+    from pipeline.cluster.worker import driver_settings
     from pipeline.errors import BouldersegError
 
     if workers is not None and scheduler is not None:
@@ -215,20 +217,19 @@ def repro(
     with lock_repo(repo):  # held for the run, as `dvc repro` holds it
         todo = plan(repo, targets or [])
         planned = time.perf_counter() - t
-        if not todo.order:
-            typer.echo("nothing to run: every stage is up to date.")
-            return
-        typer.echo(f"{len(todo.order)} stale stage(s), planned in {planned:.1f} s")
         settings = driver_settings()
         with client_for(workers=workers, scheduler=scheduler) as client:
-            outcome = execute(repo, todo, client, settings, say=typer.echo)
+            outcome = execute(todo, client, settings, say=typer.echo)
     if outcome.failed:
         lines = [f"  {name}: {error}" for name, error in outcome.failed.items()]
         raise BouldersegError(f"{len(outcome.failed)} stage(s) failed; {len(outcome.done)} done and recorded"
                               + (f"; not run, downstream of a failure: {', '.join(outcome.skipped)}" if outcome.skipped else "")
                               + ":\n" + "\n".join(lines) + "\nFix it and run `boulderseg repro` again: it runs only what is left.")
-    typer.echo(f"{len(outcome.done)} stage(s) done and recorded in dvc.lock (driver: planning {planned:.1f} s, "
-               f"recording {outcome.recording_s:.1f} s)")
+    if not outcome.done:
+        typer.echo("nothing to run: every stage is up to date.")
+        return
+    typer.echo(f"{len(outcome.done)} stage(s) done and recorded in dvc.lock, {len(outcome.unchanged)} up to date "
+               f"(driver: planning {planned:.1f} s, DVC's checks and records {outcome.recording_s:.1f} s)")
 
 
 def profile(

@@ -57,7 +57,7 @@ def stages_run(output: str) -> set[str]:
 
 def stages_done(output: str) -> set[str]:
     """The stages `boulderseg repro` ran and recorded."""
-    return {line.removeprefix("done: ") for line in output.splitlines() if line.startswith("done: ")}
+    return {line.removeprefix("done: ").split(" (")[0] for line in output.splitlines() if line.startswith("done: ")}
 
 
 def each_video(stage: str, videos, backbone: str = "x3d_xs") -> set[str]:

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
 
-from e2e import BOULDERSEG, ENV, REPO, copy_of, each_video, set_params, sh, stages_done, stages_run
+from e2e import BOULDERSEG, ENV, REPO, SMALL_HEADS, copy_of, each_video, set_params, sh, stages_done, stages_run
 from pipeline.errors import INTERRUPTED
 
 pytestmark = pytest.mark.slow
@@ -68,19 +70,50 @@ def test_adding_one_video_runs_only_its_stages_and_the_aggregates(small, tmp_pat
     assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=small)
 
 
-def test_a_worker_killed_mid_stage_is_replaced_and_the_record_is_the_serial_runs(stale, tmp_path):
+def running_stage(pid: int) -> str | None:
+    """The stage a worker is running in itself: its stdout is the stage's log, named after the stage."""
+    try:
+        target = os.readlink(f"/proc/{pid}/fd/1")
+    except OSError:
+        return None
+    m = re.search(r"/boulderseg-stage-(.+)-[^-/]+$", target)
+    return m[1] if m else None
+
+
+def test_a_worker_killed_mid_stage_is_replaced_and_the_stage_reruns(stale, tmp_path):
     root, ran, serial_lock = stale
     project = copy_of((root, ""), tmp_path)
     proc = start(project)
-    first_done(proc)
-    workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
-    assert len(workers) == 2
-    workers[0].kill()  # each worker is busy: 2 per-video stages were ready for every one done so far
+    deadline = time.monotonic() + 300
+    while True:  # a worker caught inside a stage
+        workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+        busy = [(w, running_stage(w.pid)) for w in workers if running_stage(w.pid)]
+        if busy:
+            break
+        assert time.monotonic() < deadline and proc.poll() is None, "no worker was ever seen running a stage"
+        time.sleep(0.05)
+    worker, killed = busy[0]
+    worker.kill()
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
+    assert killed in stages_done(out)  # run again, on the restarted worker or the other one, and recorded
     assert (project / "dvc.lock").read_bytes() == serial_lock
     assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=project)
     assert not list(project.glob("**/.*.tmp-*"))  # the killed stage's temp output, removed by its rerun
+
+
+def test_features_rerun_to_the_same_bytes_leave_the_training_stages_unchanged(small_run, tmp_path):
+    project = copy_of(small_run, tmp_path)
+    with open(project / "pipeline/features.py", "a") as f:
+        f.write("# a comment: the features stages rerun, to the same features\n")
+    serial = copy_of((project, ""), tmp_path / "serial")
+    ran = stages_run(sh("dvc", "repro", cwd=serial))
+    assert ran == each_video("features-pytorchvideo", ["climb1_face", "climb2_face"])
+    out = sh(BOULDERSEG, "repro", "--workers", "2", cwd=project)
+    assert stages_done(out) == ran
+    assert {f"unchanged: train-pytorchvideo@x3d_xs-{h} (its inputs are as recorded)" for h in SMALL_HEADS} <= set(
+        out.splitlines())
+    assert (project / "dvc.lock").read_bytes() == (serial / "dvc.lock").read_bytes()
 
 
 def test_ctrl_c_in_the_driver_records_what_finished_and_exits_130(stale, tmp_path):

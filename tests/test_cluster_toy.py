@@ -10,7 +10,8 @@ from distributed import Client, Scheduler, SpecCluster, Worker, get_task_stream
 from dvc.repo import Repo, lock_repo
 
 from e2e import BOULDERSEG, ENV, sh, stages_done, stages_run
-from pipeline.cluster import execute, plan, uses_gpu
+from pipeline.cluster.driver import execute, uses_gpu
+from pipeline.cluster.dvcrun import plan
 
 STAGES = {
     "frames": {"foreach": ["a", "b"], "do": {"cmd": "echo ${item} > frames-${item}.txt",
@@ -58,10 +59,10 @@ def test_persons_and_features_go_to_the_gpu_worker_and_dvc_records_what_a_serial
     repo = Repo(".")
     with lock_repo(repo), get_task_stream(client) as tasks:
         todo = plan(repo)
-        outcome = execute(repo, todo, client, {}, say=lambda line: None)
+        outcome = execute(todo, client, {}, say=lambda line: None)
     assert set(outcome.done) == set(todo.order) == ran and not outcome.failed
     names = {addr: w["name"] for addr, w in client.scheduler_info()["workers"].items()}
-    where = {t["key"].removeprefix("stage-"): names[t["worker"]] for t in tasks.data}
+    where = {t["key"].split("-", 2)[2]: names[t["worker"]] for t in tasks.data}
     assert {s for s, w in where.items() if uses_gpu(s)} == {"persons@a", "persons@b", "features-toy@a", "features-toy@b"}
     assert all(where[s] == "gpu" for s in where if uses_gpu(s))
     assert yaml.safe_load((root / "dvc.lock").read_text()) == yaml.safe_load((serial / "dvc.lock").read_text())

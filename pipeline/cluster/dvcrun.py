@@ -1,0 +1,126 @@
+"""DVC's side of a cluster run: which stages `dvc repro` would consider, whether each must run, and its record.
+
+Every decision is DVC's own code, called as `dvc repro` calls it: `plan_repro` over the graph with frozen stages cut
+from their dependencies; `Stage.changed` once the stage's upstream stages are done; data sources, imports and frozen
+stages handled by DVC's `_reproduce_stage` in this process (a worker never touches them); `remove_outs` and the run
+cache before a command runs; `Stage.save` and `Stage.commit` after it. Only the dvc.lock write differs: it goes to a
+temp file renamed over dvc.lock, so an interrupt at any instant leaves the previous or the new one, whole.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import BouldersegError
+
+
+@dataclass(frozen=True)
+class Plan:
+    order: list[str]  # the stages `dvc repro` would check, each after its dependencies
+    upstream: dict[str, list[str]]  # each stage's direct dependencies among them (frozen stages have none)
+    stages: dict = field(repr=False)  # name -> DVC's Stage
+
+
+def plan(repo, targets: Sequence[str] = ()) -> Plan:
+    """What `dvc repro [TARGETS]` would check, in its order: each target (a stage, or a group such as `frames` or
+    `features-pytorchvideo`; default: every stage of dvc.yaml) and everything it depends on. Call it, and run its
+    plan, under one `dvc.repo.lock_repo(repo)`."""
+    from dvc.repo.reproduce import get_active_graph, plan_repro
+
+    graph = get_active_graph(repo.index.graph)  # edges point from a stage to the stages it depends on
+    pipeline = [s for s in graph.nodes if s.dvcfile.path == os.path.join(repo.root_dir, "dvc.yaml")]
+    wanted = [s for s in pipeline if not targets or any(s.addressing == t or s.addressing.startswith(f"{t}@")
+                                                        for t in targets)]
+    if targets and not wanted:
+        raise BouldersegError(f"no stage named {', '.join(targets)} in dvc.yaml; `dvc stage list` lists them.")
+    order = plan_repro(graph, wanted)
+    return Plan(order=[s.addressing for s in order],
+                upstream={s.addressing: [d.addressing for d in graph.successors(s)] for s in order},
+                stages={s.addressing: s for s in order})
+
+
+def runs_a_command(stage) -> bool:
+    """Whether `dvc repro` would run the stage's command (not a data source, an import or a frozen stage)."""
+    return bool(stage.cmd) and not stage.frozen and not stage.is_import
+
+
+def check(stage) -> str:
+    """Prepare `stage` as `dvc repro` does and say what is left: "unchanged" (nothing to do), "recorded" (DVC
+    handled it here: a data source or frozen stage verified, or outputs restored from the run cache), or "run"
+    (its outputs removed: run its command, then `record` it)."""
+    from dvc.repo.reproduce import _reproduce_stage
+    from dvc.stage.cache import RunCacheNotFoundError
+
+    if not runs_a_command(stage):
+        return "recorded" if _reproduce_stage(stage) else "unchanged"
+    if not stage.changed():
+        return "unchanged"
+    stage.remove_outs(ignore_remove=False, force=False)
+    try:
+        stage.repo.stage_cache.restore(stage)
+    except RunCacheNotFoundError:
+        stage.save_deps()
+        return "run"
+    failures = record([stage])
+    if failures:
+        raise BouldersegError(failures[stage.addressing])
+    return "recorded"
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """A Ctrl-C inside the block is raised when it ends. Python runs signal handlers in the main thread whichever
+    thread the signal reached (Dask's client runs several), so a handler that only takes note is never cut off;
+    blocking SIGINT in the main thread alone is not enough. Every call into DVC that writes needs it: DVC writes
+    its rwlock file and dvc.lock in place, and an interrupt inside such a write leaves it unreadable."""
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def record(stages: list) -> dict[str, str]:
+    """DVC's own record of finished stages, as `Stage.run` and `dvc repro` make it: each stage's deps and outs
+    hashed and its outs cached (`Stage.save`, `Stage.commit`), then one write of dvc.lock for those that succeeded.
+    A stage whose record fails (it exited 0 but left no output) is not recorded: {stage: why}."""
+    failures: dict[str, str] = {}
+    saved = []
+    for stage in stages:
+        try:
+            stage.save()
+            stage.commit(relink=True)
+        except Exception as e:  # noqa: BLE001 - any failure to record a stage is that stage's failure
+            failures[stage.addressing] = f"recording it failed: {e}"
+        else:
+            saved.append(stage)
+    for path in dict.fromkeys(s.dvcfile.path for s in saved):
+        _dump_lock([s for s in saved if s.dvcfile.path == path])
+    return failures
+
+
+def _dump_lock(stages: list) -> None:
+    """DVC's dump of `stages` into their lock file, written to a temp copy and renamed over it."""
+    from dvc.dvcfile import Lockfile
+
+    lock = Path(stages[0].dvcfile._lockfile.path)
+    tmp = lock.with_name(f".{lock.name}.tmp-{os.getpid()}")
+    if lock.exists():
+        shutil.copyfile(lock, tmp)
+    else:
+        tmp.unlink(missing_ok=True)
+    try:
+        Lockfile(stages[0].repo, str(tmp), verify=False).dump_stages(stages)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, lock)
+    finally:
+        tmp.unlink(missing_ok=True)

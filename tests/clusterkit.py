@@ -1,0 +1,83 @@
+"""Toy DVC projects of shell commands and real Dask schedulers and workers started as processes, for the cluster
+tests: fast, and every fault staged on the real thing."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from e2e import ENV, sh
+
+DASK = str(Path(sys.executable).parent / "dask")
+
+
+def toy(root: Path, stages: dict, files: dict[str, str] | None = None) -> Path:
+    """A git + DVC project at `root` with `stages` as its dvc.yaml and `files` written into it."""
+    root.mkdir(parents=True)
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    for name, text in (files or {}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    sh("git", "init", "-q", cwd=root)
+    sh("dvc", "init", "-q", cwd=root)
+    return root
+
+
+def twin(root: Path, where: Path) -> Path:
+    """A copy of project `root` at `where` (for a serial `dvc repro` to compare with)."""
+    subprocess.run(["cp", "-a", str(root), str(where)], check=True)
+    return where
+
+
+def lock(root: Path) -> dict:
+    return yaml.safe_load((root / "dvc.lock").read_text()) if (root / "dvc.lock").exists() else {}
+
+
+def status_is_clean(root: Path) -> bool:
+    return subprocess.run(["dvc", "status", "-q"], cwd=root, env=ENV).returncode == 0
+
+
+@contextlib.contextmanager
+def scheduler(tmp: Path, *workers: dict) -> Iterator[str]:
+    """A `dask scheduler` on loopback and one `dask worker` process per dict in `workers` (keys: name, nthreads,
+    env, cwd, resources); yields the scheduler's address, once every worker has joined."""
+    info = tmp / f"scheduler-{time.monotonic_ns()}.json"
+    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(info)], env=ENV, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        _wait(lambda: info.exists() and info.stat().st_size, "the scheduler to start")
+        address = json.loads(info.read_text())["address"]
+        for w in workers:
+            argv = [DASK, "worker", address, "--nthreads", str(w.get("nthreads", 1)), "--name", w["name"],
+                    "--no-dashboard", "--no-nanny"]
+            if w.get("resources"):
+                argv += ["--resources", w["resources"]]
+            procs.append(subprocess.Popen(argv, env=ENV | w.get("env", {}), cwd=w.get("cwd"),
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True))
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(len(workers), timeout=60)
+        yield address
+    finally:
+        for p in reversed(procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def _wait(ready, what: str, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while not ready():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
