@@ -177,7 +177,7 @@ def verify(
     for problem in problems:
         typer.echo(str(problem))
     if problems and fix:
-        stages = stages_to_rerun(problems)
+        stages = stages_to_rerun(problems)  # upstream first: --single-item runs them in the order given
         typer.echo(f"rerunning {', '.join(stages)}")
         if subprocess.run(["dvc", "repro", "--force", "--single-item", *stages]).returncode:
             raise BouldersegError(f"`dvc repro` of {', '.join(stages)} failed (its message is above).")

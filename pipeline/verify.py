@@ -48,13 +48,27 @@ def _bad_jpgs(paths: list[Path], workers: int = 4) -> list[str]:
         return [b for b in pool.map(bad, paths) if b]
 
 
-def _frames(key: str, stage: str, root: Path) -> tuple[int | None, list[Problem]]:
-    """(frame count, problems) of a video's frames directory."""
-    folder = root / "data/frames" / key
-    manifest = folder / "manifest.json"
+def _manifest_frames(manifest: Path) -> int | str:
+    """The frame count a frames manifest records, or what is wrong with the manifest."""
     if not manifest.is_file():
-        return None, [Problem(key, stage, f"{manifest} is missing")]
-    n = int(json.loads(manifest.read_text())["frames"])
+        return f"{manifest} is missing"
+    try:
+        n = json.loads(manifest.read_text())["frames"]
+    except (OSError, ValueError) as e:  # unreadable, not UTF-8, not JSON
+        return f"{manifest} does not read as JSON ({e})"
+    except (KeyError, TypeError):  # JSON, but no object with a "frames" key
+        return f'{manifest} records no "frames" count'
+    if type(n) is not int or n < 0:
+        return f'{manifest} records "frames": {json.dumps(n)}, not a count of frames'
+    return n
+
+
+def _frames(key: str, stage: str, root: Path) -> tuple[int | None, list[Problem]]:
+    """(frame count, problems) of a video's frames directory; no count where its manifest is missing or damaged."""
+    folder = root / "data/frames" / key
+    n = _manifest_frames(folder / "manifest.json")
+    if isinstance(n, str):
+        return None, [Problem(key, stage, n)]
     paths = sorted(folder.glob("*.jpg"))
     if [p.name for p in paths] != [f"{i:06d}.jpg" for i in range(n)]:
         return n, [Problem(key, stage, f"{folder}: {len(paths)} JPGs, the manifest says 000000-{n - 1:06d}.jpg")]
@@ -148,9 +162,17 @@ def verify(p: params.Params, keys: list[str] | None = None, root: Path = Path(".
 
 
 def stages_to_rerun(problems: list[Problem]) -> list[str]:
-    """The stages that rebuild what `problems` name, each once, upstream first."""
-    def rank(stage: str) -> tuple[int, str]:
-        kind = stage.partition("@")[0].partition("-")[0]
-        return (ORDER.index(kind) if kind in ORDER else len(ORDER), stage)
+    """The stages that rebuild what `problems` name, each once, in the order of DVC's own graph of the project in
+    the working directory: every stage after those it depends on (`dvc repro --single-item` runs them as given)."""
+    import networkx as nx
+    from dvc.repo import Repo
 
-    return sorted({pr.stage for pr in problems}, key=rank)
+    def rank(name: str) -> tuple[int, str]:  # among stages free to run: a video's in ORDER, then the others
+        kind = name.partition("@")[0].partition("-")[0]
+        return (ORDER.index(kind) if kind in ORDER else len(ORDER), name)
+
+    wanted = {pr.stage for pr in problems}
+    with Repo() as repo:  # the graph's edges point from a stage to the stages it depends on
+        graph = repo.index.graph.reverse()
+        order = [s.addressing for s in nx.lexicographical_topological_sort(graph, key=lambda s: rank(s.addressing))]
+    return [s for s in order if s in wanted] + sorted(wanted - set(order), key=rank)

@@ -2,8 +2,10 @@
 
 A file is looked for in the weights directory, else downloaded (to a temp name, checked, then
 renamed). Its sha256 is checked against the pin before every load. A checkpoint that needs
-pickled objects (ultralytics saves whole modules) is unpickled once, only when its hash matches
-the pin, and its tensors are saved beside it; every later load is `torch.load(weights_only=True)`.
+pickled objects (ultralytics saves whole modules) is unpickled once, only when its full sha256 is
+pinned and matches, and its tensors are saved beside it; every later load is
+`torch.load(weights_only=True)`. The 8-hex-digit prefix of torch hub file names is 32 bits, cheap to
+forge: it checks a download's integrity, and never licenses unpickling.
 """
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ class WeightsFile:
 
     @property
     def hash_prefix(self) -> str | None:
-        """The sha256 prefix torch hub file names carry (`s3d-d76dad2f.pth`): a pin where no full hash is."""
+        """The sha256 prefix torch hub file names carry (`s3d-d76dad2f.pth`): checked where no full hash is pinned,
+        but too short to trust a pickle (a tensors-only load)."""
         found = re.search(r"-([0-9a-f]{8,})\.\w+$", self.name)
         return found.group(1) if found else None
 
@@ -86,13 +89,15 @@ def _sha256(path: Path, version: tuple[int, int, int, int]) -> str:
 
 
 def check(path: Path, file: WeightsFile) -> str:
-    """The file's sha256, which must equal the pin; an error naming the file and both hashes."""
+    """The file's sha256, which must equal the pin (or start with the name's hash prefix where no full sha256 is
+    pinned); an error naming the file and both hashes."""
     actual = sha256_of(path)
     pin = file.sha256 or file.hash_prefix
-    if pin is None and actual not in _WARNED:
-        _WARNED.add(actual)
-        warn(f"{path}: no pinned sha256 for {file.url}; this file's is {actual}. Pin it in the registry.")
-    elif not actual.startswith(pin):
+    if pin is None:
+        if actual not in _WARNED:
+            _WARNED.add(actual)
+            warn(f"{path}: no pinned sha256 for {file.url}; this file's is {actual}. Pin it in the registry.")
+    elif not (actual == pin if file.sha256 else actual.startswith(pin)):
         raise BouldersegError(
             f"{path}: sha256 mismatch: the file has {actual}, the registry pins {pin}. "
             f"The file is damaged or not the published one: delete it and rerun to download {file.url}.")
@@ -147,11 +152,14 @@ def load_state(file: WeightsFile, weights_dir: str | Path, *,
     try:
         return Loaded(to_state(torch.load(path, map_location="cpu", weights_only=True)), origin)
     except pickle.UnpicklingError:
-        if file.sha256 is None and file.hash_prefix is None:
+        if file.sha256 is None:  # a full pin, checked equal above: only it licenses unpickling
+            pinned = (f"only its name's sha256 prefix {file.hash_prefix} pins it: {4 * len(file.hash_prefix)} bits, "
+                      "cheap to forge" if file.hash_prefix else "no sha256 is pinned")
             raise BouldersegError(
-                f"{path}: this checkpoint needs pickled objects, and with no pinned sha256 it is not trusted. "
-                f"Pin its hash ({sha}) in the registry once you know it is the published file.") from None
-    state = to_state(torch.load(path, map_location="cpu", weights_only=False))  # the pinned, published file
+                f"{path}: this checkpoint needs pickled objects, which can run code when loaded, and {pinned}; it "
+                f"was not loaded. Pin its full sha256 ({sha}) in the registry once you know it is the published "
+                "file.") from None
+    state = to_state(torch.load(path, map_location="cpu", weights_only=False))  # the published file, fully pinned
     with atomic_output(tensors) as tmp:
         torch.save(state, tmp)
     return Loaded(state, origin)

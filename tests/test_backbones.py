@@ -127,7 +127,8 @@ def test_ultralytics_pose_checkpoint_needs_a_pin_then_loads_once_converted(tmp_p
     bb = REGISTRY["yolo_pose"]
     net = YOLO("yolo11n-pose.yaml").model
     torch.save({"model": net}, tmp_path / "local.pth")  # ultralytics pickles the whole module
-    with pytest.raises(BouldersegError, match="needs pickled objects, and with no pinned sha256 it is not trusted"):
+    with pytest.raises(BouldersegError, match="needs pickled objects, which can run code when loaded, and no sha256 "
+                                              "is pinned; it was not loaded"):
         unpinned(bb).build(pretrained=True, weights_dir=tmp_path)
     pinned = unpinned(bb, sha256_of(tmp_path / "local.pth"))
     loads(pinned, tmp_path, "model.model.model.0.conv.weight", net.state_dict()["model.0.conv.weight"])

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
 
 import yaml
 from codedeps import closure, code_deps_problems
 
 from conftest import REPO
+from e2e import ENV
 from pipeline.backbones import FAMILIES
 
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
@@ -56,3 +59,24 @@ def test_closure_follows_imports_inside_functions_and_packages(tmp_path):
     (tmp_path / "pipeline" / "unused.py").write_text("")
     assert closure("stages.s", tmp_path) == {"stages/__init__.py", "stages/s.py", "pipeline/__init__.py",
                                              "pipeline/a.py", "pipeline/b.py"}
+
+
+def test_a_temp_output_inside_a_directory_dependency_leaves_the_stage_up_to_date(tmp_path):
+    """The project's .dvcignore hides writers' temps (`.NAME.tmp-PID`) from DVC, so one left in a directory
+    dependency by a killed writer changes no hash; without that line the stage would rerun."""
+    def status() -> dict:
+        r = subprocess.run(["dvc", "status", "--json"], cwd=tmp_path, env=ENV, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=tmp_path, env=ENV, check=True)
+    (tmp_path / ".dvcignore").write_text((REPO / ".dvcignore").read_text())
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "000000.jpg").write_bytes(b"jpg")
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"count": {
+        "cmd": "ls frames | wc -l > count.txt", "deps": ["frames"], "outs": ["count.txt"]}}}))
+    subprocess.run(["dvc", "repro", "-q"], cwd=tmp_path, env=ENV, check=True)
+    (tmp_path / "frames" / ".000001.jpg.tmp-123").write_bytes(b"half a jpg")
+    assert status() == {}
+    (tmp_path / ".dvcignore").write_text("")
+    assert status() == {"count": [{"changed deps": {"frames": "modified"}}]}

@@ -199,7 +199,7 @@ def test_backbone_weights_that_would_run_code_are_refused_and_the_code_never_run
     spec = backbones.get("x3d_xs")
     marker = tmp_path / "pwned"
     crafted(tmp_path / "weights" / spec.weights.file.folder / spec.weights.file.name, marker, zip_format=True)
-    with pytest.raises(BouldersegError, match="needs pickled objects.*not trusted"):
+    with pytest.raises(BouldersegError, match="needs pickled objects.*no sha256 is pinned; it was not loaded"):
         spec.build(pretrained=True, weights_dir=tmp_path / "weights")
     assert not marker.exists()
 
