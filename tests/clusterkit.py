@@ -45,28 +45,49 @@ def status_is_clean(root: Path) -> bool:
     return subprocess.run(["dvc", "status", "-q"], cwd=root, env=ENV).returncode == 0
 
 
+def certificate(where: Path) -> tuple[Path, Path]:
+    """A self-signed certificate and its key, as the README's recipe makes them: (cert.pem, key.pem)."""
+    where.mkdir(parents=True, exist_ok=True)
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=boulderseg", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def tls_env(cert: Path, key: Path) -> dict[str, str]:
+    """The README's environment for a driver that talks TLS to a scheduler."""
+    return {"DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True", "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(cert),
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(cert), "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(key)}
+
+
 @contextlib.contextmanager
-def scheduler(tmp: Path, *workers: dict) -> Iterator[str]:
+def scheduler(tmp: Path, *workers: dict, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
     """A `dask scheduler` on loopback and one `dask worker` process per dict in `workers` (keys: name, nthreads,
-    env, cwd, resources); yields the scheduler's address, once every worker has joined."""
+    env, cwd, resources), all on TLS with `tls` (cert, key) if given; yields the scheduler's address, once every
+    worker has joined."""
     info = tmp / f"scheduler-{time.monotonic_ns()}.json"
+    secure = ["--protocol", "tls", "--tls-ca-file", str(tls[0]), "--tls-cert", str(tls[0]),
+              "--tls-key", str(tls[1])] if tls else []
     procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(info)], env=ENV, stdout=subprocess.DEVNULL,
+                               "--scheduler-file", str(info), *secure], env=ENV, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)]
     try:
         _wait(lambda: info.exists() and info.stat().st_size, "the scheduler to start")
         address = json.loads(info.read_text())["address"]
         for w in workers:
             argv = [DASK, "worker", address, "--nthreads", str(w.get("nthreads", 1)), "--name", w["name"],
-                    "--no-dashboard", "--no-nanny"]
+                    "--no-dashboard", "--no-nanny", *secure]
             if w.get("resources"):
                 argv += ["--resources", w["resources"]]
             procs.append(subprocess.Popen(argv, env=ENV | w.get("env", {}), cwd=w.get("cwd"),
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                           start_new_session=True))
         from distributed import Client
+        from distributed.security import Security
 
-        with Client(address, timeout=30) as client:
+        security = Security(tls_ca_file=str(tls[0]), tls_client_cert=str(tls[0]), tls_client_key=str(tls[1]),
+                            require_encryption=True) if tls else None
+        with Client(address, timeout=30, security=security) as client:
             client.wait_for_workers(len(workers), timeout=60)
         yield address
     finally:

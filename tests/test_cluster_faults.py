@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clusterkit import lock, scheduler, status_is_clean, toy, twin
+from clusterkit import certificate, lock, scheduler, status_is_clean, tls_env, toy, twin
 
 from conftest import REPO
 from e2e import BOULDERSEG, ENV, sh, stages_done, stages_run
@@ -233,6 +233,22 @@ def test_the_local_cluster_speaks_tls_only(tmp_path):
             Client(address.replace("tls://", "tcp://"), timeout=3)  # a plain-TCP client: no handshake
         with pytest.raises((OSError, TimeoutError)):
             Client(address, security=Security.temporary(), timeout=3)  # TLS, with credentials not the run's
+
+
+def test_a_scheduler_on_tls_with_the_users_certificate_as_the_readme_shows(tmp_path):
+    root = toy(tmp_path / "toy", {"one": {"cmd": "echo 1 > one.txt", "outs": ["one.txt"]}})
+    cert, key = certificate(tmp_path / "tls")
+    with scheduler(tmp_path, {"name": "0"}, tls=(cert, key)) as address:
+        assert address.startswith("tls://")
+        plain = repro(root, "--scheduler", address.replace("tls://", "tcp://"))
+        assert plain.returncode == 1 and not (root / "one.txt").exists() and "Traceback" not in plain.stderr
+        assert f"cannot connect to the Dask scheduler at {address.replace('tls://', 'tcp://')}" in plain.stderr
+        bare = repro(root, "--scheduler", address)  # TLS, but no certificate configured
+        assert bare.returncode == 1 and "DASK_DISTRIBUTED__COMM__TLS__" in bare.stderr, bare.stderr
+        r = subprocess.run([BOULDERSEG, "repro", "--scheduler", address], cwd=root, env=ENV | tls_env(cert, key),
+                           capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert stages_done(r.stdout) == {"one"} and status_is_clean(root)
 
 
 def test_a_downstream_stage_starts_only_once_its_upstream_is_relinked(tmp_path):

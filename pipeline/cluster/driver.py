@@ -139,7 +139,13 @@ def client_for(*, workers: int | None, scheduler: str | None):
     from pipeline.cluster.worker import gpu_count
 
     if scheduler:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler)
+        except (OSError, TimeoutError, TypeError) as e:  # TypeError: a tls:// address with no TLS configured
+            raise BouldersegError(
+                f"cannot connect to the Dask scheduler at {scheduler} ({e}). Is it running there? A scheduler on "
+                "TLS needs your certificate in DASK_DISTRIBUTED__COMM__TLS__* (README: Workers on a cluster), "
+                "and its tls:// address.") from None
         check_workers(client)
         return client
     # Set for good: a worker the nanny restarts reads them again. Not daemonic: the frames stage starts processes.

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.atomic import clean_stale
 from pipeline.errors import BouldersegError
 
 
@@ -112,6 +113,7 @@ def _dump_lock(stages: list) -> None:
     from dvc.dvcfile import Lockfile
 
     lock = Path(stages[0].dvcfile._lockfile.path)
+    clean_stale(lock)  # a driver killed mid-write
     tmp = lock.with_name(f".{lock.name}.tmp-{os.getpid()}")
     if lock.exists():
         shutil.copyfile(lock, tmp)
