@@ -106,6 +106,7 @@ def test_features_rerun_to_the_same_bytes_leave_the_training_stages_unchanged(sm
     project = copy_of(small_run, tmp_path)
     with open(project / "pipeline/features.py", "a") as f:
         f.write("# a comment: the features stages rerun, to the same features\n")
+    (tmp_path / "serial").mkdir()
     serial = copy_of((project, ""), tmp_path / "serial")
     ran = stages_run(sh("dvc", "repro", cwd=serial))
     assert ran == each_video("features-pytorchvideo", ["climb1_face", "climb2_face"])
