@@ -7,9 +7,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import yaml
 import zarr
@@ -34,9 +36,14 @@ def project(tmp_path, bikes_frames, request) -> Path:
     return tmp_path
 
 
+def stage_env(project: Path) -> dict[str, str]:
+    """The environment a stage of `project` runs with (its server is keyed on it)."""
+    return os.environ | {"PYTHONPATH": str(REPO), "BOULDERSEG_TEST": (project / "env").read_text()}
+
+
 def stage(project: Path, name: str, *args: str, params: str = "params.yaml", wait: bool = True,
           sigint: signal.Handlers = signal.SIG_DFL):
-    env = os.environ | {"PYTHONPATH": str(REPO), "BOULDERSEG_TEST": (project / "env").read_text()}
+    env = stage_env(project)
     cmd = [sys.executable, "-m", f"stages.{name}", *args, "--params", params]
     if not wait:
         return subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -55,15 +62,24 @@ def server_of(stderr: str) -> tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
-def gone(pid: int, within: float = 30) -> bool:
+def until(condition: Callable[[], bool], within: float) -> bool:
+    """Whether `condition` came true within `within` seconds (polled)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if condition():
             return True
         time.sleep(0.05)
     return False
+
+
+def gone(pid: int, within: float = 30) -> bool:
+    return until(lambda: not psutil.pid_exists(pid), within)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used so far (user and system, all its threads)."""
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 @pytest.fixture(autouse=True)
@@ -104,7 +120,9 @@ def test_killing_the_stage_interrupts_its_job_leaves_nothing_and_a_rerun_finishe
     client = stage(project, "features", "r3d", "frames", "out.zarr", "--family", "pytorchvideo", wait=False,
                    sigint=sigint)
     pid = server_of(client.stderr.readline())[0]
-    time.sleep(2)  # building r3d, or into its first batches
+    ticket = cpu_seconds(pid)  # the job is at work (building r3d, or into its batches) once it has spent a CPU second
+    assert until(lambda: cpu_seconds(pid) - ticket > 1, within=60), "the job did not get to work in 60 s"
+    assert client.poll() is None, "the stage finished before it could be killed: nothing was interrupted"
     os.kill(client.pid, signal.SIGKILL)
     client.wait()
     assert gone(pid), "the warm process outlived its killed client"

@@ -14,6 +14,7 @@ nothing half-written survives) and the server exits; the next stage starts a fre
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -38,7 +39,8 @@ _GONE = (ConnectionResetError, BrokenPipeError)  # a server that exited idle jus
 def socket_dir() -> Path:
     """This user's private folder of server sockets and logs."""
     d = Path(tempfile.gettempdir()) / f"boulderseg-warm-{os.getuid()}"
-    d.mkdir(mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # whatever is there is checked, not followed
+        d.mkdir(mode=0o700)
     st = d.lstat()  # a symlink someone else planted is not our folder, wherever it points
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise BouldersegError(f"{d}: must be private to you (mode 700, yours) to hold warm-server sockets. "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_SERVER = "BOULDERSEG_WARM_SERVER"  # set where stages run in-process: they never hand off again
-STAGE_MODULE = re.compile(r"stages\.[a-z_]+")
+STAGE_MODULE = re.compile(r"stages\.[a-z][a-z_]*")  # not stages.__init__
 
 
 def code_key(root: Path) -> str:
@@ -54,12 +54,12 @@ def process_defaults() -> Callable[[], None]:
 
 def run_module(request: dict) -> int:
     """Run a stage module as `python -m` would, with the request's argv, cwd and environment: its exit code."""
-    os.environ.clear()
-    os.environ.update(request["env"], **{IN_SERVER: "1"})
-    os.chdir(request["cwd"])
-    sys.argv = [request["module"], *request["argv"]]
-    sys.modules.pop(request["module"], None)  # runpy warns when an earlier job left it imported
-    try:
+    try:  # a working directory gone while the job was queued fails the job, not the process that runs it
+        os.environ.clear()
+        os.environ.update(request["env"], **{IN_SERVER: "1"})
+        os.chdir(request["cwd"])
+        sys.argv = [request["module"], *request["argv"]]
+        sys.modules.pop(request["module"], None)  # runpy warns when an earlier job left it imported
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
     except SystemExit as e:
         if e.code is None or isinstance(e.code, int):

@@ -2,8 +2,9 @@
 this process (`runner`), until `idle_seconds` pass without one. Started by the client: `python -m
 pipeline.warm.server SOCKET IDLE_SECONDS`.
 
-A connection is served only if it comes from this user (SO_PEERCRED), sends its whole request within
-`REQUEST_SECONDS` and names one of this project's stages; anything else is dropped and the server goes on.
+A connection is served only if it comes from this user (SO_PEERCRED), sends its request with no pause of
+`REQUEST_SECONDS` and names one of this project's stages; anything else is dropped and the server goes on, as
+it does past a client that leaves before its ticket.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pipeline.warm.client import HEADER
 from pipeline.warm.runner import is_stage_module, process_defaults, run_in_process
 
 REQUEST_SECONDS = 1.0  # a client sends its request at once; one silent this long is dead or not a client
+MAX_REQUEST = 1 << 26  # bytes: a command line and an environment are far smaller
 
 
 class Dropped(Exception):
@@ -46,8 +48,8 @@ def peer_uid(conn: socket.socket) -> int:
 
 def receive(conn: socket.socket) -> tuple[dict | None, list[int]]:
     """One request and the client's (stdout, stderr); None for a stop request. Raises `Dropped` for a
-    connection of another user, one closed or silent for `REQUEST_SECONDS`, or a request that is not a
-    stage of this project; the fds it sent are closed then."""
+    connection of another user, one closed or silent for `REQUEST_SECONDS`, one of over `MAX_REQUEST` bytes,
+    or a request that is not an object naming a stage of this project; the fds it sent are closed then."""
     if peer_uid(conn) != os.getuid():
         raise Dropped("another user's connection")
     conn.settimeout(REQUEST_SECONDS)
@@ -57,9 +59,12 @@ def receive(conn: socket.socket) -> tuple[dict | None, list[int]]:
         if not head:
             raise Dropped("closed before its request")
         size = int(head + _read(conn, HEADER - len(head)))
+        if not 0 <= size <= MAX_REQUEST:
+            raise Dropped(f"a request of {size} bytes")
         request = json.loads(_read(conn, size)) if size else None
-        if request is not None and not is_stage_module(str(request.get("module"))):
-            raise Dropped(f"not a stage of this project: {request.get('module')!r}")
+        module = request.get("module") if isinstance(request, dict) else None
+        if request is not None and not is_stage_module(str(module)):
+            raise Dropped(f"not a stage of this project: {module!r}")
         if request is not None and len(fds) != 2:
             raise Dropped("no stdout and stderr sent")
     except (OSError, ValueError, Dropped) as e:  # OSError: socket.timeout included
@@ -127,11 +132,11 @@ def serve(path: Path, idle_seconds: float) -> None:
                     continue
                 if request is None:
                     return
-                jobs += 1
-                if not _send(conn, {"pid": os.getpid(), "job": jobs}):
+                if not _send(conn, {"pid": os.getpid(), "job": jobs + 1}):  # it left while queued: not a job
                     for fd in fds:
                         os.close(fd)
                     continue
+                jobs += 1
                 done = threading.Event()
                 threading.Thread(target=_watch, args=(conn, done, retire), daemon=True).start()
                 try:
