@@ -102,3 +102,17 @@ def _wait(ready, what: str, within: float = 60) -> None:
     while not ready():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def worker_processes(driver_pid: int) -> list:
+    """The live worker processes of a local cluster started by the driver `driver_pid` (killed ones left out)."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(driver_pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:  # gone meanwhile
+            continue
+    return found

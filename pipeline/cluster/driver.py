@@ -9,10 +9,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pipeline.cluster import dvcrun
 from pipeline.cluster.worker import IgnoreInterrupt, gpu_slots, run_on_worker
 from pipeline.errors import BouldersegError
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass
@@ -29,7 +33,8 @@ def uses_gpu(stage: str) -> bool:
     return stage.split("@")[0].startswith(("persons", "features-"))
 
 
-def execute(p: dvcrun.Plan, client, settings: dict[str, str | None], *, say: Callable[[str], None] = print) -> Outcome:
+def execute(p: dvcrun.Plan, client: Client, settings: dict[str, str | None], *,
+            say: Callable[[str], None] = print) -> Outcome:
     """Run plan `p` on `client`: each stage checked (`dvcrun.check`) once every stage it depends on is done, as
     `dvc repro` checks it then; submitted if it must run; recorded as soon as it finishes (stages finishing
     together in one dvc.lock write). `settings`: `driver_settings()`, taken before the cluster started."""
@@ -39,9 +44,9 @@ def execute(p: dvcrun.Plan, client, settings: dict[str, str | None], *, say: Cal
     gpu, slots = any(w.get("resources", {}).get("GPU") for w in workers.values()), gpu_slots(workers)
     token, out = uuid.uuid4().hex[:12], Outcome()
     running: dict[str, tuple[str, object]] = {}  # task key -> (stage, future)
-    ran_here: set[str] = set()
+    settled, stopped, ran_here = set(), set(), set()  # done or unchanged; failed or skipped; ran in this run
     waiting = list(p.order)
-    completed = as_completed()
+    completed = as_completed(loop=client.loop)
     logging.getLogger("dvc").setLevel(logging.ERROR)  # its chatter ("Updating lock file") is ours to say
 
     def dvc(fn, *args):  # a Ctrl-C waits for DVC's check or record to end
@@ -52,6 +57,22 @@ def execute(p: dvcrun.Plan, client, settings: dict[str, str | None], *, say: Cal
         finally:
             out.recording_s += time.perf_counter() - t
 
+    def fail(name: str, why: str) -> None:
+        out.failed[name] = why
+        stopped.add(name)
+        say(f"failed: {name}")
+
+    def record(finished: list) -> None:
+        failures = dvc(dvcrun.record, [p.stages[n] for n, _ in finished]) if finished else {}
+        for name, result in finished:
+            if name in failures:
+                fail(name, failures[name])
+                continue
+            out.done.append(name)
+            settled.add(name)
+            ran_here.add(name)
+            say(f"done: {name}" + (f" (in a fresh process: {result['fresh']})" if result["fresh"] else ""))
+
     def settle() -> None:
         """Check every waiting stage whose upstream stages are all settled; submit those that must run."""
         progress = True
@@ -59,26 +80,28 @@ def execute(p: dvcrun.Plan, client, settings: dict[str, str | None], *, say: Cal
             progress = False
             for name in list(waiting):
                 up = p.upstream[name]
-                if any(u in out.failed or u in out.skipped for u in up):
+                if stopped.intersection(up):
                     waiting.remove(name)
                     out.skipped.append(name)
+                    stopped.add(name)
                     progress = True
-                elif all(u in out.done or u in out.unchanged for u in up):
+                elif settled.issuperset(up):
                     waiting.remove(name)
                     progress = True
                     stage = p.stages[name]
                     try:
                         verdict = dvc(dvcrun.check, stage)
                     except Exception as e:  # noqa: BLE001 - DVC's refusal of one stage is that stage's failure
-                        out.failed[name] = str(e)
-                        say(f"failed: {name}")
+                        fail(name, str(e))
                         continue
                     if verdict == "unchanged":
                         out.unchanged.append(name)
-                        if ran_here & set(up):
+                        settled.add(name)
+                        if ran_here.intersection(up):
                             say(f"unchanged: {name} (its inputs are as recorded)")
                     elif verdict == "recorded":
                         out.done.append(name)
+                        settled.add(name)
                         ran_here.add(name)
                         say(f"done: {name} (by DVC: {'restored from the run cache' if dvcrun.runs_a_command(stage) else 'verified'})")
                     else:
@@ -90,34 +113,32 @@ def execute(p: dvcrun.Plan, client, settings: dict[str, str | None], *, say: Cal
                         running[future.key] = (name, future)
                         completed.add(future)
 
+    def take(futures) -> list:
+        finished = []
+        for future in futures:
+            name, _ = running.pop(future.key)
+            if future.status == "finished":
+                finished.append((name, future.result()))
+            else:
+                fail(name, str(future.exception() if future.status == "error" else future.status))
+        return finished
+
     try:
         settle()
         while not completed.is_empty():
-            finished = []
-            for future in completed.next_batch(block=True):
-                name, _ = running.pop(future.key)
-                if future.status == "finished":
-                    finished.append((name, future.result()))
-                else:
-                    out.failed[name] = str(future.exception())
-                    say(f"failed: {name}")
-            failures = dvc(dvcrun.record, [p.stages[n] for n, _ in finished]) if finished else {}
-            for name, result in finished:
-                if name in failures:
-                    out.failed[name] = failures[name]
-                    say(f"failed: {name}")
-                    continue
-                out.done.append(name)
-                ran_here.add(name)
-                say(f"done: {name}" + (f" (in a fresh process: {result['fresh']})" if result["fresh"] else ""))
+            record(take(completed.next_batch(block=True)))
             settle()
     except KeyboardInterrupt:
-        client.cancel([f for _, f in running.values()])
+        client.cancel([f for _, f in running.values() if f.status != "finished"])
+        record(take([f for _, f in list(running.values()) if f.status == "finished"]))  # finished before it
+        if running:
+            say(f"cancelled: {', '.join(sorted(n for n, _ in running.values()))} (on a scheduler of your own, a "
+                "stage a worker has started runs to its end, unrecorded: let it end before you run again)")
         raise
     return out
 
 
-def check_workers(client) -> None:
+def check_workers(client: Client) -> None:
     """Refuse workers that run more than one thread: a stage run in a worker changes its working directory,
     environment and stdout, which two stages at once on one worker would share."""
     many = {w["name"]: w["nthreads"] for w in client.scheduler_info()["workers"].values() if w["nthreads"] != 1}
@@ -129,7 +150,7 @@ def check_workers(client) -> None:
             "want per machine with --nworkers N).")
 
 
-def client_for(*, workers: int | None, scheduler: str | None):
+def client_for(*, workers: int | None, scheduler: str | None) -> Client:
     """A Dask client: a local cluster on loopback with TLS and temporary credentials, so no other user can connect
     (each worker with a GPU of its own, when there are GPUs, for the stages that `uses_gpu`), or an existing
     scheduler (its TLS settings from Dask's configuration: see the README's "Past one machine")."""

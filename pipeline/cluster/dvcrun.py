@@ -2,7 +2,7 @@
 
 Every decision is DVC's own code, called as `dvc repro` calls it: `plan_repro` over the graph with frozen stages cut
 from their dependencies; `Stage.changed` once the stage's upstream stages are done; data sources, imports and frozen
-stages handled by DVC's `_reproduce_stage` in this process (a worker never touches them); `remove_outs` and the run
+stages handled in this process as DVC's `_reproduce_stage` handles them (a worker never touches them); `remove_outs` and the run
 cache before a command runs; `Stage.save` and `Stage.commit` after it. Only the dvc.lock write differs: it goes to a
 temp file renamed over dvc.lock, so an interrupt at any instant leaves the previous or the new one, whole.
 """
@@ -15,9 +15,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.atomic import clean_stale
 from pipeline.errors import BouldersegError
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+    from dvc.stage import Stage
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,7 @@ class Plan:
     stages: dict = field(repr=False)  # name -> DVC's Stage
 
 
-def plan(repo, targets: Sequence[str] = ()) -> Plan:
+def plan(repo: Repo, targets: Sequence[str] = ()) -> Plan:
     """What `dvc repro [TARGETS]` would check, in its order: each target (a stage, or a group such as `frames` or
     `features-pytorchvideo`; default: every stage of dvc.yaml) and everything it depends on. Call it, and run its
     plan, under one `dvc.repo.lock_repo(repo)`."""
@@ -45,20 +50,26 @@ def plan(repo, targets: Sequence[str] = ()) -> Plan:
                 stages={s.addressing: s for s in order})
 
 
-def runs_a_command(stage) -> bool:
+def runs_a_command(stage: Stage) -> bool:
     """Whether `dvc repro` would run the stage's command (not a data source, an import or a frozen stage)."""
     return bool(stage.cmd) and not stage.frozen and not stage.is_import
 
 
-def check(stage) -> str:
+def check(stage: Stage) -> str:
     """Prepare `stage` as `dvc repro` does and say what is left: "unchanged" (nothing to do), "recorded" (DVC
     handled it here: a data source or frozen stage verified, or outputs restored from the run cache), or "run"
     (its outputs removed: run its command, then `record` it)."""
-    from dvc.repo.reproduce import _reproduce_stage
+    from dvc.stage import PipelineStage
     from dvc.stage.cache import RunCacheNotFoundError
 
-    if not runs_a_command(stage):
-        return "recorded" if _reproduce_stage(stage) else "unchanged"
+    if not runs_a_command(stage):  # DVC's `_reproduce_stage`, with dvc.lock written as `record` writes it
+        if not stage.reproduce():
+            return "unchanged"
+        if isinstance(stage, PipelineStage):
+            _dump_lock([stage])
+        else:
+            stage.dump(update_pipeline=False)  # a .dvc file: DVC's own write
+        return "recorded"
     if not stage.changed():
         return "unchanged"
     stage.remove_outs(ignore_remove=False, force=False)
@@ -89,27 +100,32 @@ def deferred_interrupt() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def record(stages: list) -> dict[str, str]:
+def record(stages: list[Stage]) -> dict[str, str]:
     """DVC's own record of finished stages, as `Stage.run` and `dvc repro` make it: each stage's deps and outs
-    hashed and its outs cached (`Stage.save`, `Stage.commit`), then one write of dvc.lock for those that succeeded.
-    A stage whose record fails (it exited 0 but left no output) is not recorded: {stage: why}."""
+    hashed and its outs cached (`Stage.save`, into the run cache unless an output is not cached, as there;
+    `Stage.commit`), then one write of dvc.lock for those that succeeded. A stage whose record fails (it exited 0
+    but left no output; the disk filled up) is not recorded: {stage: why}."""
     failures: dict[str, str] = {}
     saved = []
     for stage in stages:
         try:
-            stage.save()
-            stage.commit(relink=True)
+            stage.save(run_cache=all(o.use_cache for o in stage.outs if not (o.is_metric or o.is_plot)))
+            stage.commit()
         except Exception as e:  # noqa: BLE001 - any failure to record a stage is that stage's failure
             failures[stage.addressing] = f"recording it failed: {e}"
         else:
             saved.append(stage)
     for path in dict.fromkeys(s.dvcfile.path for s in saved):
-        _dump_lock([s for s in saved if s.dvcfile.path == path])
+        mine = [s for s in saved if s.dvcfile.path == path]
+        try:
+            _dump_lock(mine)
+        except OSError as e:
+            failures |= {s.addressing: f"writing {path} failed: {e}" for s in mine}
     return failures
 
 
-def _dump_lock(stages: list) -> None:
-    """DVC's dump of `stages` into their lock file, written to a temp copy and renamed over it."""
+def _dump_lock(stages: list[Stage]) -> None:
+    """DVC's dump of `stages` into their lock file, written to a temp copy (with the file's mode) renamed over it."""
     from dvc.dvcfile import Lockfile
 
     lock = Path(stages[0].dvcfile._lockfile.path)
@@ -117,6 +133,7 @@ def _dump_lock(stages: list) -> None:
     tmp = lock.with_name(f".{lock.name}.tmp-{os.getpid()}")
     if lock.exists():
         shutil.copyfile(lock, tmp)
+        shutil.copymode(lock, tmp)
     else:
         tmp.unlink(missing_ok=True)
     try:

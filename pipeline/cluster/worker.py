@@ -86,11 +86,16 @@ def run_on_worker(stage: str, cmd: str, outs: list[str], cwd: str, env: dict[str
         rc, output = _in_worker(stage, argv[2], argv[3:], cwd, env)
     else:
         r = subprocess.run(cmd, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True)
+                           text=True, preexec_fn=_interruptible)
         rc, output = r.returncode, r.stdout
     if rc:
         raise RuntimeError(f"exit {rc}: {output.strip()[-1500:]}")
     return {"tail": output.strip()[-500:], "fresh": fresh or ""}
+
+
+def _interruptible() -> None:
+    """In a stage's own process: a terminal's Ctrl-C stops it, as under `dvc repro` (its worker ignores it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _why_fresh(argv: list[str], cwd: str, nthreads: int) -> str | None:
@@ -102,17 +107,19 @@ def _why_fresh(argv: list[str], cwd: str, nthreads: int) -> str | None:
         return "a daemonic worker may not start the processes a stage starts"
     if nthreads != 1:
         return f"the worker runs {nthreads} threads"
-    if runner.code_key(Path(cwd)) != runner.LOADED:
+    if not runner.code_key(Path(cwd)) == runner.code_key(runner.ROOT) == runner.LOADED:  # edited since loaded
         return "the worker's loaded code differs from the checkout's"
     return None
 
 
 def _in_worker(stage: str, module: str, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int, str]:
     """`python -m MODULE ARGV` run in this worker as the warm server runs it: its exit code and output. The log
-    is named after the stage, so /proc/PID/fd/1 shows what a worker is running."""
-    with tempfile.NamedTemporaryFile(prefix=f"boulderseg-stage-{stage}-") as log:
-        rc = runner.run_in_process({"module": module, "argv": argv, "cwd": cwd, "env": env}, log.fileno(),
-                                   log.fileno(), _defaults())
+    is named after the stage and removed at once, so /proc/PID/fd/1 shows what a worker is running and a
+    killed worker leaves nothing behind."""
+    fd, name = tempfile.mkstemp(prefix=f"boulderseg-stage-{stage}-")
+    os.unlink(name)
+    with os.fdopen(fd, "w+b") as log:
+        rc = runner.run_in_process({"module": module, "argv": argv, "cwd": cwd, "env": env}, fd, fd, _defaults())
         log.seek(0)
         return rc, log.read().decode(errors="replace")
 

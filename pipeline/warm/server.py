@@ -2,7 +2,7 @@
 this process (`runner`), until `idle_seconds` pass without one. Started by the client: `python -m
 pipeline.warm.server SOCKET IDLE_SECONDS`.
 
-A connection is served only if it comes from this user (SO_PEERCRED), sends its request with no pause of
+A connection is served only if it comes from this user (SO_PEERCRED), sends its whole request within
 `REQUEST_SECONDS` and names one of this project's stages; anything else is dropped and the server goes on, as
 it does past a client that leaves before its ticket.
 """
@@ -16,6 +16,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,9 +31,10 @@ class Dropped(Exception):
     """A connection that is not a job to run: closed, silent, foreign or malformed."""
 
 
-def _read(conn: socket.socket, n: int) -> bytes:
+def _read(conn: socket.socket, n: int, deadline: float) -> bytes:
     data = b""
     while len(data) < n:
+        conn.settimeout(max(deadline - time.monotonic(), 1e-3))  # the whole request within its time, however sent
         chunk = conn.recv(n - len(data))
         if not chunk:
             raise Dropped("closed mid-request")
@@ -48,20 +50,22 @@ def peer_uid(conn: socket.socket) -> int:
 
 def receive(conn: socket.socket) -> tuple[dict | None, list[int]]:
     """One request and the client's (stdout, stderr); None for a stop request. Raises `Dropped` for a
-    connection of another user, one closed or silent for `REQUEST_SECONDS`, one of over `MAX_REQUEST` bytes,
+    connection of another user, one that has not sent its request `REQUEST_SECONDS` after connecting, one of over
+    `MAX_REQUEST` bytes,
     or a request that is not an object naming a stage of this project; the fds it sent are closed then."""
     if peer_uid(conn) != os.getuid():
         raise Dropped("another user's connection")
+    deadline = time.monotonic() + REQUEST_SECONDS
     conn.settimeout(REQUEST_SECONDS)
     fds: list[int] = []
     try:
         head, fds, _, _ = socket.recv_fds(conn, HEADER, 2)
         if not head:
             raise Dropped("closed before its request")
-        size = int(head + _read(conn, HEADER - len(head)))
+        size = int(head + _read(conn, HEADER - len(head), deadline))
         if not 0 <= size <= MAX_REQUEST:
             raise Dropped(f"a request of {size} bytes")
-        request = json.loads(_read(conn, size)) if size else None
+        request = json.loads(_read(conn, size, deadline)) if size else None
         module = request.get("module") if isinstance(request, dict) else None
         if request is not None and not is_stage_module(str(module)):
             raise Dropped(f"not a stage of this project: {module!r}")
