@@ -203,10 +203,10 @@ def repro(
     """
     import time
 
-    from dvc.repo import Repo, lock_repo
+    from dvc.repo import Repo
 
     from pipeline.cluster.driver import client_for, execute
-    from pipeline.cluster.dvcrun import plan
+    from pipeline.cluster.dvcrun import locked, plan
     from pipeline.cluster.worker import driver_settings
     from pipeline.errors import BouldersegError
 
@@ -214,7 +214,7 @@ def repro(
         raise BouldersegError("give --workers N (a local cluster) or --scheduler ADDRESS, not both.")
     t = time.perf_counter()
     repo = Repo(".")
-    with lock_repo(repo):  # held for the run, as `dvc repro` holds it
+    with locked(repo):
         todo = plan(repo, targets or [])
         planned = time.perf_counter() - t
         settings = driver_settings()

@@ -33,14 +33,15 @@ def repro(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([BOULDERSEG, "repro", *args], cwd=root, env=ENV, capture_output=True, text=True, timeout=600)
 
 
-def interrupt(root: Path, how: signal.Signals, *, after_s: float = 0.0, at_write: int = 0) -> tuple[int, str]:
+def interrupt(root: Path, how: signal.Signals, *, after_s: float = 0.0, at_write: int = 0,
+              watch: str = "dvc.lock") -> tuple[int, str]:
     """`boulderseg repro --workers 2` in `root`, sent `how` (to its whole process group, as a terminal's Ctrl-C or
-    a machine going down) `after_s` seconds in, or at the instant dvc.lock is seen changing for the
+    a machine going down) `after_s` seconds in, or at the instant the file `watch` is seen changing for the
     `at_write`-th time: (exit code, stderr)."""
     proc = subprocess.Popen([BOULDERSEG, "repro", "--workers", "2"], cwd=root, env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    path, last, changes, start = root / "dvc.lock", None, 0, time.monotonic()
+    path, last, changes, start = root / watch, None, 0, time.monotonic()
     while proc.poll() is None:
         if at_write:
             try:
@@ -68,8 +69,10 @@ def test_interrupted_at_any_instant_dvc_lock_is_always_whole_and_the_rerun_ends_
     rng = random.Random(25)
     for attempt in range(6):
         how = (signal.SIGINT, signal.SIGKILL)[attempt % 2]
-        if attempt < 3:  # the moment dvc.lock changes: an in-place write is then seen half-done
+        if attempt < 2:  # the moment dvc.lock changes: an in-place write is then seen half-done
             rc, err = interrupt(root, how, at_write=rng.randint(2, 8))
+        elif attempt < 4:  # the moment DVC's rwlock changes: it is written for every stage checked or recorded
+            rc, err = interrupt(root, how, at_write=rng.randint(20, 200), watch=".dvc/tmp/rwlock")
         else:  # anywhere from the cluster's start to the last records
             rc, err = interrupt(root, how, after_s=rng.uniform(2.0, 7.0))
         assert "Traceback" not in err, err[-3000:]
@@ -77,7 +80,7 @@ def test_interrupted_at_any_instant_dvc_lock_is_always_whole_and_the_rerun_ends_
         recorded = lock(root).get("stages", {})  # parses: the previous or the new dvc.lock, whole
         assert all(entry == lock(serial)["stages"][name] for name, entry in recorded.items())
         assert subprocess.run(["dvc", "status"], cwd=root, env=ENV, capture_output=True).returncode == 0
-        if attempt < 3:
+        if attempt < 2:
             (root / "dvc.lock").unlink(missing_ok=True)  # start over: the next write is again a large one
     rerun = repro(root, "--workers", "2")
     assert rerun.returncode == 0, rerun.stderr[-3000:]

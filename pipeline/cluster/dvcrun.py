@@ -3,8 +3,9 @@
 Every decision is DVC's own code, called as `dvc repro` calls it: `plan_repro` over the graph with frozen stages cut
 from their dependencies; `Stage.changed` once the stage's upstream stages are done; data sources, imports and frozen
 stages handled in this process as DVC's `_reproduce_stage` handles them (a worker never touches them); `remove_outs` and the run
-cache before a command runs; `Stage.save` and `Stage.commit` after it. Only the dvc.lock write differs: it goes to a
-temp file renamed over dvc.lock, so an interrupt at any instant leaves the previous or the new one, whole.
+cache before a command runs; `Stage.save` and `Stage.commit` after it. Only DVC's writes of dvc.lock and of its rwlock
+file differ: each goes to a temp file renamed over the file, so an interrupt or a kill at any instant leaves the
+previous or the new one, whole.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class Plan:
 def plan(repo: Repo, targets: Sequence[str] = ()) -> Plan:
     """What `dvc repro [TARGETS]` would check, in its order: each target (a stage, or a group such as `frames` or
     `features-pytorchvideo`; default: every stage of dvc.yaml) and everything it depends on. Call it, and run its
-    plan, under one `dvc.repo.lock_repo(repo)`."""
+    plan, under one `locked(repo)`."""
     from dvc.repo.reproduce import get_active_graph, plan_repro
 
     graph = get_active_graph(repo.index.graph)  # edges point from a stage to the stages it depends on
@@ -48,6 +49,49 @@ def plan(repo: Repo, targets: Sequence[str] = ()) -> Plan:
     return Plan(order=[s.addressing for s in order],
                 upstream={s.addressing: [d.addressing for d in graph.successors(s)] for s in order},
                 stages={s.addressing: s for s in order})
+
+
+@contextmanager
+def locked(repo: Repo) -> Iterator[None]:
+    """The repo lock, held for the run as `dvc repro` holds it, with DVC's rwlock file (.dvc/tmp/rwlock) written
+    whole. DVC truncates and rewrites that file in place each time it checks or records a stage, so a driver killed
+    in that instant (SIGKILL, a machine going down) would leave every later DVC command failing on it."""
+    import dvc.rwlock
+    from dvc.repo import lock_repo
+
+    edit = dvc.rwlock._edit_rwlock
+    dvc.rwlock._edit_rwlock = lambda lock_dir, fs, hardlink: edit(lock_dir, _WholeWrites(fs), hardlink)
+    try:
+        with lock_repo(repo):
+            yield
+    finally:
+        dvc.rwlock._edit_rwlock = edit
+
+
+class _WholeWrites:
+    """A DVC filesystem whose files opened for writing are temp files beside them, renamed over them when closed."""
+
+    def __init__(self, fs: object) -> None:
+        self.fs = fs
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.fs, name)
+
+    @contextmanager
+    def open(self, path: str, mode: str = "r", **kwargs: object) -> Iterator:
+        if "w" not in mode:
+            with self.fs.open(path, mode, **kwargs) as f:
+                yield f
+            return
+        dst = Path(path)
+        clean_stale(dst)  # a driver killed between its write and its rename
+        tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, mode, **kwargs) as f:
+                yield f
+            os.replace(tmp, dst)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def runs_a_command(stage: Stage) -> bool:
