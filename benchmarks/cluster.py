@@ -23,7 +23,7 @@ import yaml
 
 from kit import copy_repo
 
-from pipeline import profiles
+from pipeline.core import profiles
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

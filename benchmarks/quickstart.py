@@ -22,7 +22,7 @@ import pandas as pd
 
 from kit import copy_repo, measured
 
-from pipeline import profiles
+from pipeline.core import profiles
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import yaml
 
 from kit import copy_repo, measured
 
-from pipeline import profiles
+from pipeline.core import profiles
 
 
 def stages(params: dict) -> list[str]:

@@ -1,4 +1,4 @@
 """One thin entry module per DVC stage: read the stage's params section, call `pipeline`."""
-from pipeline.errors import exit_130_on_interrupt
+from pipeline.core.errors import exit_130_on_interrupt
 
 exit_130_on_interrupt()

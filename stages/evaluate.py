@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params
-from pipeline.cliutil import ParamsOpt, run_stage
+from pipeline.core import params
+from pipeline.core.commandline import ParamsOpt, run_stage
 
 
 def main(
@@ -22,12 +22,12 @@ def main(
 
     import pandas as pd
 
-    from pipeline import leaderboard
-    from pipeline.annotations import LabelPolicy
-    from pipeline.atomic import atomic_output
-    from pipeline.errors import BouldersegError
-    from pipeline.metrics import summarize
-    from pipeline.plots import plot_confusions, plot_timelines
+    from pipeline.learning import leaderboard
+    from pipeline.annotations.segments import LabelPolicy
+    from pipeline.core.atomic import atomic_output
+    from pipeline.core.errors import BouldersegError
+    from pipeline.learning.metrics import summarize
+    from pipeline.views.plots import plot_confusions, plot_timelines
 
     p = params.load(params_file)
     policy = LabelPolicy.from_params(p.labels, fps=p.data.fps)

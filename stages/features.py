@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params
-from pipeline.cliutil import ParamsOpt, run_stage
+from pipeline.core import params
+from pipeline.core.commandline import ParamsOpt, run_stage
 from pipeline.warm.client import handoff
 
 
@@ -21,7 +21,7 @@ def main(
     """Extract frozen-backbone features over sliding windows into a chunked Zarr store (reused if it is current)."""
     p = params.load(params_file)
     handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
-    from pipeline.features import extract_features
+    from pipeline.features.extract import extract_features
 
     f = p.features
     fs, reused = extract_features(

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params
-from pipeline.cliutil import ParamsOpt, run_stage
+from pipeline.core import params
+from pipeline.core.commandline import ParamsOpt, run_stage
 
 
 def main(
@@ -17,8 +17,8 @@ def main(
     """Split the videos into train.folds folds, seeded by train.seed; both views of one climb share a fold."""
     import json
 
-    from pipeline.atomic import atomic_output
-    from pipeline.dataset import group_folds
+    from pipeline.core.atomic import atomic_output
+    from pipeline.learning.dataset import group_folds
 
     p = params.load(params_file)
     folds = group_folds({name: v.climb for name, v in p.videos.items()}, k=p.train.folds, seed=p.train.seed)

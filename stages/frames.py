@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params
-from pipeline.cliutil import ParamsOpt, run_stage
+from pipeline.core import params
+from pipeline.core.commandline import ParamsOpt, run_stage
 
 
 def main(
@@ -16,7 +16,7 @@ def main(
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
     """Decode one video at data.fps into numbered JPG frames (resize and quality: frames section)."""
-    from pipeline.frames import extract_frames
+    from pipeline.media.frames import extract_frames
 
     p = params.load(params_file)
     n = extract_frames(video, out_dir, fps=p.data.fps, height=p.frames.height, jpg_quality=p.frames.jpg_quality,

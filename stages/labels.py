@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params
-from pipeline.cliutil import ParamsOpt, run_stage
+from pipeline.core import params
+from pipeline.core.commandline import ParamsOpt, run_stage
 
 
 def main(
@@ -18,10 +18,10 @@ def main(
     """Turn one video's annotation rows into per-frame labels at data.fps (labels section; gaps: labels.default)."""
     import pandas as pd
 
-    from pipeline.annotations import LabelPolicy
-    from pipeline.atomic import atomic_output
-    from pipeline.errors import BouldersegError, warn_all
-    from pipeline.videos import entries, label_video
+    from pipeline.annotations.segments import LabelPolicy
+    from pipeline.core.atomic import atomic_output
+    from pipeline.core.errors import BouldersegError, warn_all
+    from pipeline.annotations.videotable import entries, label_video
 
     p = params.load(params_file)
     fps = p.data.fps

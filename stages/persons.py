@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params
-from pipeline.cliutil import ParamsOpt, run_stage
+from pipeline.core import params
+from pipeline.core.commandline import ParamsOpt, run_stage
 from pipeline.warm.client import handoff
 
 
@@ -19,8 +19,8 @@ def main(
     """Detect persons on every persons.every-th frame; frames with nobody nearby get person=false."""
     p = params.load(params_file)
     handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
-    from pipeline.detectors import registry
-    from pipeline.persons import detect_persons
+    from pipeline.persons import registry
+    from pipeline.persons.filter import detect_persons
 
     detector = registry.build(p.persons, pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir,
                                seed=p.weights.seed, device=p.runtime.device)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params
-from pipeline.cliutil import ParamsOpt, run_stage
+from pipeline.core import params
+from pipeline.core.commandline import ParamsOpt, run_stage
 
 
 def main(
@@ -21,11 +21,11 @@ def main(
 
     import pandas as pd
 
-    from pipeline.annotations import LabelPolicy
-    from pipeline.atomic import atomic_output
-    from pipeline.errors import BouldersegError
-    from pipeline.plots import fmt, plot_class_distribution, plot_rows, plot_temporal_distribution
-    from pipeline.stats import dataset_stats
+    from pipeline.annotations.segments import LabelPolicy
+    from pipeline.core.atomic import atomic_output
+    from pipeline.core.errors import BouldersegError
+    from pipeline.views.plots import fmt, plot_class_distribution, plot_rows, plot_temporal_distribution
+    from pipeline.views.stats import dataset_stats
 
     p = params.load(params_file)
     fps = p.data.fps

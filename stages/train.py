@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline import params
-from pipeline.cliutil import ParamsOpt, run_stage
+from pipeline.core import params
+from pipeline.core.commandline import ParamsOpt, run_stage
 from pipeline.warm.client import handoff
 
 
@@ -30,15 +30,15 @@ def main(
 
     import torch
 
-    from pipeline.annotations import LabelPolicy
-    from pipeline.atomic import atomic_output
-    from pipeline.bundle import train_bundle
-    from pipeline.dataset import load_video
-    from pipeline.errors import BouldersegError
-    from pipeline.metrics import summarize
-    from pipeline.names import under
-    from pipeline.store import attrs
-    from pipeline.train import HeadConfig, Loss, cross_validate
+    from pipeline.annotations.segments import LabelPolicy
+    from pipeline.core.atomic import atomic_output
+    from pipeline.learning.bundle import train_bundle
+    from pipeline.learning.dataset import load_video
+    from pipeline.core.errors import BouldersegError
+    from pipeline.learning.metrics import summarize
+    from pipeline.core.names import under
+    from pipeline.features.store import attrs
+    from pipeline.learning.train import HeadConfig, Loss, cross_validate
 
     # Heads are small: one thread trains them as fast as two on 2 cores (the six sample heads: 86.1 s against
     # 84.5 s), to the same bits whatever the core count, and leaves the other cores to stages running beside it.

@@ -44,10 +44,10 @@ def closure(module: str, root: Path) -> set[str]:
 
 
 def entry_modules(stage: str) -> list[str]:
-    """`stages.<stage>`; a per-family features stage `features-<family>[-unannotated]` also runs `pipeline.backbones.<family>`
+    """`stages.<stage>`; a per-family features stage `features-<family>[-unannotated]` also runs `pipeline.features.backbones.<family>`
     (a per-family train stage, `train-<family>`, reads stored features and runs no backbone code)."""
     name, _, family = stage.removesuffix("-unannotated").partition("-")
-    return [f"stages.{name}", *([f"pipeline.backbones.{family}"] if name == "features" else [])]
+    return [f"stages.{name}", *([f"pipeline.features.backbones.{family}"] if name == "features" else [])]
 
 
 def code_deps_problems(dvc_yaml: dict, root: Path) -> list[str]:

@@ -47,7 +47,7 @@ def photo_frames(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def bikes_frames(tmp_path_factory, bikes) -> Path:
     """40 frames of bikes.mp4 at 10 fps (every 2.5th source frame), 136 rows high."""
-    from pipeline.frames import extract_frames
+    from pipeline.media.frames import extract_frames
 
     out = tmp_path_factory.mktemp("bikes") / "frames"
     extract_frames(bikes, out, fps=10, height=136)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from pipeline import profiles
+from pipeline.core import profiles
 
 REPO = Path(__file__).resolve().parents[1]
 BOULDERSEG = str(Path(sys.executable).parent / "boulderseg")

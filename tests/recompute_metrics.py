@@ -1,4 +1,4 @@
-"""Recompute the leaderboard's figures from the raw predictions alone, independently of `pipeline.metrics`.
+"""Recompute the leaderboard's figures from the raw predictions alone, independently of `pipeline.learning.metrics`.
 
     python tests/recompute_metrics.py reports/predictions reports/metrics.json
 

@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 from sheetio import write_sheet
 
-from pipeline.annotations import (LabelPolicy, Segment, clip_to_video, frame_index_at, frame_labels, header_key,
+from pipeline.annotations.segments import (LabelPolicy, Segment, clip_to_video, frame_index_at, frame_labels, header_key,
                                   read_segments)
-from pipeline.errors import BouldersegError
-from pipeline.sheets import normalize
+from pipeline.core.errors import BouldersegError
+from pipeline.annotations.text import normalize
 
 CLASSES = ("climbing", "brushing", "reading", "stopwatch", "nothing")
 MAP = {"grimpe": "climbing", "brossage": "brushing", "lecture": "reading", "chrono": "stopwatch"}

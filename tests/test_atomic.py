@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import atomic
-from pipeline.atomic import atomic_output
+from pipeline.core import atomic
+from pipeline.core.atomic import atomic_output
 
 N_FILES = 3000
 # Replaces `dst` with generation GEN (N files), through atomic_output as every stage does; says "ready" just before
@@ -19,7 +19,7 @@ N_FILES = 3000
 CHILD = """
 import sys
 from pathlib import Path
-from pipeline.atomic import atomic_output
+from pipeline.core.atomic import atomic_output
 dst, gen, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 with atomic_output(dst, directory=True) as tmp:
     for i in range(n):

@@ -10,10 +10,11 @@ import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import backbones, store
-from pipeline.errors import BouldersegError
-from pipeline.features import clip_frames, extract_features, windows
-from pipeline.weights import Checkpoint, WeightsFile, sha256_of
+from pipeline.features import backbones, store
+from pipeline.core.errors import BouldersegError
+from pipeline.features.extract import extract_features
+from pipeline.features.windows import clip_frames, windows
+from pipeline.core.weights import Checkpoint, WeightsFile, sha256_of
 
 REGISTRY = backbones.load_all()
 BIG = {"vjepa2_l", "vivit"}  # over 5 s each on 2 CPU cores
@@ -23,7 +24,7 @@ NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in sor
 @pytest.fixture(scope="module")
 def tiny_frames(tmp_path_factory, bikes):
     """20 frames of real footage, 68 rows high."""
-    from pipeline.frames import extract_frames
+    from pipeline.media.frames import extract_frames
 
     out = tmp_path_factory.mktemp("tiny") / "frames"
     extract_frames(bikes, out, fps=2, height=68)

@@ -10,9 +10,9 @@ import pytest
 from test_train import CLASSES, video
 
 from conftest import REPO
-from pipeline import bundle
-from pipeline.errors import BouldersegError
-from pipeline.train import HeadConfig, Loss, fit, predict_frames
+from pipeline.learning import bundle
+from pipeline.core.errors import BouldersegError
+from pipeline.learning.train import HeadConfig, Loss, fit, predict_frames
 
 
 @pytest.mark.parametrize("name", ["linear", "mstcn"])

@@ -76,7 +76,7 @@ def test_unreadable_video_exits_nonzero_without_output(tmp_path):
 
 
 def test_backbones_lists_the_registry_marking_the_listed_ones_and_their_weights(tmp_path, bikes):
-    from pipeline.backbones import load_all
+    from pipeline.features.backbones import load_all
 
     root = project(tmp_path, bikes)
     (root / "weights").mkdir()
@@ -97,7 +97,7 @@ def test_backbones_lists_the_registry_marking_the_listed_ones_and_their_weights(
 
 
 def test_inspect_features_shows_shape_dtype_and_recorded_configuration(tmp_path, bikes_frames):
-    from pipeline.features import extract_features
+    from pipeline.features.extract import extract_features
 
     extract_features(bikes_frames, tmp_path / "features" / "pixels" / "v.zarr", backbone="pixels", pretrained=False,
                      fps=10, device="cpu")

@@ -13,7 +13,7 @@ import yaml
 
 from clusterkit import worker_processes
 from e2e import BOULDERSEG, ENV, REPO, SMALL_HEADS, copy_of, each_video, set_params, sh, stages_done, stages_run
-from pipeline.errors import INTERRUPTED
+from pipeline.core.errors import INTERRUPTED
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +111,7 @@ def test_a_worker_killed_mid_stage_is_replaced_and_the_stage_reruns(stale, tmp_p
 
 def test_persons_rerun_to_the_same_bytes_leave_the_training_stages_unchanged(small_run, tmp_path):
     project = copy_of(small_run, tmp_path)
-    with open(project / "pipeline/detectors/hog.py", "a") as f:  # persons' code (feature stores record theirs)
+    with open(project / "pipeline/persons/hog.py", "a") as f:  # persons' code (feature stores record theirs)
         f.write("# a comment: the persons stages rerun, to the same tables\n")
     (tmp_path / "serial").mkdir()
     serial = copy_of((project, ""), tmp_path / "serial")

@@ -9,16 +9,16 @@ import pytest
 import skimage.data
 
 from conftest import REPO
-from pipeline import backbones
-from pipeline.blazepose import INSTALL, WEIGHTS, ShippedModel
-from pipeline.detectors import registry
-from pipeline.detectors.blazepose import BlazePoseDetector
-from pipeline.detectors.hog import Hog
-from pipeline.detectors.yolo import Yolo
-from pipeline.errors import BouldersegError
-from pipeline.params import Persons
-from pipeline.persons import detect_persons
-from pipeline.weights import ShippedFile
+from pipeline.features import backbones
+from pipeline.models.blazepose import INSTALL, WEIGHTS, ShippedModel
+from pipeline.persons import registry
+from pipeline.persons.blazepose import BlazePoseDetector
+from pipeline.persons.hog import Hog
+from pipeline.persons.yolo import Yolo
+from pipeline.core.errors import BouldersegError
+from pipeline.core.params import Persons
+from pipeline.persons.filter import detect_persons
+from pipeline.core.weights import ShippedFile
 
 PINS = {f.path.rsplit("/", 1)[-1]: f.sha256 for f in WEIGHTS.files}
 
@@ -27,7 +27,7 @@ PINS = {f.path.rsplit("/", 1)[-1]: f.sha256 for f in WEIGHTS.files}
 def bikes25(tmp_path_factory, bikes):
     """bikes.mp4 at its own 25 fps and the shipped frames.height (240 rows), with who shows, labelled by eye
     (benchmarks/bikes_persons.json): (frames dir, (250,) person shows, (250,) sure: not within a frame of a boundary)."""
-    from pipeline.frames import extract_frames
+    from pipeline.media.frames import extract_frames
 
     out = tmp_path_factory.mktemp("bikes25") / "frames"
     extract_frames(bikes, out, fps=25, height=240)

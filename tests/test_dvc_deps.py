@@ -10,7 +10,7 @@ from codedeps import closure, code_deps_problems
 
 from conftest import REPO
 from e2e import ENV
-from pipeline.backbones import FAMILIES
+from pipeline.features.backbones import FAMILIES
 
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
 
@@ -21,31 +21,31 @@ def test_every_stage_depends_on_exactly_its_import_closure():
 
 def test_a_file_removed_from_a_stage_is_reported():
     broken = copy.deepcopy(DVC_YAML)
-    broken["stages"]["features-transformers"]["deps"].remove("pipeline/store.py")
-    broken["stages"]["evaluate"]["deps"].remove("pipeline/metrics.py")
+    broken["stages"]["features-transformers"]["deps"].remove("pipeline/features/store.py")
+    broken["stages"]["evaluate"]["deps"].remove("pipeline/learning/metrics.py")
     assert code_deps_problems(broken, REPO) == [  # the unannotated twin shares the stage's deps (a YAML anchor)
-        "features-transformers: imports pipeline/store.py but does not depend on it",
-        "features-transformers-unannotated: imports pipeline/store.py but does not depend on it",
-        "evaluate: imports pipeline/metrics.py but does not depend on it"]
+        "features-transformers: imports pipeline/features/store.py but does not depend on it",
+        "features-transformers-unannotated: imports pipeline/features/store.py but does not depend on it",
+        "evaluate: imports pipeline/learning/metrics.py but does not depend on it"]
 
 
 def test_a_file_a_stage_never_runs_is_reported():
     extra = copy.deepcopy(DVC_YAML)
-    extra["stages"]["frames"]["do"]["deps"].append("pipeline/heads.py")
-    assert code_deps_problems(extra, REPO) == ["frames: depends on pipeline/heads.py, which it never imports",
-                                               "frames-unannotated: depends on pipeline/heads.py, which it never imports"]
+    extra["stages"]["frames"]["do"]["deps"].append("pipeline/learning/heads.py")
+    assert code_deps_problems(extra, REPO) == ["frames: depends on pipeline/learning/heads.py, which it never imports",
+                                               "frames-unannotated: depends on pipeline/learning/heads.py, which it never imports"]
 
 
 def test_each_family_stage_depends_on_its_family_module_and_no_other():
     for family in FAMILIES:
         deps = DVC_YAML["stages"][f"features-{family}"]["deps"]
-        assert [d for d in deps if d.startswith("pipeline/backbones/") and not d.endswith("__init__.py")] == [
-            f"pipeline/backbones/{family}.py"]
+        assert [d for d in deps if d.startswith("pipeline/features/backbones/") and not d.endswith("__init__.py")] == [
+            f"pipeline/features/backbones/{family}.py"]
     moved = copy.deepcopy(DVC_YAML)
-    moved["stages"]["features-pixels"]["deps"].append("pipeline/backbones/transformers.py")
+    moved["stages"]["features-pixels"]["deps"].append("pipeline/features/backbones/transformers.py")
     assert code_deps_problems(moved, REPO) == [
-        "features-pixels: depends on pipeline/backbones/transformers.py, which it never imports",
-        "features-pixels-unannotated: depends on pipeline/backbones/transformers.py, which it never imports"]
+        "features-pixels: depends on pipeline/features/backbones/transformers.py, which it never imports",
+        "features-pixels-unannotated: depends on pipeline/features/backbones/transformers.py, which it never imports"]
 
 
 def test_closure_follows_imports_inside_functions_and_packages(tmp_path):

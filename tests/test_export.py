@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import store
-from pipeline.export import export_mstcn
-from pipeline.features import windows
-from pipeline.metrics import OVERLAPS, score
+from pipeline.features import store
+from pipeline.learning.export import export_mstcn
+from pipeline.features.windows import windows
+from pipeline.learning.metrics import OVERLAPS, score
 
 CLASSES = ["climbing", "brushing", "reading", "stopwatch", "nothing"]
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import zarr
 
-from pipeline import store
-from pipeline.errors import BouldersegError
-from pipeline.backbones import Clip
-from pipeline.features import clip_frames, extract_features, windows
+from pipeline.features import store
+from pipeline.core.errors import BouldersegError
+from pipeline.features.backbones import Clip
+from pipeline.features.extract import extract_features
+from pipeline.features.windows import clip_frames, windows
 
 
 @pytest.mark.parametrize(("n", "expected"), [
@@ -106,7 +107,7 @@ def test_reading_a_missing_store_says_what_to_run(tmp_path):
 
 
 def test_frames_smaller_than_the_model_wants_are_upscaled_with_one_warning_and_recorded(bikes_frames, tmp_path, capsys):
-    from pipeline import features
+    from pipeline.features import extract as features
 
     features._UPSCALE_WARNED.clear()
     for name in ("a", "b"):  # two videos of one stage (data/frames/<video>): one warning

@@ -16,8 +16,8 @@ import pytest
 from av.video.reformatter import ColorRange, Colorspace
 
 from conftest import REPO
-from pipeline.frames import extract_frames, plan_chunks
-from pipeline.video import VideoInfo, probe, source_indices
+from pipeline.media.frames import extract_frames, plan_chunks
+from pipeline.media.probe import VideoInfo, probe, source_indices
 
 COLOURS = np.array([[200, 30, 40], [20, 180, 60], [40, 60, 220], [230, 230, 40],
                     [128, 128, 128], [250, 250, 250], [10, 10, 10], [180, 90, 150]])
@@ -49,7 +49,7 @@ def test_several_processes_write_the_same_bytes_as_one(bikes, tmp_path):
 AFTER_THREAD_POOLS = """
 import sys
 import cv2, numpy as np, torch
-from pipeline.frames import extract_frames
+from pipeline.media.frames import extract_frames
 
 if __name__ == "__main__":
     big = np.random.default_rng(0).integers(0, 255, (2000, 2000, 3), dtype=np.uint8)

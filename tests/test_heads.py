@@ -6,11 +6,11 @@ import pytest
 import torch
 from test_train import CLASSES, video
 
-from pipeline.dataset import IGNORE, group_folds
-from pipeline.errors import BouldersegError
-from pipeline.heads import HEADS, build_head
-from pipeline.metrics import summarize
-from pipeline.train import HeadConfig, Loss, cross_validate, mode_filter, pad, smoothing_loss
+from pipeline.learning.dataset import IGNORE, group_folds
+from pipeline.core.errors import BouldersegError
+from pipeline.learning.heads import HEADS, build_head
+from pipeline.learning.metrics import summarize
+from pipeline.learning.train import HeadConfig, Loss, cross_validate, mode_filter, pad, smoothing_loss
 
 SMALL = {"linear": {}, "mlp": {"hidden": 16}, "lstm": {"hidden": 16}, "bilstm": {"hidden": 16},
          "mstcn": {"stages": 2, "layers": 4, "channels": 16}, "transformer": {"dim": 16, "heads": 2}}

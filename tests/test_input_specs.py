@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import backbones
-from pipeline.backbones import Clip
-from pipeline.features import load_frame
+from pipeline.features import backbones
+from pipeline.features.backbones import Clip
+from pipeline.features.extract import load_frame
 
 REGISTRY = backbones.load_all()
 KINETICS = ((0.45, 0.45, 0.45), (0.225, 0.225, 0.225))

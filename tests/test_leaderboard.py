@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline import leaderboard
+from pipeline.learning import leaderboard
 
 TABLE3 = pd.read_csv(leaderboard.PAPER_TABLE)
 
@@ -44,7 +44,7 @@ def test_the_markdown_prints_the_paper_rows_below_ours_labelled(tmp_path):
 
 
 def test_the_papers_clip_of_every_table3_backbone_is_the_one_we_feed_under_the_paper_rule():
-    from pipeline import backbones
+    from pipeline.features import backbones
 
     registry = backbones.load_all()
     for _, r in TABLE3.iterrows():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.metrics import edit_score, frame_metrics, overlap_counts, score, segment_metrics, segments, summarize
+from pipeline.learning.metrics import edit_score, frame_metrics, overlap_counts, score, segment_metrics, segments, summarize
 
 A, B = "a", "b"
 TRUTH = [A] * 10 + [B] * 10

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from pipeline import params
-from pipeline.errors import BouldersegError
+from pipeline.core import params
+from pipeline.core.errors import BouldersegError
 
 
 def problems_of(tmp_path: Path, edit) -> list[str]:

@@ -11,10 +11,12 @@ import pytest
 import yaml
 
 from e2e import BOULDERSEG, sh, stages_run
-from pipeline import bundle, params, store
-from pipeline.annotations import LabelPolicy, frame_labels, read_segments
-from pipeline.dataset import nearest_window
-from pipeline.sample import make_video
+from pipeline.learning import bundle
+from pipeline.core import params
+from pipeline.features import store
+from pipeline.annotations.segments import LabelPolicy, frame_labels, read_segments
+from pipeline.learning.dataset import nearest_window
+from pipeline.annotations.sample import make_video
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from e2e import BOULDERSEG, REPO
-from pipeline import backbones, params, profiles
-from pipeline.errors import BouldersegError
+from pipeline.features import backbones
+from pipeline.core import params, profiles
+from pipeline.core.errors import BouldersegError
 
 
 @pytest.fixture

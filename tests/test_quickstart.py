@@ -21,8 +21,9 @@ import pytest
 import yaml
 
 from e2e import ENV, REPO, sh, stages_run
-from pipeline import profiles, store
-from pipeline.blazepose import WEIGHTS
+from pipeline.core import profiles
+from pipeline.features import store
+from pipeline.models.blazepose import WEIGHTS
 
 README = (REPO / "README.md").read_text()
 LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"

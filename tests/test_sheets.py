@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sheetio import write_sheet, write_sheets
 
-from pipeline.annotations import LabelPolicy, Segment, frame_index_at, frame_labels, read_segments
-from pipeline.errors import BouldersegError
+from pipeline.annotations.segments import LabelPolicy, Segment, frame_index_at, frame_labels, read_segments
+from pipeline.core.errors import BouldersegError
 
 CLASSES = ("climbing", "brushing", "reading", "stopwatch", "nothing")
 MAP = {"grimpe": "climbing", "brossage": "brushing", "lecture": "reading", "chrono": "stopwatch"}

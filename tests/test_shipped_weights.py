@@ -10,9 +10,10 @@ import pytest
 import skimage.data
 import torch
 
-from pipeline import backbones, store
-from pipeline.errors import BouldersegError
-from pipeline.features import extract_features, load_frame, windows
+from pipeline.features import backbones, store
+from pipeline.core.errors import BouldersegError
+from pipeline.features.extract import extract_features, load_frame
+from pipeline.features.windows import windows
 
 LITE0 = backbones.get("efficientnet_lite0", "efficientnet")
 CAT = {281, 282, 283, 284, 285}  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat

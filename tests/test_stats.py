@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.stats import dataset_stats, edit_distance, order_variation, repetition_score, runs, temporal_distribution
+from pipeline.views.stats import dataset_stats, edit_distance, order_variation, repetition_score, runs, temporal_distribution
 
 CLASSES = ["climbing", "brushing", "reading", "nothing"]
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.timeparse import TimeFormatError, to_seconds, unit_from_header
+from pipeline.annotations.timeparse import TimeFormatError, to_seconds, unit_from_header
 
 
 @pytest.mark.parametrize(("cell", "seconds"), [

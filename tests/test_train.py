@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from pipeline.dataset import IGNORE, VideoData, group_folds
-from pipeline.errors import BouldersegError
-from pipeline.heads import build_head
-from pipeline.metrics import confusion, frame_metrics, summarize
-from pipeline.train import HeadConfig, cross_validate, fit, pad
+from pipeline.learning.dataset import IGNORE, VideoData, group_folds
+from pipeline.core.errors import BouldersegError
+from pipeline.learning.heads import build_head
+from pipeline.learning.metrics import confusion, frame_metrics, summarize
+from pipeline.learning.train import HeadConfig, cross_validate, fit, pad
 
 CLASSES = ["a", "b", "c"]
 

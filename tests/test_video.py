@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.errors import BouldersegError
-from pipeline.frames import extract_frames
-from pipeline.video import VideoInfo, output_frame_count, probe, source_indices
+from pipeline.core.errors import BouldersegError
+from pipeline.media.frames import extract_frames
+from pipeline.media.probe import VideoInfo, output_frame_count, probe, source_indices
 
 
 def test_probe_reads_real_footage(bikes):
@@ -181,8 +181,8 @@ def test_corrupt_frame_data_is_refused_naming_the_file_and_frame(tmp_path):
 
 
 def test_label_rows_equal_frames_for_a_variable_rate_source(tmp_path):
-    from pipeline.annotations import LabelPolicy
-    from pipeline.videos import VideoEntry, label_video
+    from pipeline.annotations.segments import LabelPolicy
+    from pipeline.annotations.videotable import VideoEntry, label_video
 
     write_numbered(tmp_path / "vfr.mkv", [45 * k - (k % 3) * 10 for k in range(178)], Fraction(1, 1000))
     (tmp_path / "a.csv").write_text("label,start,end\nclimbing,7.5,7.96\n")

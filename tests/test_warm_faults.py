@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from conftest import REPO
-from pipeline.errors import BouldersegError
+from pipeline.core.errors import BouldersegError
 from pipeline.warm import client as warm
 from test_warm import cpu_seconds, features, project, server_of, stage, stage_env, until  # noqa: F401 (a fixture)
 

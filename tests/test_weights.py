@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline.errors import BouldersegError
-from pipeline.weights import WeightsFile, fetch, load_state, sha256_of
+from pipeline.core.errors import BouldersegError
+from pipeline.core.weights import WeightsFile, fetch, load_state, sha256_of
 
 URL = "https://example.org/models/net.pth"
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.cluster import dvcrun
 from pipeline.cluster.worker import IgnoreInterrupt, gpu_slots, run_on_worker
-from pipeline.errors import BouldersegError
+from pipeline.core.errors import BouldersegError
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.atomic import clean_stale
-from pipeline.errors import BouldersegError
+from pipeline.core.atomic import clean_stale
+from pipeline.core.errors import BouldersegError
 
 if TYPE_CHECKING:
     from dvc.repo import Repo

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.errors import BouldersegError
+from pipeline.core.errors import BouldersegError
 from pipeline.warm.runner import IN_SERVER, ROOT, code_key
 
 _VOLATILE = {"DVC_STAGE", "PYTEST_CURRENT_TEST", "OLDPWD", "PWD", "_", "COLUMNS", "LINES"}  # change per stage

@@ -16,8 +16,8 @@ from kit import failed_with, files
 from sheetio import write_sheet
 
 from conftest import REPO
-from pipeline.errors import BouldersegError
-from pipeline.names import under
+from pipeline.core.errors import BouldersegError
+from pipeline.core.names import under
 
 EVIL = "../../../tmp/evil"
 
@@ -183,7 +183,7 @@ def crafted(path: Path, marker: Path, *, zip_format: bool) -> None:
 
 @pytest.mark.parametrize("zip_format", [True, False])
 def test_a_bundle_whose_head_would_run_code_is_refused_and_the_code_never_runs(tmp_path, zip_format):
-    from pipeline import bundle
+    from pipeline.learning import bundle
 
     marker = tmp_path / "pwned"
     crafted(tmp_path / "bundle" / "head.pt", marker, zip_format=zip_format)
@@ -194,7 +194,7 @@ def test_a_bundle_whose_head_would_run_code_is_refused_and_the_code_never_runs(t
 
 
 def test_backbone_weights_that_would_run_code_are_refused_and_the_code_never_runs(tmp_path):
-    from pipeline import backbones
+    from pipeline.features import backbones
 
     spec = backbones.get("x3d_xs")
     marker = tmp_path / "pwned"
@@ -205,7 +205,7 @@ def test_backbone_weights_that_would_run_code_are_refused_and_the_code_never_run
 
 
 def test_the_repository_params_pass_the_name_rule():
-    from pipeline import params
+    from pipeline.core import params
 
     p = params.load(REPO / "params.yaml")
     assert all(under(Path("data/labels"), key, suffix=".csv") for key in p.videos)

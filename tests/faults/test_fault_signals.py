@@ -18,7 +18,7 @@ from cliproject import project
 from kit import files, no_temp_left
 
 from conftest import REPO
-from pipeline.errors import INTERRUPTED
+from pipeline.core.errors import INTERRUPTED
 
 FEATURES = ("x3d_xs", "frames", "out.zarr", "--family", "pytorchvideo")
 

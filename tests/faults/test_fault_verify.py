@@ -11,7 +11,7 @@ from kit import failed_with
 
 from conftest import REPO
 from e2e import BOULDERSEG, ENV
-from pipeline.verify import Problem, stages_to_rerun
+from pipeline.views.verify import Problem, stages_to_rerun
 
 MANIFESTS = {  # video -> a damaged data/frames/<video>/manifest.json, and what verify says of it
     "clip": ("{\"frames\": 25", "does not read as JSON (Expecting ',' delimiter: line 1 column 14 (char 13))"),

@@ -24,10 +24,10 @@ from cliproject import boulderseg, project
 from kit import failed_with, files
 
 from conftest import REPO
-from pipeline import store
-from pipeline.errors import BouldersegError
-from pipeline.features import windows
-from pipeline.frames import extract_frames
+from pipeline.features import store
+from pipeline.core.errors import BouldersegError
+from pipeline.features.windows import windows
+from pipeline.media.frames import extract_frames
 
 ATTRS = {k: 0 for k in store.CONFIG}
 

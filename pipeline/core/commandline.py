@@ -1,0 +1,39 @@
+"""What every command shares: the --params option, and one clear message per error."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.core.errors import INTERRUPTED, BouldersegError
+from pipeline.core.params import DEFAULT_PARAMS
+
+ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read the stage's sections from.")]
+__all__ = ["DEFAULT_PARAMS", "ParamsOpt", "friendly", "run_stage"]
+
+
+def friendly(fn: Callable) -> Callable:
+    """Print a BouldersegError as one clear message and exit 1; Ctrl-C exits 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BouldersegError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo(INTERRUPTED, err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def run_stage(main: Callable) -> None:
+    """`python -m stages.NAME ARGS`, as dvc.yaml runs it: the same command as `boulderseg NAME ARGS`."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(friendly(main))
+    app()

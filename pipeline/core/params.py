@@ -1,0 +1,254 @@
+"""params.yaml as typed sections, checked at the start of every command.
+
+A typo or a wrong type stops with the key path, what was expected and, for typos, the nearest
+valid key. Stages read only their own sections, and dvc.yaml declares exactly those keys; the
+`runtime` section changes how fast a result is computed, not what it is, so no stage declares it.
+"""
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.core.errors import BouldersegError
+from pipeline.core.names import name_problem
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+def _name(value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Name = Annotated[str, AfterValidator(_name)]  # a video key or a head: it becomes a file name, never a path
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Data(Section):
+    fps: float = Field(gt=0)  # pipeline frame rate: labels and frames are both sampled at i / fps
+
+
+class Weights(Section):
+    pretrained: bool = True  # false: random weights everywhere (the offline smoke run)
+    seed: int = 0  # random-init seed, so every video sees the same untrained network
+
+
+class Columns(Section):
+    label: str | None = None
+    start: str | None = None
+    duration: str | None = None
+    end: str | None = None
+    video: str | None = None
+
+
+class Labels(Section):
+    classes: list[str] = Field(min_length=1)
+    default: str = "nothing"
+    drop: list[str] = []
+    merge: dict[str, str] = {}
+    overlap: Literal["later_wins", "priority", "error"] = "later_wins"
+    priority: list[str] = []
+    time_unit: Literal["auto", "s", "ms", "frames"] = "auto"
+    annotation_fps: float | None = Field(default=None, gt=0)
+    columns: Columns = Columns()
+    map: dict[str, str] = {}
+
+
+class Frames(Section):
+    height: int | None = Field(default=256, gt=0)  # rows after resizing, never above the source's; null: the source's
+    jpg_quality: int = Field(default=90, ge=1, le=100)
+
+
+class Persons(Section):
+    detector: Literal["yolo", "blazepose", "hog"] = "yolo"  # pipeline/persons/
+    model: str = "yolo11n"  # yolo's
+    imgsz: int = Field(default=320, gt=0)
+    conf: float = Field(default=0.25, ge=0, le=1)
+    every: int = Field(default=5, gt=0)  # detect on every n-th frame; frames between carry their neighbours' decision
+
+
+class Backbones(Section):
+    """Backbones to extract, listed under their library family: each family's code is its own DVC
+    dependency, so editing one family never re-extracts another's features."""
+
+    pytorchvideo: list[str] = []
+    torchvision: list[str] = []
+    s3dg: list[str] = []
+    transformers: list[str] = []
+    ultralytics: list[str] = []
+    pixels: list[str] = []
+    efficientnet: list[str] = []
+    mediapipe: list[str] = []
+
+    def items(self) -> list[tuple[str, str]]:
+        """(family, backbone) of every backbone listed, in family order."""
+        return [(family, name) for family, names in self.model_dump().items() for name in names]
+
+
+class Features(Section):
+    backbones: Backbones = Backbones(pytorchvideo=["x3d_xs"])
+    window: int = Field(default=16, gt=0)  # frames per window
+    stride: int = Field(default=8, gt=0)  # frames between window starts
+    frame_pooling: Literal["stack", "mean"] = "stack"  # frame-level backbones: per-frame features stacked or averaged
+    clip: Literal["paper", "upstream"] = "paper"  # frames each window feeds: Table 3's, or the weights' own sampling
+    dtype: Literal["float16", "float32"] = "float16"  # as stored
+
+
+class Stats(Section):
+    bins: int = Field(default=10, gt=0)
+
+
+class Head(Section):
+    epochs: int = Field(gt=0)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    batch: int | None = Field(default=None, gt=0)  # windows (window heads) or videos (sequence heads) per step; null: all
+    model: dict[str, Any] = {}  # the head's own keyword arguments (hidden, layers, dropout…)
+
+
+class Loss(Section):
+    class_weights: Literal["none", "inverse_frequency"] = "none"
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    focal_gamma: float = Field(default=0.0, ge=0)  # > 0: focal loss
+
+
+class Train(Section):
+    seed: int = 0
+    folds: int = Field(default=4, ge=2)
+    min_person_fraction: float = Field(default=0.5, ge=0, le=1)
+    loss: Loss = Loss()
+    mode_filter: int = Field(default=0, ge=0)  # frames; > 1: also score predictions after a mode filter this wide
+    heads: dict[Name, Head] = Field(min_length=1)
+
+
+class Video(Section):
+    climb: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]  # groups the views of one climb: they always share a cross-validation fold
+    video: str
+    annotation: str
+    view: str | None = None
+    sheet: str | None = None  # workbook sheet holding this video's rows
+    offset: float = 0.0  # seconds added to every annotated time to get the video time
+
+
+class UnannotatedVideo(Section):
+    """A video nobody annotated yet: frames, persons and features only; `boulderseg predict --all-unannotated` segments it."""
+
+    video: str
+    climb: Annotated[str | None, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)] = None
+    view: str | None = None
+
+
+class Runtime(Section):
+    """How fast, not what: changing these reruns no stage."""
+
+    device: str = "auto"  # auto: cuda when available, else cpu (persons, features)
+    weights_dir: str = "weights"  # where pretrained weight files are looked for and downloaded to
+    frames_workers: int | None = Field(default=None, gt=0)  # decoding processes; None: one per core
+    persons_batch: int = Field(default=16, gt=0)  # frames per detector forward pass
+    features_batch: int = Field(default=8, gt=0)  # windows per backbone forward pass
+    features_workers: int = Field(default=2, gt=0)  # JPG-decoding threads
+    warm_seconds: float = Field(default=120, ge=0)  # persons/features run in a warm process kept this long idle; 0: off
+
+
+class Params(Section):
+    data: Data
+    weights: Weights = Weights()
+    labels: Labels
+    frames: Frames = Frames()
+    persons: Persons = Persons()
+    features: Features = Features()
+    stats: Stats = Stats()
+    train: Train
+    videos: dict[Name, Video] = Field(min_length=1)
+    unannotated: dict[Name, UnannotatedVideo] = {}
+    runtime: Runtime = Runtime()
+
+    @model_validator(mode="after")
+    def _keys_name_one_video(self) -> Params:
+        both = sorted(set(self.videos) & set(self.unannotated))
+        if both:
+            raise ValueError(f"{', '.join(both)} listed under both videos and unannotated; keep one entry per video")
+        return self
+
+
+def load(path: str | Path = DEFAULT_PARAMS) -> Params:
+    """Read and check params.yaml; every problem is reported at once, each with its key path."""
+    path = Path(path)
+    if not path.is_file():
+        raise BouldersegError(f"{path}: params file not found. Run from the project root or pass --params PATH.")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise BouldersegError(f"{path}: not valid YAML: {e}") from e
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as e:
+        problems = [_describe(err) for err in e.errors()]
+        raise BouldersegError(f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)) from None
+
+
+_MOVED = {"features.backbone": "features.backbones.<family> (a list per library family)",
+          "weights.dir": "runtime.weights_dir", "frames.workers": "runtime.frames_workers",
+          "persons.batch": "runtime.persons_batch", "persons.device": "runtime.device",
+          "features.batch_size": "runtime.features_batch", "features.device": "runtime.device",
+          "features.workers": "runtime.features_workers"}
+_EXPECTED = {
+    "int_type": "an integer", "float_type": "a number", "bool_type": "true or false", "string_type": "a string",
+    "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+}
+
+
+def _describe(err: dict) -> str:
+    loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-", "lax-", "strict-"))]
+    where = ".".join(loc) or "(top level)"
+    kind, value = err["type"], err.get("input")
+    if kind == "extra_forbidden" and where in _MOVED:
+        why = " (it changes speed, not results, so no stage reruns for it)" if _MOVED[where].startswith("runtime.") else ""
+        return f"{where}: moved to {_MOVED[where]}{why}"
+    if kind == "extra_forbidden":
+        valid = _keys_at(loc[:-1])
+        near = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.6)
+        hint = f"did you mean '{near[0]}'? " if near else ""
+        return f"{where}: unknown key; {hint}valid keys: {', '.join(valid)}"
+    if kind == "missing":
+        return f"{where}: missing (required)"
+    if kind == "value_error" and not loc:  # a check across sections: its message says it all
+        return err["msg"].removeprefix("Value error, ")
+    if loc and loc[-1] == "[key]":  # a mapping's key, e.g. a video key
+        return f"{'.'.join(loc[:-2])}: {err['msg'].removeprefix('Value error, ')}"
+    shown = f"{value!r} ({type(value).__name__})"
+    if kind in _EXPECTED:
+        hint = " (remove the quotes)" if isinstance(value, str) and _looks_numeric(value) else ""
+        return f"{where}: expected {_EXPECTED[kind]}, got {shown}{hint}"
+    return f"{where}: {err['msg'][0].lower()}{err['msg'][1:]}, got {shown}"
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return text.strip().lower() in ("true", "false")
+    return True
+
+
+def _keys_at(loc: list[str]) -> list[str]:
+    """The valid keys of the mapping at `loc` (dict entries, e.g. a video's key, are stepped over)."""
+    node: Any = Params
+    for part in loc:
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            node = node.model_fields[part].annotation if part in node.model_fields else None
+        elif typing.get_origin(node) is dict:
+            node = typing.get_args(node)[1]
+        else:
+            return []
+    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []

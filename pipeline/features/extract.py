@@ -1,0 +1,201 @@
+"""Sliding windows over a video's frames -> backbone features, with decoding overlapped with compute."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pipeline.features import backbones, store
+from pipeline.features.backbones import InputSpec
+from pipeline.features.windows import clip_frames, windows
+from pipeline.core.device import resolve_device
+from pipeline.core.errors import BouldersegError, warn
+from pipeline.core.prefetch import prefetch
+from pipeline.media.probe import frame_paths
+
+
+_MODELS: OrderedDict[str, torch.nn.Module] = OrderedDict()  # built models a warm process keeps (pipeline/warm/)
+_KEEP_PARAMETERS = 500_000_000  # at most this many parameters stay built, least recently used dropped first
+
+
+def built_model(spec: backbones.Backbone, *, pretrained: bool, weights_dir: str | Path, seed: int, pooling: str,
+                device: torch.device) -> torch.nn.Module:
+    """`spec.build(...)` on `device`, kept for the next call with the same weights (their file and sha256, or seed)."""
+    weights = spec.provenance(pretrained=pretrained, weights_dir=weights_dir, seed=seed)
+    key = json.dumps([spec.name, spec.family, weights, pooling, str(device)], sort_keys=True)
+    if key not in _MODELS:
+        model, _ = spec.build(pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling)
+        _MODELS[key] = model.to(device)
+        while len(_MODELS) > 1 and sum(p.numel() for m in _MODELS.values() for p in m.parameters()) > _KEEP_PARAMETERS:
+            _MODELS.popitem(last=False)
+    _MODELS.move_to_end(key)
+    return _MODELS[key]
+
+
+def load_frame(path: Path, spec: InputSpec) -> tuple[np.ndarray, str]:
+    """JPG -> (C, H, W) float32 resized, cropped and normalised as `spec` says, and the sha256 of its bytes.
+
+    The short side is resized to `spec.short_side` (or the frame to exactly `spec.resize`); then a centre crop
+    of `spec.crop_size`, or with no crop size the whole frame, its sides cut to a multiple of 32.
+    """
+    data = path.read_bytes()
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise BouldersegError(f"{path}: not a readable JPG. Rerun the frames stage for this video.")
+    h, w = bgr.shape[:2]
+    scale, crop = spec.short_side / min(h, w), spec.crop_size
+    size = (spec.resize[1], spec.resize[0]) if spec.resize else (max(crop or 0, round(w * scale)),
+                                                                 max(crop or 0, round(h * scale)))
+    bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    h, w = bgr.shape[:2]
+    ch, cw = (crop, crop) if crop else (h // 32 * 32, w // 32 * 32)
+    y, x = (h - ch) // 2, (w - cw) // 2
+    rgb = bgr[y : y + ch, x : x + cw, ::-1].astype(np.float32) / 255.0
+    rgb = (rgb - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)), hashlib.sha256(data).hexdigest()
+
+
+def fingerprint(digests: dict[int, str]) -> str:
+    """sha256 over (index, sha256) of every frame read, in index order: what the features were computed from."""
+    h = hashlib.sha256()
+    for i in sorted(digests):
+        h.update(f"{i}:{digests[i]}\n".encode())
+    return h.hexdigest()
+
+
+def frames_read(paths: list[Path], index: np.ndarray) -> dict[int, str]:
+    """The sha256 of every frame the (W, T) clip `index` feeds, without decoding them."""
+    return {i: hashlib.sha256(paths[i].read_bytes()).hexdigest() for i in sorted(set(index.ravel().tolist()))}
+
+
+def _clip_batches(paths: list[Path], index: np.ndarray, spec: InputSpec, digests: dict[int, str], *,
+                  batch_size: int, workers: int) -> Iterator[np.ndarray]:
+    """Yield (B, C, T, H, W) batches of the (W, T) clip `index` in window order; each frame is decoded once, its
+    sha256 put in `digests`."""
+    cache: dict[int, np.ndarray] = {}
+    with ThreadPoolExecutor(workers) as pool:
+        for lo in range(0, len(index), batch_size):
+            batch = index[lo : lo + batch_size]
+            missing = sorted(set(batch.ravel().tolist()) - cache.keys())
+            for i, (image, digest) in zip(missing, pool.map(lambda i: load_frame(paths[i], spec), missing)):
+                cache[i], digests[i] = image, digest
+            yield np.stack([np.stack([cache[i] for i in ix], axis=1) for ix in batch])
+            if lo + batch_size < len(index):  # later clips start no earlier: drop what they cannot use
+                first = int(index[lo + batch_size :, 0].min())
+                for i in [i for i in cache if i < first]:
+                    del cache[i]
+
+
+def frame_size(paths: list[Path]) -> tuple[int, int]:
+    """(rows, columns) of the stored JPGs (a video's frames all have one size: the frames stage wrote them)."""
+    image = cv2.imread(str(paths[0]), cv2.IMREAD_GRAYSCALE) if paths else None
+    if image is None:
+        raise BouldersegError(f"{paths[0] if paths else 'frames'}: no readable JPG. Rerun the frames stage for this video.")
+    return int(image.shape[0]), int(image.shape[1])
+
+
+def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretrained: bool, weights_dir: str | Path,
+                 seed: int, pooling: str, clip: str, fps: float, window: int, stride: int, dtype: str) -> dict:
+    """What a store made now would record as its configuration, all but the frames' fingerprint."""
+    fed = spec.input.clip(clip)
+    return {
+        "backbone": spec.name, "family": spec.family, "level": spec.level, "feature_dim": spec.feature_dim(pooling),
+        "weights": spec.provenance(pretrained=pretrained, weights_dir=weights_dir, seed=seed),
+        "preprocessing": spec.input.as_dict() | {
+            "clip": {"rule": clip, "frames": fed.frames, "step": fed.step(fps), "seconds": fed.seconds(fps),
+                     "centred": "on the window's centre"},
+            "interpolation": "INTER_AREA", "frame_pooling": pooling if spec.level == "frame" else None},
+        "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": n_frames, "frame_height": height,
+    }
+
+
+def extract_features(
+    frames_dir: str | Path,
+    out_zarr: str | Path,
+    *,
+    # what to run
+    backbone: str = "x3d_xs",
+    family: str | None = None,
+    pretrained: bool = True,
+    weights_dir: str | Path = "weights",
+    seed: int = 0,
+    pooling: str = "stack",
+    clip: str = "paper",
+    # how to window the frames and store the features
+    fps: float = 25.0,
+    window: int = 16,
+    stride: int = 8,
+    dtype: str = "float16",
+    # how to run it
+    batch_size: int = 8,
+    device: str = "auto",
+    workers: int = 2,
+) -> tuple[store.FeatureSet, bool]:
+    """Features of every window of a frames directory in a Zarr store, and whether an existing store was reused.
+
+    A store already at `out_zarr` is reused only when everything it records as its configuration
+    (backbone, weights, preprocessing, windows, dtype, the frames it read) is what this call would
+    produce; otherwise it is rebuilt. Features are (n_windows, D) in `dtype`, frame_range (n_windows, 2), and
+    clip_frames (n_windows, T): the frames each window fed (`clip`: the paper's or the weights' own sampling).
+    On CUDA the forward pass runs under bfloat16 autocast.
+    """
+    spec = backbones.get(backbone, family)
+    paths = frame_paths(frames_dir)
+    ranges = windows(len(paths), window=window, stride=stride)
+    index, repeated = clip_frames(ranges, spec.input.clip(clip), n_frames=len(paths), fps=fps)
+    size = frame_size(paths)
+    config = store_config(spec, n_frames=len(paths), height=size[0], pretrained=pretrained, weights_dir=weights_dir,
+                          seed=seed, pooling=pooling, clip=clip, fps=fps, window=window, stride=stride, dtype=dtype)
+    if Path(out_zarr).exists():
+        reused = store.reuse(out_zarr, config | {"frames_sha256": fingerprint(frames_read(paths, index))})
+        if reused is not None:
+            return reused, True
+    if repeated:
+        fed = spec.input.clip(clip)
+        warn(f"{frames_dir}: {len(paths)} frames, shorter than {backbone}'s clip ({fed.frames} frames {fed.step(fps)} "
+             f"apart): its last frame is fed {repeated} more time(s) (recorded in the store)")
+    scale = upscale(spec, frames_dir, short=min(size))
+    dev = resolve_device(device)
+    model = built_model(spec, pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling, device=dev)
+    out = np.empty((len(ranges), spec.feature_dim(pooling)), np.float32)
+    digests: dict[int, str] = {}
+    batches = prefetch(_clip_batches(paths, index, spec.input, digests, batch_size=batch_size, workers=workers))
+    row = 0
+    with torch.inference_mode(), tqdm(total=len(ranges), desc=f"{backbone} {Path(frames_dir).name}",
+                                      unit="window", disable=None) as bar:
+        for clips in batches:
+            x = torch.from_numpy(clips)  # (B, C, T, H, W)
+            if dev.type == "cuda":
+                x = x.pin_memory().to(dev, non_blocking=True)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+                y = model(x)  # (B, D)
+            out[row : row + len(y)] = y.float().cpu().numpy()
+            row += len(y)
+            bar.update(len(y))
+    config["frames_sha256"] = fingerprint(digests)
+    run = {"device": dev.type, "precision": "bfloat16-autocast" if dev.type == "cuda" else "float32",
+           "repeated_frames": repeated, "input_scale": scale}
+    return store.write(out_zarr, out.astype(dtype), ranges, config | run, clip_frames=index), False
+
+
+_UPSCALE_WARNED: set[tuple[str, str]] = set()  # (backbone, frames' parent): one warning per stage, per process
+
+
+def upscale(spec: backbones.Backbone, frames_dir: str | Path, *, short: int) -> float:
+    """How much the model's resize scales the stored frames' `short` side (> 1: upscaled); warns once per stage."""
+    scale = round(spec.input.needs_rows / short, 4)
+    key = (spec.name, str(Path(frames_dir).parent))
+    if scale > 1 and key not in _UPSCALE_WARNED:
+        _UPSCALE_WARNED.add(key)
+        warn(f"{spec.name} resizes frames to a short side of {spec.input.needs_rows}, but the stored frames have "
+             f"{short}: they are upscaled {scale:.2f}x. Set frames.height to {spec.input.needs_rows} or more to feed "
+             "it what it was trained on (frames never have more rows than their source).")
+    return scale

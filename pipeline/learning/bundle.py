@@ -1,0 +1,112 @@
+"""A model bundle: a head trained on every labelled video, and all it needs to segment a new one.
+
+models/<backbone>/<head>/ holds `head.pt` (a state_dict, loaded with weights_only=True) and
+`bundle.json`: the backbone and its input spec, window, stride, fps, classes, label policy,
+post-processing, the head's params, the code version and the cross-validation metrics it earned.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Sequence
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.core.errors import BouldersegError
+from pipeline.learning.heads import Head, build_head
+from pipeline.learning.dataset import VideoData
+from pipeline.learning.train import HeadConfig, Loss, fit, mode_filter, save_state
+
+CODE = ("heads.py", "train.py", "bundle.py")  # what turns features into predictions
+
+
+def code_version() -> str:
+    """The package version and a hash of the code that turns cached features into predictions."""
+    h = hashlib.sha256()
+    for name in CODE:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return f"boulderseg {metadata.version('boulderseg')} ({h.hexdigest()[:12]})"
+
+
+def save(out_dir: Path, head: Head, info: dict[str, Any]) -> None:
+    """Write `head` and `info` (backbone, input spec, windows, classes, policy, params, metrics) into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_state(head.state_dict(), out_dir / "head.pt")
+    meta = info | {"feature_dim": int(head.mean.shape[0]), "code_version": code_version()}
+    (out_dir / "bundle.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def load(bundle_dir: str | Path) -> tuple[Head, dict[str, Any]]:
+    """The trained head in eval mode and its bundle.json, from the bundle directory alone."""
+    bundle_dir = Path(bundle_dir)
+    try:
+        meta = json.loads((bundle_dir / "bundle.json").read_text())
+        state = torch.load(bundle_dir / "head.pt", weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:
+        raise BouldersegError(f"{bundle_dir / 'head.pt'}: refused: it holds Python objects, not only tensors, and "
+                              "loading it could run code. A bundle is data: retrain it with `dvc repro`, or ask whoever "
+                              "sent it for the bundle boulderseg wrote.") from None
+    except (OSError, ValueError) as e:
+        raise BouldersegError(f"{bundle_dir}: not a model bundle ({e}). Run `dvc repro` to train it (its stage is train-<family>@<backbone>-<head>).") from None
+    head = build_head(meta["head"], feature_dim=meta["feature_dim"], n_classes=len(meta["classes"]),
+                      options=meta["params"]["model"])
+    head.load_state_dict(state)
+    return head.eval(), meta
+
+
+CHECKED = ("backbone", "weights", "preprocessing", "precision", "fps", "window", "stride", "dtype")  # store == bundle
+HEIGHTS = "frame_heights"  # the rows of the frames the training features were computed from
+
+
+def require_checkable(meta: dict[str, Any], bundle_dir: Path) -> None:
+    """Refuse a bundle that does not record what `check_store` compares (written by an older boulderseg)."""
+    missing = [k for k in (*CHECKED, HEIGHTS) if k not in meta["backbone"]]
+    if missing:
+        raise BouldersegError(f"{bundle_dir}/bundle.json records no {', '.join(missing)}: it was written by an older "
+                              "boulderseg. Retrain it with `dvc repro`.")
+
+
+def check_store(meta: dict[str, Any], attrs: dict[str, Any], *, store_path: Path, bundle_dir: Path) -> None:
+    """Refuse a feature store that was not computed the way the bundle's training features were: other weights
+    (file and sha256), preprocessing (input spec, clip rule, pooling), precision, windows, dtype, or frames of another
+    height than the training features'."""
+    require_checkable(meta, bundle_dir)
+    b = meta["backbone"]
+    expect = json.loads(json.dumps({k: b[k] for k in CHECKED}))
+    differ = {k: v for k, v in expect.items() if attrs.get(k) != v}
+    if attrs.get("frame_height") not in b[HEIGHTS]:
+        differ["frame_height"] = b[HEIGHTS][0] if len(b[HEIGHTS]) == 1 else b[HEIGHTS]
+    if differ:
+        lines = "\n".join(f"  {k}: the store has {attrs.get(k)!r}, the bundle {v!r}" for k, v in differ.items())
+        raise BouldersegError(
+            f"{store_path} was not computed as {bundle_dir} was trained, so its predictions would not be the model's:\n"
+            f"{lines}\nRecompute it with the bundle's settings (weights file, runtime.device for the precision, "
+            "frames.height), or use a bundle trained on such features.")
+
+
+@torch.inference_mode()
+def predict(head: Head, meta: dict[str, Any], features: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) class names of every frame from (W, D) window features, after the bundle's post-processing,
+    and (N,) confidence: the frame's window's softmax probability of that class. `owner` (N,): each frame's window."""
+    logits = head(torch.from_numpy(np.asarray(features, np.float32))[None], torch.tensor([len(features)]))[0]  # (W, C)
+    pred = mode_filter(logits.argmax(-1).numpy()[owner], meta["mode_filter"])  # (N,)
+    return np.asarray(meta["classes"])[pred], logits.softmax(-1).numpy()[owner, pred]
+
+
+def train_bundle(videos: Sequence[VideoData], cfg: HeadConfig, out_dir: Path, *, info: dict[str, Any],
+                 cv_metrics: dict[str, Any] | None, classes: Sequence[str], min_person_fraction: float, seed: int,
+                 loss: Loss) -> None:
+    """Fit the head on every video and write its bundle to `out_dir`, with the CV metrics it earned."""
+    head = fit(cfg, videos, n_classes=len(classes), min_person_fraction=min_person_fraction, seed=seed, loss=loss)
+    save(out_dir, head, info | {
+        "head": cfg.name, "classes": list(classes), "trained_on": [v.name for v in videos],
+        "params": {"epochs": cfg.epochs, "batch": cfg.batch, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
+                   "model": cfg.model,
+                   "loss": asdict(loss), "seed": seed, "min_person_fraction": min_person_fraction},
+        "cv_metrics": cv_metrics})

@@ -1,0 +1,186 @@
+"""Train heads on cached features with climb-grouped cross-validation; predict every frame."""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from pipeline.core import params
+from pipeline.learning.dataset import IGNORE, VideoData
+from pipeline.core.errors import BouldersegError
+from pipeline.learning.heads import HEADS, Head, build_head
+
+
+@dataclass(frozen=True)
+class Loss:
+    class_weights: str = "none"  # none | inverse_frequency (of the training windows' targets)
+    label_smoothing: float = 0.0
+    focal_gamma: float = 0.0  # > 0: each window's cross-entropy scaled by (1 - p_true) ** gamma
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        """(N, C) logits, (N,) targets with IGNORE where no loss; a weighted mean as torch's cross-entropy takes it."""
+        if not self.focal_gamma:
+            return F.cross_entropy(logits, y, weight=weight, ignore_index=IGNORE, label_smoothing=self.label_smoothing)
+        keep = y != IGNORE
+        logits, y = logits[keep], y[keep]
+        ce = F.cross_entropy(logits, y, weight=weight, reduction="none", label_smoothing=self.label_smoothing)
+        p_true = F.softmax(logits, -1).gather(1, y[:, None])[:, 0]
+        w = weight[y] if weight is not None else torch.ones_like(ce)
+        return ((1 - p_true) ** self.focal_gamma * ce).sum() / w.sum()
+
+    def class_weight(self, y: torch.Tensor, n_classes: int) -> torch.Tensor | None:
+        if self.class_weights == "none":
+            return None
+        counts = torch.bincount(y[y != IGNORE], minlength=n_classes).float()
+        return torch.where(counts > 0, counts.sum() / (n_classes * counts.clamp_min(1)), 0.0)
+
+
+def smoothing_loss(logits: torch.Tensor, lengths: torch.Tensor, tau: float = 4.0) -> torch.Tensor:
+    """MS-TCN's truncated MSE between the log-probabilities of neighbouring windows, padding excluded."""
+    logp = F.log_softmax(logits, -1)  # (B, T, C)
+    d = (logp[:, 1:] - logp[:, :-1].detach()).pow(2).clamp(max=tau**2).mean(-1)  # (B, T - 1)
+    valid = torch.arange(1, logits.shape[1])[None] < lengths[:, None]
+    return d[valid].mean()
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    name: str
+    epochs: int
+    lr: float
+    weight_decay: float
+    model: dict[str, Any]  # the head's own keyword arguments (hidden, layers, dropout…)
+    batch: int | None = None  # windows (window heads) or videos (sequence heads) per step; None: all
+
+    @classmethod
+    def from_params(cls, name: str, head: params.Head) -> HeadConfig:
+        return cls(name, head.epochs, head.lr, head.weight_decay, dict(head.model), head.batch)
+
+
+def save_state(obj: Any, path: Path) -> None:
+    """torch.save through Python's file API, so a full disk is an OSError (torch's own writer raises RuntimeError)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    path.write_bytes(buffer.getvalue())
+
+
+def pad(videos: Sequence[VideoData], targets: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Videos as one padded batch: x (B, T, D), y (B, T) with padding IGNORE, lengths (B,)."""
+    lengths = torch.tensor([len(v.features) for v in videos])
+    x = torch.zeros(len(videos), int(lengths.max()), videos[0].features.shape[1])
+    y = torch.full(x.shape[:2], IGNORE, dtype=torch.long)
+    for i, (v, t) in enumerate(zip(videos, targets)):
+        x[i, : len(t)] = torch.from_numpy(v.features)
+        y[i, : len(t)] = torch.from_numpy(t)
+    return x, y, lengths
+
+
+def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_person_fraction: float,
+        seed: int, loss: Loss = Loss()) -> Head:
+    """Adam for a fixed number of epochs (no choice is made from data, so no validation split is
+    needed), on shuffled mini-batches of `cfg.batch` windows or videos; padding and personless windows
+    carry no loss and enter no normalisation statistic."""
+    torch.manual_seed(seed)
+    targets = [v.window_targets(n_classes=n_classes, min_person_fraction=min_person_fraction) for v in train]
+    x, y, lengths = pad(train, targets)
+    head = build_head(cfg.name, feature_dim=x.shape[-1], n_classes=n_classes, options=cfg.model)
+    head.fit_scaler(x[y != IGNORE])
+    weight = loss.class_weight(y, n_classes)
+    smoothing = getattr(head.body, "smoothing", 0.0)
+    opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    x, mask = head.inputs(x, lengths)  # standardised once: the statistics are fixed from here on
+    if HEADS[cfg.name].kind == "window":  # each window on its own: the windows that carry loss, as (N, 1, D)
+        keep = y != IGNORE
+        x, mask, y = x[keep][:, None], mask[keep][:, None], y[keep][:, None]
+    batch = min(cfg.batch or len(x), len(x))
+    head.train()
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(x)) if batch < len(x) else torch.arange(len(x))
+        for idx in order.split(batch):
+            n = mask[idx].sum(1)  # (b,) lengths; the batch is cut to its longest video
+            xb, mb, yb = (t[idx, : int(n.max())] for t in (x, mask, y))
+            opt.zero_grad()
+            total = torch.zeros(())
+            for logits in head.outputs((xb, mb)):  # (b, T, C) each
+                total = total + loss(logits.flatten(0, 1), yb.flatten(), weight)
+                if smoothing:
+                    total = total + smoothing * smoothing_loss(logits, n)
+            total.backward()
+            opt.step()
+    return head.eval()
+
+
+def mode_filter(pred: np.ndarray, window: int) -> np.ndarray:
+    """(N,) class indices -> the most frequent class in a `window`-frame neighbourhood of each frame
+    (ties: the frame's own class if tied, else the lowest); window 0 or 1 returns `pred`."""
+    if window <= 1:
+        return pred
+    half = window // 2
+    onehot = np.eye(int(pred.max()) + 1, dtype=np.int64)[pred]  # (N, C)
+    c = np.vstack([np.zeros((1, onehot.shape[1]), np.int64), onehot.cumsum(0)])  # (N + 1, C)
+    idx = np.arange(len(pred))
+    counts = c[np.minimum(idx + half + 1, len(pred))] - c[np.maximum(idx - half, 0)]  # (N, C)
+    best = counts.max(1)
+    return np.where(counts[idx, pred] == best, pred, counts.argmax(1))
+
+
+@torch.inference_mode()
+def window_classes(head: Head, features: np.ndarray) -> np.ndarray:
+    """(W,) predicted class index of each window of one video's (W, D) features."""
+    x = torch.from_numpy(np.asarray(features, np.float32))[None]  # (1, W, D)
+    return head(x, torch.tensor([len(features)]))[0].argmax(-1).numpy()
+
+
+def predict_frames(head: Head, video: VideoData) -> np.ndarray:
+    """(N,) predicted class of every frame: that of the window whose centre is nearest."""
+    return window_classes(head, video.features)[video.owner]
+
+
+def cross_validate(
+    videos: Sequence[VideoData],
+    folds: dict[str, int],
+    cfg: HeadConfig,
+    *,
+    classes: Sequence[str],
+    min_person_fraction: float,
+    seed: int,
+    models_dir: str | Path,
+    loss: Loss = Loss(),
+    mode_window: int = 0,
+) -> pd.DataFrame:
+    """Train the head on all folds but one and predict the held-out fold's frames, for every fold.
+
+    Returns one row per frame: head, fold, video, frame, label, pred, scored (the frame counts in
+    metrics: it shows a person and its class is not dropped), person (it passes the person filter: the
+    prediction's segments are cut only where it does not), and with `mode_window` > 1 pred_mode:
+    pred after a mode filter over that many frames. Fold models go to `models_dir/fold<k>.pt`.
+    """
+    rows = []
+    for k in sorted(set(folds.values())):
+        train = [v for v in videos if folds[v.name] != k]
+        test = [v for v in videos if folds[v.name] == k]
+        if not any((v.window_targets(n_classes=len(classes), min_person_fraction=min_person_fraction) != IGNORE).any()
+                   for v in train):
+            raise BouldersegError(
+                f"fold {k}: no window of its training videos ({', '.join(v.name for v in train)}) has the share of "
+                f"person frames train.min_person_fraction asks ({min_person_fraction}), so there is nothing to train "
+                "on. The person filter dropped their frames: look at data/persons/<video>.parquet (its `reason` "
+                "column), and lower persons.conf or pick another persons.detector.")
+        head = fit(cfg, train, n_classes=len(classes), min_person_fraction=min_person_fraction, seed=seed + k,
+                   loss=loss)
+        save_state({"state_dict": head.state_dict(), "head": cfg.name, "options": cfg.model, "classes": list(classes),
+                    "fold": k, "test_videos": [v.name for v in test]}, Path(models_dir) / f"fold{k}.pt")
+        for v in test:
+            pred = predict_frames(head, v)
+            filtered = {"pred_mode": np.asarray(classes)[mode_filter(pred, mode_window)]} if mode_window > 1 else {}
+            rows.append(pd.DataFrame({"head": cfg.name, "fold": k, "video": v.name, "frame": np.arange(len(pred)),
+                                      "label": v.label_names, "pred": np.asarray(classes)[pred],
+                                      "scored": v.scored, "person": v.frame_person} | filtered))
+    return pd.concat(rows, ignore_index=True)

@@ -1,0 +1,155 @@
+"""Look at any video's artifacts: the dataset's status, one video's details, its timeline, a contact sheet.
+
+Everything is read from what the stages wrote (data/, features/, reports/) and, for what would rerun,
+from `dvc status` itself: nothing is re-derived.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pipeline.core import params
+from pipeline.core.atomic import atomic_output
+from pipeline.core.errors import BouldersegError
+from pipeline.views.tables import table
+from pipeline.annotations.videotable import UNANNOTATED
+
+def dvc_status(root: Path = Path(".")) -> dict[str, list]:
+    """`dvc status --json`: stage -> what changed; DVC's own message (its lock, say) reaches the user unchanged."""
+    r = subprocess.run(["dvc", "status", "--json"], cwd=root, capture_output=True, text=True)
+    if r.returncode:
+        raise BouldersegError(f"`dvc status` failed in {root.resolve()}: {r.stderr.strip()[-500:]}")
+    return {name: changes for name, changes in json.loads(r.stdout or "{}").items()
+            if not name.startswith(("dvc.yaml", "params.yaml"))}
+
+
+def stale_stages(root: Path = Path(".")) -> list[str]:
+    """Stages `dvc status` says would rerun, in its order."""
+    return list(dvc_status(root))
+
+
+def video_of(stage: str, keys: Iterable[str]) -> str | None:
+    """The video a per-video stage runs on: `labels@KEY` or `features-FAMILY@KEY-BACKBONE`; None for the others."""
+    _, _, item = stage.partition("@")
+    if stage.startswith("train-"):
+        return None
+    return next((k for k in sorted(keys, key=len, reverse=True) if item == k or item.startswith(f"{k}-")), None)
+
+
+def person_share(path: Path) -> float | None:
+    """Share of a video's frames that pass the person filter, or None before the persons stage ran."""
+    return float(np.mean(pq.read_table(path, columns=["person"])["person"].to_numpy())) if path.exists() else None
+
+
+def artifacts(p: params.Params, key: str, root: Path = Path(".")) -> tuple[Path, Path]:
+    """(persons parquet, features directory holding <backbone>/<key>.zarr) of a video of either table."""
+    if key in p.unannotated:
+        return root / UNANNOTATED / "persons" / f"{key}.parquet", root / UNANNOTATED / "features"
+    return root / "data/persons" / f"{key}.parquet", root / "features"
+
+
+def status_table(p: params.Params, stale: list[str], root: Path = Path(".")) -> str:
+    """One row per video of both tables: climb, view, annotated, frames, person coverage, features present,
+    its stages `dvc status` would rerun."""
+    backbones = [b for _, b in p.features.backbones.items()]
+    keys = [*p.videos, *p.unannotated]
+    rows = []
+    for key in keys:
+        v = p.videos.get(key) or p.unannotated[key]
+        manifest = root / "data/frames" / key / "manifest.json"
+        persons, features = artifacts(p, key, root)
+        share = person_share(persons)
+        have = [b for b in backbones if (features / b / f"{key}.zarr").exists()]
+        rerun = [s.partition("@")[0] for s in stale if video_of(s, keys) == key]
+        rows.append([key, v.climb or "", v.view or "", "yes" if key in p.videos else "no",
+                     json.loads(manifest.read_text())["frames"] if manifest.exists() else "-",
+                     "-" if share is None else f"{100 * share:.0f} %", ", ".join(have) or "-",
+                     ", ".join(rerun) or "up to date"])
+    text = table(rows, ["video", "climb", "view", "annotated", "frames", "person", "features", "dvc would rerun"])
+    others = [s for s in stale if video_of(s, keys) is None]
+    return text + "\n" + (f"also stale: {', '.join(others)}" if others else "no aggregate stage is stale")
+
+
+def video_frames(p: params.Params, key: str, root: Path = Path(".")) -> tuple[pd.DataFrame, dict]:
+    """Per frame of one video: time, label (when annotated and labelled), person and box; and its frames manifest."""
+    if key not in p.videos and key not in p.unannotated:
+        raise BouldersegError(f"no video '{key}' in params.yaml; videos and unannotated list "
+                              f"{', '.join([*p.videos, *p.unannotated])}.")
+    manifest_path = root / "data/frames" / key / "manifest.json"
+    if not manifest_path.exists():
+        raise BouldersegError(f"{manifest_path} not found: run `dvc repro` first.")
+    manifest = json.loads(manifest_path.read_text())
+    df = pd.DataFrame({"frame": np.arange(manifest["frames"])})
+    df["time"] = df["frame"] / manifest["fps"]
+    labels = root / "data/labels" / f"{key}.csv"
+    if labels.exists():
+        df["label"] = pd.read_csv(labels)["label"].to_numpy()
+    persons = artifacts(p, key, root)[0]
+    if persons.exists():
+        t = pq.read_table(persons, columns=["person", "near_box"]).to_pandas()
+        df["person"], df["box"] = t["person"].to_numpy(), t["near_box"].to_numpy()
+    return df, manifest
+
+
+def predictions_of(key: str, root: Path = Path(".")) -> dict[str, np.ndarray]:
+    """'backbone + head' -> (N,) predicted labels of one video, from every trained row's cross-validation."""
+    out = {}
+    for f in sorted((root / "reports/predictions").glob("*/*.parquet")):
+        t = pq.read_table(f, columns=["video", "frame", "pred"], filters=[("video", "==", key)]).to_pandas()
+        if len(t):
+            out[f"{f.parent.name} + {f.stem}"] = t.sort_values("frame")["pred"].to_numpy()
+    return out
+
+
+def contact_sheet(frames_dir: Path, df: pd.DataFrame, out_png: Path, *, n: int = 12, columns: int = 4) -> None:
+    """`n` evenly spaced frames in a grid, each captioned with its index, time and label, its person box drawn."""
+    import cv2
+
+    picks = np.linspace(0, len(df) - 1, min(n, len(df))).round().astype(int)
+    tiles = []
+    for i in picks:
+        image = cv2.imread(str(frames_dir / f"{i:06d}.jpg"))
+        row = df.iloc[i]
+        box = row.get("box")
+        if box is not None and not (isinstance(box, float) and np.isnan(box)):
+            x0, y0, x1, y1 = (int(round(c)) for c in box)
+            cv2.rectangle(image, (x0, y0), (x1, y1), (0, 200, 255), 2)
+        caption = f"#{i}  {row['time']:.2f} s  {row.get('label', '')}"
+        cv2.rectangle(image, (0, 0), (image.shape[1], 22), (0, 0, 0), -1)
+        cv2.putText(image, caption, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(image)
+    blank = np.zeros_like(tiles[0])
+    tiles += [blank] * (-len(tiles) % columns)
+    grid = np.vstack([np.hstack(tiles[r : r + columns]) for r in range(0, len(tiles), columns)])
+    _, png = cv2.imencode(".png", grid)
+    with atomic_output(out_png) as tmp:
+        tmp.write_bytes(png.tobytes())
+
+
+def describe(p: params.Params, key: str, df: pd.DataFrame, manifest: dict, root: Path = Path(".")) -> str:
+    """Source metadata, frames on disk, label distribution, person coverage and feature stores of one video."""
+    from pipeline.features import store
+
+    m = manifest
+    lines = [f"{key}: {m['source']}",
+             f"  source   {m['codec']}, {m['stated_fps']:g} fps stated ({m['mean_fps']:.3f} mean), {m['duration_s']:.2f} s, "
+             f"{m['source_frames']} frames, rotation {m['rotation']}°",
+             f"  frames   {len(list((root / 'data/frames' / key).glob('*.jpg')))} JPGs on disk at {m['fps']:g} fps, "
+             f"{m['width']}×{m['height']}"]
+    if "label" in df:
+        shares = df["label"].value_counts(normalize=True)
+        lines.append("  labels   " + ", ".join(f"{c} {100 * s:.1f} %" for c, s in shares.items()))
+    if "person" in df:
+        lines.append(f"  person   {100 * df['person'].mean():.1f} % of frames pass the person filter")
+    for _, b in p.features.backbones.items():
+        path = artifacts(p, key, root)[1] / b / f"{key}.zarr"
+        if path.exists():
+            fs = store.read(path)
+            lines.append(f"  features {b}: {tuple(fs.features.shape)} {fs.features.dtype}")
+    return "\n".join(lines)

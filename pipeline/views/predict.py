@@ -1,0 +1,113 @@
+"""Segment a video nobody annotated with a model bundle: frames -> persons -> features -> head -> phases.
+
+Every step is redone exactly as the bundle's model was trained (frame size, person filter, backbone
+and its weights, windows, post-processing: all read from `bundle.json`); only how fast it runs
+(device, workers, batch sizes) comes from params.yaml's `runtime` section. Nothing in the dataset or
+`dvc.lock` is touched: the intermediate artifacts go to `OUT/work/`, where a rerun reuses the features.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.learning import bundle
+from pipeline.core import params
+from pipeline.views import phases
+from pipeline.features import store
+from pipeline.core.atomic import atomic_output
+from pipeline.learning.dataset import nearest_window
+from pipeline.media.frames import MANIFEST
+from pipeline.core.errors import BouldersegError
+from pipeline.annotations.videotable import UNANNOTATED
+
+
+@dataclass(frozen=True)
+class Prediction:
+    frames: pd.DataFrame  # frame, time, label, confidence
+    segments: pd.DataFrame  # phases in the annotators' words (pipeline.views.phases.segments_table)
+    report: dict
+
+
+def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: params.Runtime) -> Prediction:
+    """Run every step on `video` and write segments.csv/.xlsx, frames.csv, timeline.png and report.json to `out_dir`."""
+    from pipeline.persons import registry
+    from pipeline.features.extract import extract_features
+    from pipeline.media.frames import extract_frames
+    from pipeline.persons.filter import detect_persons
+
+    head, meta = bundle.load(bundle_dir)
+    bundle.require_checkable(meta, bundle_dir)  # before any work
+    b, w = meta["backbone"], meta["weights"]
+    work = out_dir / "work"
+    extract_frames(video, work / "frames", fps=b["fps"], height=meta["frames"]["height"],
+                   jpg_quality=meta["frames"]["jpg_quality"], workers=runtime.frames_workers)
+    ps = meta["persons"]
+    detector = registry.build(params.Persons(**ps), pretrained=w["pretrained"], weights_dir=runtime.weights_dir,
+                               seed=w["seed"], device=runtime.device)
+    person = detect_persons(work / "frames", work / "persons.parquet", detector=detector, every=ps["every"],
+                            batch=runtime.persons_batch)["person"].to_numpy()
+    fs, _ = extract_features(
+        work / "frames", work / "features.zarr", backbone=b["backbone"], family=b["family"],
+        pretrained=w["pretrained"], seed=w["seed"], pooling=b["preprocessing"].get("frame_pooling") or "stack",
+        clip=b["preprocessing"]["clip"]["rule"],
+        fps=b["fps"], window=b["window"], stride=b["stride"], dtype=b["dtype"], weights_dir=runtime.weights_dir,
+        batch_size=runtime.features_batch, device=runtime.device, workers=runtime.features_workers)
+    bundle.check_store(meta, fs.attrs, store_path=work / "features.zarr", bundle_dir=bundle_dir)
+    return write_outputs(video, head, meta, bundle_dir, out_dir, person=person, features=fs, frames_dir=work / "frames")
+
+
+def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path = UNANNOTATED) -> Prediction:
+    """The same for a video of the `unannotated` table, from the persons and features the pipeline stored
+    for it under `root` (checked against the bundle's settings), into `root/predicted/<key>/`."""
+    import pyarrow.parquet as pq
+
+    head, meta = bundle.load(bundle_dir)
+    bundle.require_checkable(meta, bundle_dir)
+    b = meta["backbone"]
+    persons_parquet, features_zarr = root / "persons" / f"{key}.parquet", root / "features" / b["backbone"] / f"{key}.zarr"
+    for path in (persons_parquet, features_zarr):
+        if not path.exists():
+            raise BouldersegError(f"{path} not found: run `dvc repro` first, so every unannotated video has its "
+                                  "persons and features.")
+    fs = store.read(features_zarr)
+    bundle.check_store(meta, fs.attrs, store_path=features_zarr, bundle_dir=bundle_dir)
+    table = pq.read_table(persons_parquet)
+    stored = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    ps = params.Persons(**meta["persons"])
+    settings = ("detector", "conf", "every", *(("model", "imgsz") if ps.detector == "yolo" else ()))
+    wanted = {k: str(getattr(ps, k)) for k in settings}
+    if any(stored.get(k) != v for k, v in wanted.items()):
+        raise BouldersegError(f"{persons_parquet}: detected with {({k: stored.get(k) for k in wanted})}, but the bundle "
+                              f"{bundle_dir} was trained with {wanted}: run `dvc repro` with the bundle's params.")
+    return write_outputs(video, head, meta, bundle_dir, root / "predicted" / key, person=table["person"].to_numpy(),
+                         features=fs, frames_dir=Path("data/frames") / key)
+
+
+def write_outputs(video: Path, head, meta: dict, bundle_dir: Path, out_dir: Path, *, person: np.ndarray,
+                  features: store.FeatureSet, frames_dir: Path) -> Prediction:
+    """Predict every frame from a video's window features and write the coach's files into `out_dir`."""
+    from pipeline.views.plots import plot_rows
+
+    b, n = meta["backbone"], len(person)
+    labels, confidence = bundle.predict(head, meta, np.asarray(features.features),
+                                        nearest_window(np.asarray(features.frame_range), n))
+    fps = b["fps"]
+    duration = json.loads((frames_dir / MANIFEST).read_text())["duration_s"]  # the frames stage timed the video
+    frames = pd.DataFrame({"frame": np.arange(n), "time": np.round(np.arange(n) / fps, 4), "label": labels,
+                           "confidence": np.round(confidence, 4)})
+    words = phases.annotator_words(meta["labels"]["map"], meta["classes"])
+    segments = phases.segments_table(labels, fps=fps, duration=duration, words=words)
+    report = phases.report(labels, person, fps=fps, duration=duration) | {
+        "video": str(video), "model": str(bundle_dir), "backbone": b["backbone"], "head": meta["head"]}
+    phases.write_segments(segments, out_dir)
+    with atomic_output(out_dir / "frames.csv") as tmp:
+        frames.to_csv(tmp, index=False)
+    with atomic_output(out_dir / "report.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    plot_rows(f"{Path(video).name}: {b['backbone']} + {meta['head']}", {"predicted": labels}, meta["classes"],
+              fps=fps, out_png=out_dir / "timeline.png", person=person)
+    return Prediction(frames, segments, report)

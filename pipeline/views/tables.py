@@ -1,0 +1,68 @@
+"""Text views of the registry and of what the pipeline stored, for `boulderseg backbones` and `inspect`."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    """Left-aligned columns, two spaces apart."""
+    cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+
+def backbones_table(*, weights_dir: str | Path, listed: Sequence[str] = (), pooling: str = "stack",
+                    fps: float = 25.0) -> str:
+    """Every registered backbone: family, level, feature dim, its clip under each rule (frames x step in pipeline
+    frames at `fps`, and seconds), input, parameters, weights."""
+    from pipeline.features.backbones import FAMILIES, load_all
+
+    def span(clip) -> str:
+        return f"{clip.frames}x{clip.step(fps)} {clip.seconds(fps):.2f}s"
+
+    rows = []
+    for b in sorted(load_all().values(), key=lambda b: (FAMILIES.index(b.family), b.name)):
+        size = f"{b.input.crop_size}²" if b.input.crop_size else f"short side {b.input.short_side}"
+        weights = "none" if b.weights is None else b.weights.describe()
+        here = "-" if b.weights is None else "yes" if b.weights.present(weights_dir) else "no"
+        rows.append([("* " if b.name in listed else "  ") + b.name, b.family, b.level, b.feature_dim(pooling),
+                     span(b.input.clip("paper")), span(b.input.clip("upstream")), size, f"{b.n_params / 1e6:.1f}M",
+                     "yes" if b.in_paper else "", here, weights])
+    header = ["  name", "family", "level", "dim", "paper clip", "upstream clip", "input", "params", "paper", "present",
+              "weights"]
+    return table(rows, header) + (f"\n* listed in features.backbones; present: in {weights_dir}; clips: frames x step "
+                                  f"(pipeline frames at {fps:g} fps) and the seconds they span")
+
+
+def heads_table() -> str:
+    """Every registered head: kind, parameters at D = 2048 and 5 classes, and the params keys it reads."""
+    from pipeline.learning.heads import HEADS, n_parameters
+
+    def size(n: int) -> str:
+        return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
+
+    rows = [[h.name, "per-window" if h.kind == "window" else "sequence", size(n_parameters(h.name)),
+             ", ".join(f"model.{o}" for o in h.options), h.about] for h in HEADS.values()]
+    return table(rows, ["name", "kind", "params", "reads (train.heads.<name>.*)", "what"]) + (
+        "\nevery head also reads epochs, lr and weight_decay; train.loss and train.mode_filter apply to all")
+
+
+def features_report(features_dir: str | Path, backbone: str | None = None) -> str:
+    """Per backbone and video: shape, dtype, chunks, bytes on disk and the recorded configuration."""
+    import zarr
+
+    stores = sorted(Path(features_dir).glob(f"{backbone or '*'}/*.zarr"))
+    if not stores:
+        return f"no feature stores under {features_dir}" + (f"/{backbone}" if backbone else "")
+    lines = []
+    for path in stores:
+        group = zarr.open_group(str(path), mode="r")
+        features = group["features"]
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        lines.append(f"{path.parent.name}/{path.stem}: {features.shape} {features.dtype}, chunks {features.chunks}, "
+                     f"{size / 1024:.0f} KiB on disk")
+        for key, value in dict(group.attrs).items():
+            lines.append(f"    {key}: {json.dumps(value)}")
+    return "\n".join(lines)
