@@ -26,7 +26,7 @@ def test_a_bundle_predicts_in_a_fresh_process_exactly_what_the_head_did(tmp_path
     test = video("new", "c9", 15, 42)
     np.save(tmp_path / "features.npy", test.features)
     np.save(tmp_path / "owner.npy", test.owner)
-    script = (f"import numpy as np; from pipeline import bundle; h, m = bundle.load({str(tmp_path / name)!r}); "
+    script = (f"import numpy as np; from pipeline.learning import bundle; h, m = bundle.load({str(tmp_path / name)!r}); "
               f"print(' '.join(bundle.predict(h, m, np.load({str(tmp_path / 'features.npy')!r}), "
               f"np.load({str(tmp_path / 'owner.npy')!r}))[0]))")
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={"PYTHONPATH": str(REPO)},
