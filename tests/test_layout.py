@@ -88,3 +88,17 @@ def test_an_upward_import_or_a_cycle_is_reported(tmp_path):
     (tmp_path / "pipeline" / "core" / "__init__.py").write_text('"""core.\n\nMay import: media.\n"""\n')
     with pytest.raises(CycleError):
         list(TopologicalSorter({p: allowed(tmp_path, p) for p in subpackages(tmp_path)}).static_order())
+
+
+def test_reading_a_workbook_and_interpreting_its_rows_go_one_way():
+    """Within annotations, each module imports only those before it: text at the bottom, the reader (sheets) below
+    the interpreter (segments), nothing calling back up."""
+    order = ["text", "timeparse", "workbook", "sheets", "segments", "videotable", "validate", "catalog", "sample",
+             "commands"]
+    package = REPO / "pipeline" / "annotations"
+    assert sorted(order) == sorted(p.stem for p in package.glob("*.py") if p.stem != "__init__")
+    for i, name in enumerate(order):
+        tree = ast.parse((package / f"{name}.py").read_text())
+        used = {node.module.split(".")[2] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and (node.module or "").startswith("pipeline.annotations.")}
+        assert used <= set(order[:i]), f"{name} imports {sorted(used - set(order[:i]))}, above it"
