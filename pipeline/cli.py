@@ -16,6 +16,7 @@ from pipeline.cluster import commands as cluster  # noqa: E402
 from pipeline.core import commands as setup  # noqa: E402
 from pipeline.core.commandline import friendly  # noqa: E402
 from pipeline.learning import commands as learning  # noqa: E402
+from pipeline.review import commands as review  # noqa: E402
 from pipeline.views import commands as views  # noqa: E402
 
 STAGES = ("labels", "stats", "frames", "persons", "features", "folds", "train", "evaluate")
@@ -23,7 +24,8 @@ COMMANDS = {  # name -> body, listed by `--help` after the stages in this order
     "add": dataset.add, "remove": dataset.remove, "status": views.status, "timeline": views.timeline,
     "predict": views.predict, "verify": views.verify, "repro": cluster.repro, "profile": setup.profile,
     "airgapped": setup.airgapped, "validate": dataset.validate, "backbones": views.list_backbones,
-    "heads": views.list_heads, "score": learning.score, "sample": dataset.sample,
+    "heads": views.list_heads, "score": learning.score, "sample": dataset.sample, "review": review.review,
+    "report": review.report,
 }
 GROUPS = {  # group -> (help, {name -> body})
     "export": ("Write the feature store in other tools' layouts.", {"mstcn": learning.export_mstcn}),

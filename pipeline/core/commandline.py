@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +14,17 @@ from pipeline.core.errors import INTERRUPTED, BouldersegError
 from pipeline.core.params import DEFAULT_PARAMS
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read the stage's sections from.")]
-__all__ = ["DEFAULT_PARAMS", "ParamsOpt", "friendly", "run_stage"]
+__all__ = ["DEFAULT_PARAMS", "ParamsOpt", "dvc_executable", "friendly", "run_stage"]
+
+
+def dvc_executable() -> str:
+    """The `dvc` of the environment boulderseg runs in, whether or not that environment is activated."""
+    beside = Path(sys.executable).parent / "dvc"
+    found = str(beside) if beside.is_file() else shutil.which("dvc")
+    if found is None:
+        raise BouldersegError("dvc not found: it is installed with boulderseg (pip install -e .); activate that "
+                              "environment, or run `dvc repro` yourself.")
+    return found
 
 
 def friendly(fn: Callable) -> Callable:

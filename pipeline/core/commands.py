@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.core.commandline import DEFAULT_PARAMS, ParamsOpt
+from pipeline.core.commandline import DEFAULT_PARAMS, ParamsOpt, dvc_executable
 
 
 def profile(
@@ -40,17 +40,9 @@ def profile(
 def _dvc_repro(*, offline: bool) -> None:
     """`dvc repro` of the environment boulderseg runs in (whether or not it is activated)."""
     import os
-    import shutil
     import subprocess
-    import sys
 
-    from pipeline.core.errors import BouldersegError
-
-    beside = Path(sys.executable).parent / "dvc"
-    dvc = str(beside) if beside.is_file() else shutil.which("dvc")
-    if dvc is None:
-        raise BouldersegError("dvc not found: it is installed with boulderseg (pip install -e .); activate that "
-                              "environment, or run `dvc repro` yourself.")
+    dvc = dvc_executable()
     env = os.environ | ({"BOULDERSEG_OFFLINE": "1"} if offline else {})
     if code := subprocess.run([dvc, "repro"], env=env).returncode:
         raise typer.Exit(code)

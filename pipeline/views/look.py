@@ -16,13 +16,14 @@ import pyarrow.parquet as pq
 
 from pipeline.core import params
 from pipeline.core.atomic import atomic_output
+from pipeline.core.commandline import dvc_executable
 from pipeline.core.errors import BouldersegError
 from pipeline.views.tables import table
 from pipeline.annotations.videotable import UNANNOTATED
 
 def dvc_status(root: Path = Path(".")) -> dict[str, list]:
     """`dvc status --json`: stage -> what changed; DVC's own message (its lock, say) reaches the user unchanged."""
-    r = subprocess.run(["dvc", "status", "--json"], cwd=root, capture_output=True, text=True)
+    r = subprocess.run([dvc_executable(), "status", "--json"], cwd=root, capture_output=True, text=True)
     if r.returncode:
         raise BouldersegError(f"`dvc status` failed in {root.resolve()}: {r.stderr.strip()[-500:]}")
     return {name: changes for name, changes in json.loads(r.stdout or "{}").items()

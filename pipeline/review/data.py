@@ -1,0 +1,105 @@
+"""What the review app shows, read from what the stages wrote (data/, reports/): nothing is recomputed here.
+
+Tracks are runs of one label, `{"label", "start", "end"}` in frames (end exclusive), so a page draws a
+1,000-frame video's tracks from a few dozen numbers."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pipeline.annotations.videotable import UNANNOTATED
+from pipeline.core import params
+from pipeline.core.errors import BouldersegError
+from pipeline.core.names import name_problem
+from pipeline.media.probe import FRAME_NAME
+from pipeline.views.look import person_share, predictions_of, video_frames
+from pipeline.views.phases import phases
+
+
+class UnknownVideo(BouldersegError):
+    """A key that is not a registered video (or not a key at all): never turned into a path."""
+
+
+def registered(p: params.Params, key: str) -> str:
+    """`key` if it names a video of either table; checked by the key rule before anything else."""
+    if name_problem(key) is not None or (key not in p.videos and key not in p.unannotated):
+        raise UnknownVideo(f"no video '{key}'")
+    return key
+
+
+def runs(labels: np.ndarray | list) -> list[dict]:
+    return [{"label": r.label, "start": r.start, "end": r.end} for r in phases(list(labels))]
+
+
+def predicted(key: str, root: Path) -> pd.DataFrame | None:
+    """`predict --all-unannotated`'s frames.csv (frame, time, label, confidence) of an unannotated video, if any."""
+    path = root / UNANNOTATED / "predicted" / key / "frames.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def head_accuracy(key: str, root: Path) -> dict[str, float]:
+    """'backbone + head' -> cross-validated accuracy (percent) on this video's scored frames."""
+    out = {}
+    for f in sorted((root / "reports/predictions").glob("*/*.parquet")):
+        t = pq.read_table(f, columns=["video", "label", "pred", "scored"], filters=[("video", "==", key)]).to_pandas()
+        t = t[t["scored"]]
+        if len(t):
+            out[f"{f.parent.name} + {f.stem}"] = round(100 * float((t["label"] == t["pred"]).mean()), 2)
+    return out
+
+
+def video_row(p: params.Params, key: str, stale: list[str], root: Path) -> dict:
+    """One row of the videos page."""
+    v = p.videos.get(key) or p.unannotated[key]
+    manifest_path = root / "data/frames" / key / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    labels_path = root / "data/labels" / f"{key}.csv"
+    guess = predicted(key, root)
+    labels = (pd.read_csv(labels_path)["label"] if labels_path.exists()
+              else guess["label"] if guess is not None else pd.Series([], dtype=str))
+    persons = root / ("data/persons" if key in p.videos else UNANNOTATED / "persons") / f"{key}.parquet"
+    share = person_share(persons)
+    return {
+        "key": key, "climb": v.climb or "", "view": v.view or "",
+        "status": "annotated" if key in p.videos else "predicted" if guess is not None else "unannotated",
+        "frames": manifest["frames"] if manifest else None,
+        "duration_s": round(manifest["frames"] / manifest["fps"], 2) if manifest else None,
+        "person_share": None if share is None else round(share, 4),
+        "phase_shares": {str(c): round(float(n), 4) for c, n in labels.value_counts(normalize=True).items()},
+        "stale": sorted(s.partition("@")[0] for s in stale if s.partition("@")[2].startswith(key)),
+        "accuracy": head_accuracy(key, root) if key in p.videos else {},
+        "mean_confidence": round(float(guess["confidence"].mean()), 4) if guess is not None else None,
+    }
+
+
+def video_detail(p: params.Params, key: str, root: Path) -> dict:
+    """One video: fps, frame count, classes, its tracks (truth, each head's cross-validated prediction, or the
+    bundle's prediction), the confidence curve, person presence and the tracked person's box per frame."""
+    df, manifest = video_frames(p, registered(p, key), root)
+    tracks = {"truth": runs(df["label"])} if "label" in df else {}
+    tracks |= {name: runs(pred) for name, pred in predictions_of(key, root).items()}
+    guess = predicted(key, root)
+    if guess is not None:
+        tracks["prediction"] = runs(guess["label"])
+    boxes = [None if b is None or len(b) == 0 else [round(float(x), 1) for x in b]
+             for b in df["box"]] if "box" in df else None
+    return {
+        "key": key, "fps": manifest["fps"], "frames": int(manifest["frames"]), "size": manifest.get("size"),
+        "classes": list(p.labels.classes), "tracks": tracks,
+        "confidence": None if guess is None else [round(float(c), 3) for c in guess["confidence"]],
+        "person": None if "person" not in df else [bool(x) for x in df["person"]],
+        "boxes": boxes,
+    }
+
+
+def frame_file(p: params.Params, key: str, index: int, root: Path) -> Path:
+    """The JPG the frames stage wrote for frame `index` of a registered video."""
+    directory = root / "data/frames" / registered(p, key)
+    manifest = json.loads((directory / "manifest.json").read_text()) if (directory / "manifest.json").exists() else {}
+    if not 0 <= index < manifest.get("frames", 0):
+        raise UnknownVideo(f"no frame {index} of '{key}'")
+    return directory / FRAME_NAME.format(index)

@@ -1,0 +1,96 @@
+"""Saving a reviewed segmentation: the sheet in the annotators' layout and words (as `predict` writes
+segments.xlsx), checked by reading it back through the labels stage's own code before it replaces anything.
+
+The sheet goes to data/raw/annotations/<key>.reviewed.xlsx, beside the raw files `boulderseg add` places; the
+version it replaces is kept as <key>.reviewed.previous.xlsx. An annotated video's entry in params.yaml is pointed
+at it (comments kept), so the next `dvc repro` relabels and retrains; an unannotated one can then be added.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.annotations.catalog import RAW
+from pipeline.annotations.segments import LabelPolicy
+from pipeline.annotations.videotable import VideoEntry, label_video
+from pipeline.core import params, paramsedit
+from pipeline.core.atomic import atomic_output
+from pipeline.core.errors import BouldersegError
+from pipeline.review.data import registered
+from pipeline.views.phases import annotator_words, segments_table, write_segments
+
+_SAVING = threading.Lock()  # one save at a time: the previous version, the sheet and params.yaml move together
+
+
+@dataclass(frozen=True)
+class Saved:
+    sheet: Path  # relative to the project
+    counts: dict[str, int]  # label -> frames, as the labels stage reads the sheet
+    labels: list[str]  # one per frame
+
+
+def frame_labels_of(segments: Sequence[dict], *, n_frames: int, fps: float, classes: Sequence[str],
+                    default: str) -> list[str]:
+    """Per-frame labels of `[{"label", "start", "end"}]` (seconds): frame i shows the segment holding i / fps;
+    frames no segment holds get `default`. Unknown labels, reversed or overlapping segments are refused."""
+    labels = [default] * n_frames
+    spans = sorted(segments, key=lambda s: float(s["start"]))
+    for i, s in enumerate(spans):
+        if s.get("label") not in classes:
+            raise BouldersegError(f"segment {i + 1}: label {s.get('label')!r} is not one of {', '.join(classes)}.")
+        start, end = float(s["start"]), float(s["end"])
+        if not 0 <= start < end:
+            raise BouldersegError(f"segment {i + 1}: start {start:g} s and end {end:g} s are not a span.")
+        if i and start < float(spans[i - 1]["end"]) - 1e-6:
+            raise BouldersegError(f"segment {i + 1} starts at {start:g} s, before the one before it ends.")
+        first, last = round(start * fps), min(round(end * fps), n_frames)
+        labels[first:last] = [s["label"]] * max(last - first, 0)
+    return labels
+
+
+def save(root: Path, params_file: Path, key: str, segments: Sequence[dict]) -> Saved:
+    """Write `segments` of video `key` as its reviewed sheet, if the labels stage reads back exactly those labels."""
+    with _SAVING:
+        p = params.load(root / params_file)
+        registered(p, key)
+        manifest = json.loads((root / "data/frames" / key / "manifest.json").read_text())
+        fps, n_frames = float(manifest["fps"]), int(manifest["frames"])
+        labels = frame_labels_of(segments, n_frames=n_frames, fps=fps, classes=list(p.labels.classes),
+                                 default=p.labels.default)
+        words = annotator_words(dict(p.labels.map), list(p.labels.classes))
+        table = segments_table(labels, fps=fps, duration=manifest["duration_s"], words=words)
+        v = p.videos.get(key) or p.unannotated[key]
+        sheet = RAW / "annotations" / f"{key}.reviewed.xlsx"
+        staging = root / sheet.parent / f".{key}.review-{os.getpid()}-{threading.get_ident()}"
+        staging.mkdir(parents=True, exist_ok=True)
+        try:
+            write_segments(table, staging)
+            policy = LabelPolicy.from_params(p.labels, fps=fps)
+            entry = VideoEntry(key, v.climb or key, root / v.video, staging / "segments.xlsx")
+            read = label_video(entry, policy, fps=fps).labels
+            if read != labels:
+                differ = sum(a != b for a, b in zip(read, labels)) + abs(len(read) - len(labels))
+                raise BouldersegError(f"the sheet would read back with {differ} frame(s) labelled otherwise than "
+                                      "shown; nothing was saved.")
+            _keep_previous(root / sheet)
+            os.replace(staging / "segments.xlsx", root / sheet)
+        finally:
+            for f in staging.glob("*"):
+                f.unlink()
+            staging.rmdir()
+        if key in p.videos:  # the entry now reads the reviewed sheet, as it is: no sheet name, no offset
+            paramsedit.set_keys(root / params_file, {f"videos.{key}.annotation": sheet.as_posix(),
+                                                     **({f"videos.{key}.sheet": None} if v.sheet else {}),
+                                                     **({f"videos.{key}.offset": 0.0} if v.offset else {})})
+        return Saved(sheet, dict(Counter(read)), read)
+
+
+def _keep_previous(sheet: Path) -> None:
+    if sheet.exists():
+        with atomic_output(sheet.with_name(sheet.name.replace(".xlsx", ".previous.xlsx"))) as tmp:
+            tmp.write_bytes(sheet.read_bytes())
