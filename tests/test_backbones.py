@@ -10,11 +10,11 @@ import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.features import backbones, store
 from pipeline.core.errors import BouldersegError
+from pipeline.core.weights import Checkpoint, WeightsFile, sha256_of
+from pipeline.features import backbones, store
 from pipeline.features.extract import extract_features
 from pipeline.features.windows import clip_frames, windows
-from pipeline.core.weights import Checkpoint, WeightsFile, sha256_of
 
 REGISTRY = backbones.load_all()
 BIG = {"vjepa2_l", "vivit"}  # over 5 s each on 2 CPU cores

@@ -10,8 +10,8 @@ import pytest
 from test_train import CLASSES, video
 
 from conftest import REPO
-from pipeline.learning import bundle
 from pipeline.core.errors import BouldersegError
+from pipeline.learning import bundle
 from pipeline.learning.train import HeadConfig, Loss, fit, predict_frames
 
 

@@ -9,16 +9,16 @@ import pytest
 import skimage.data
 
 from conftest import REPO
+from pipeline.core.errors import BouldersegError
+from pipeline.core.params import Persons
+from pipeline.core.weights import ShippedFile
 from pipeline.features import backbones
 from pipeline.models.blazepose import INSTALL, WEIGHTS, ShippedModel
 from pipeline.persons import registry
 from pipeline.persons.blazepose import BlazePoseDetector
+from pipeline.persons.filter import detect_persons
 from pipeline.persons.hog import Hog
 from pipeline.persons.yolo import Yolo
-from pipeline.core.errors import BouldersegError
-from pipeline.core.params import Persons
-from pipeline.persons.filter import detect_persons
-from pipeline.core.weights import ShippedFile
 
 PINS = {f.path.rsplit("/", 1)[-1]: f.sha256 for f in WEIGHTS.files}
 

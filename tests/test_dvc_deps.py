@@ -80,3 +80,20 @@ def test_a_temp_output_inside_a_directory_dependency_leaves_the_stage_up_to_date
     assert status() == {}
     (tmp_path / ".dvcignore").write_text("")
     assert status() == {"count": [{"changed deps": {"frames": "modified"}}]}
+
+
+def test_a_feature_store_records_the_hash_of_code_its_stage_depends_on_including_shared_models():
+    from pipeline.features import store
+
+    for family in FAMILIES:
+        hashed = {f"pipeline/{name}" for name in (*store.CODE, f"features/backbones/{family}.py",
+                                                   *store.SHARED.get(family, ()))}
+        deps = set(DVC_YAML["stages"][f"features-{family}"]["deps"])
+        assert all((REPO / path).is_file() for path in hashed) and hashed <= deps, family
+        assert {d for d in deps if d.startswith("pipeline/models/") and not d.endswith("__init__.py")} <= hashed, family
+
+
+def test_every_file_a_stage_depends_on_exists():
+    missing = {d for name, stage in DVC_YAML["stages"].items() for d in stage.get("do", stage)["deps"]
+               if d.startswith(("pipeline/", "stages/")) and not (REPO / d).exists()}
+    assert missing == set()

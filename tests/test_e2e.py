@@ -19,9 +19,9 @@ import yaml
 
 from e2e import (BOULDERSEG, HEADS, PER_VIDEO, SHIPPED_HEADS, SMALL_HEADS, each_video, predictions,
                  prediction_bytes, rows, set_params, sh, stages_run)
+from pipeline.annotations.sample import make_video
 from pipeline.features import store
 from pipeline.features.windows import windows
-from pipeline.annotations.sample import make_video
 
 pytestmark = pytest.mark.slow
 def test_first_run_builds_every_artifact(full_run):

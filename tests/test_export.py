@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.features import store
-from pipeline.learning.export import export_mstcn
 from pipeline.features.windows import windows
+from pipeline.learning.export import export_mstcn
 from pipeline.learning.metrics import OVERLAPS, score
 
 CLASSES = ["climbing", "brushing", "reading", "stopwatch", "nothing"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import zarr
 
-from pipeline.features import store
 from pipeline.core.errors import BouldersegError
+from pipeline.features import store
 from pipeline.features.backbones import Clip
 from pipeline.features.extract import extract_features
 from pipeline.features.windows import clip_frames, windows

@@ -6,8 +6,8 @@ import pytest
 import torch
 from test_train import CLASSES, video
 
-from pipeline.learning.dataset import IGNORE, group_folds
 from pipeline.core.errors import BouldersegError
+from pipeline.learning.dataset import IGNORE, group_folds
 from pipeline.learning.heads import HEADS, build_head
 from pipeline.learning.metrics import summarize
 from pipeline.learning.train import HeadConfig, Loss, cross_validate, mode_filter, pad, smoothing_loss

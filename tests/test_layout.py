@@ -30,6 +30,7 @@ def imported_parts(path: Path) -> set[str]:
     """The subpackages of pipeline (or `cli`) that the file imports, anywhere in it."""
     parts = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        assert not getattr(node, "level", 0), f"{path}:{node.lineno}: a relative import; use an absolute one"
         if isinstance(node, ast.ImportFrom) and node.module == "pipeline":
             parts |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline."):
@@ -98,7 +99,24 @@ def test_reading_a_workbook_and_interpreting_its_rows_go_one_way():
     package = REPO / "pipeline" / "annotations"
     assert sorted(order) == sorted(p.stem for p in package.glob("*.py") if p.stem != "__init__")
     for i, name in enumerate(order):
-        tree = ast.parse((package / f"{name}.py").read_text())
-        used = {node.module.split(".")[2] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                and (node.module or "").startswith("pipeline.annotations.")}
+        used = annotations_imported(package / f"{name}.py")
         assert used <= set(order[:i]), f"{name} imports {sorted(used - set(order[:i]))}, above it"
+
+
+def annotations_imported(path: Path) -> set[str]:
+    """The modules of pipeline.annotations that `path` imports, in any of Python's spellings."""
+    used = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "pipeline.annotations":
+            used |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline.annotations."):
+            used.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            used |= {a.name.split(".")[2] for a in node.names if a.name.startswith("pipeline.annotations.")}
+    return used
+
+
+def test_an_import_of_an_annotations_module_is_seen_however_it_is_spelled(tmp_path):
+    (tmp_path / "m.py").write_text("import pipeline.annotations.segments\nfrom pipeline.annotations import sheets\n"
+                                   "def f():\n    from pipeline.annotations.videotable import entries\n")
+    assert annotations_imported(tmp_path / "m.py") == {"segments", "sheets", "videotable"}

@@ -7,11 +7,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from pipeline.persons import yolo as yolo_module
-from pipeline.persons.yolo import Yolo
 from pipeline.core.errors import BouldersegError
-from pipeline.persons.filter import UNTRAINED_REASON, carry, detect_persons, detection_frames, nearest
 from pipeline.core.weights import WeightsFile, sha256_of
+from pipeline.persons import yolo as yolo_module
+from pipeline.persons.filter import UNTRAINED_REASON, carry, detect_persons, detection_frames, nearest
+from pipeline.persons.yolo import Yolo
 
 
 class Recording:

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from pipeline.views import phases
 from pipeline.annotations.segments import LabelPolicy, frame_labels, read_segments
 from pipeline.core.params import Labels
+from pipeline.views import phases
 
 MAP = {"grimpe": "climbing", "brossage": "brushing", "lecture": "reading", "observation": "reading",
        "chrono": "stopwatch", "rien": "nothing"}

@@ -11,12 +11,12 @@ import pytest
 import yaml
 
 from e2e import BOULDERSEG, sh, stages_run
-from pipeline.learning import bundle
+from pipeline.annotations.sample import make_video
+from pipeline.annotations.segments import LabelPolicy, frame_labels, read_segments
 from pipeline.core import params
 from pipeline.features import store
-from pipeline.annotations.segments import LabelPolicy, frame_labels, read_segments
+from pipeline.learning import bundle
 from pipeline.learning.dataset import nearest_window
-from pipeline.annotations.sample import make_video
 
 pytestmark = pytest.mark.slow
 

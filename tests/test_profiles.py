@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from e2e import BOULDERSEG, REPO
-from pipeline.features import backbones
 from pipeline.core import params, profiles
 from pipeline.core.errors import BouldersegError
+from pipeline.features import backbones
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 import skimage.data
 import torch
 
-from pipeline.features import backbones, store
 from pipeline.core.errors import BouldersegError
+from pipeline.features import backbones, store
 from pipeline.features.extract import extract_features, load_frame
 from pipeline.features.windows import windows
 

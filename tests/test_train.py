@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from pipeline.learning.dataset import IGNORE, VideoData, group_folds
 from pipeline.core.errors import BouldersegError
+from pipeline.learning.dataset import IGNORE, VideoData, group_folds
 from pipeline.learning.heads import build_head
 from pipeline.learning.metrics import confusion, frame_metrics, summarize
 from pipeline.learning.train import HeadConfig, cross_validate, fit, pad

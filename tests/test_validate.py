@@ -8,8 +8,8 @@ import yaml
 from sheetio import write_sheet, write_sheets
 
 from conftest import REPO
-from pipeline.core.params import Params
 from pipeline.annotations.validate import validate
+from pipeline.core.params import Params
 
 
 @pytest.fixture

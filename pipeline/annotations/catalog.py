@@ -11,13 +11,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core import params, paramsedit
 from pipeline.annotations.segments import LabelPolicy
+from pipeline.annotations.videotable import VideoEntry, label_video
+from pipeline.core import params, paramsedit
 from pipeline.core.atomic import atomic_output
 from pipeline.core.errors import BouldersegError
 from pipeline.core.names import check_name
 from pipeline.media.probe import output_frame_count, probe
-from pipeline.annotations.videotable import VideoEntry, label_video
 
 RAW = Path("data/raw")
 

@@ -29,8 +29,8 @@ def add(
     and features only; `predict --all-unannotated` segments it). Annotating an unannotated video
     moves it. Then prints what the next `dvc repro` runs.
     """
-    from pipeline.core import params
     from pipeline.annotations.catalog import add_video
+    from pipeline.core import params
 
     added = add_video(video, annotation, climb=climb, view=view, key=key, offset=offset, sheet=sheet, copy=copy,
                       params_file=params_file)
@@ -62,9 +62,9 @@ def validate(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
     Reports every problem at once (unknown labels, bad times, missing columns, empty sheets,
     annotations without a video and videos without an annotation) and exits 1 if there is one.
     """
+    from pipeline.annotations.validate import validate as check
     from pipeline.core import params
     from pipeline.core.errors import BouldersegError, warn_all
-    from pipeline.annotations.validate import validate as check
 
     report = check(params.load(params_file))
     for line in report.summaries:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from pipeline.core import params
-from pipeline.core.errors import BouldersegError, summarize
 from pipeline.annotations.sheets import Table, read_table
 from pipeline.annotations.text import is_blank, normalize
 from pipeline.annotations.timeparse import TimeFormatError, to_seconds, unit_from_header
+from pipeline.core import params
+from pipeline.core.errors import BouldersegError, summarize
 
 TIME_TOL = 0.001  # seconds
 HEADER_ALIASES = {

@@ -5,8 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core import params
 from pipeline.annotations.segments import LabelPolicy, Segment, clip_to_video, frame_labels, read_segments
+from pipeline.core import params
 from pipeline.media.probe import output_frame_count, probe
 
 UNANNOTATED = Path("data/unannotated")  # what the stages make of the `unannotated` table's videos, and predict's sheets

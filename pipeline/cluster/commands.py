@@ -1,12 +1,9 @@
 """`repro` on a Dask cluster. `pipeline/cli.py` declares it."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from pipeline.core.commandline import DEFAULT_PARAMS, ParamsOpt
 
 
 def repro(

@@ -1,4 +1,4 @@
-"""Sliding windows over a video's frames -> backbone features, with decoding overlapped with compute."""
+"""A video's frames -> backbone features per window (`windows`), with decoding overlapped with compute."""
 from __future__ import annotations
 
 import hashlib
@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline.features import backbones, store
-from pipeline.features.backbones import InputSpec
-from pipeline.features.windows import clip_frames, windows
 from pipeline.core.device import resolve_device
 from pipeline.core.errors import BouldersegError, warn
 from pipeline.core.prefetch import prefetch
+from pipeline.features import backbones, store
+from pipeline.features.backbones import InputSpec
+from pipeline.features.windows import clip_frames, windows
 from pipeline.media.probe import frame_paths
 
 

@@ -32,6 +32,7 @@ CONFIG = ("backbone", "family", "level", "feature_dim", "weights", "preprocessin
 
 CODE = ("features/extract.py", "features/windows.py", "features/store.py", "media/probe.py", "core/prefetch.py",
         "core/device.py", "core/weights.py", "features/backbones/__init__.py")  # under pipeline/
+SHARED = {"mediapipe": ("models/blazepose.py",), "ultralytics": ("models/ultralytics.py",)}  # a family's shared model
 
 
 def code_version(family: str) -> str:
@@ -42,7 +43,7 @@ def code_version(family: str) -> str:
     except PackageNotFoundError:
         pkg = "unknown"
     here, h = Path(__file__).parents[1], hashlib.sha256()
-    for name in (*CODE, f"features/backbones/{family}.py"):
+    for name in (*CODE, f"features/backbones/{family}.py", *SHARED.get(family, ())):
         if (here / name).is_file():
             h.update((here / name).read_bytes())
     return f"{pkg}+{h.hexdigest()[:12]}"

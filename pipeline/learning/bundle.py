@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from pipeline.core.errors import BouldersegError
-from pipeline.learning.heads import Head, build_head
 from pipeline.learning.dataset import VideoData
+from pipeline.learning.heads import Head, build_head
 from pipeline.learning.train import HeadConfig, Loss, fit, mode_filter, save_state
 
 CODE = ("heads.py", "train.py", "bundle.py")  # what turns features into predictions

@@ -48,8 +48,8 @@ def export_mstcn(
 
     The ground truth follows the leaderboard's protocol (dropped classes and frames the person filter removed are
     MS-TCN's `background`), so MS-TCN's Edit and F1@k score what the leaderboard scores; --raw writes every label."""
-    from pipeline.core import params
     from pipeline.annotations.segments import LabelPolicy
+    from pipeline.core import params
     from pipeline.core.errors import BouldersegError
     from pipeline.learning.export import export_mstcn as export
 

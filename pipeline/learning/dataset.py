@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipeline.features import store
 from pipeline.core.errors import BouldersegError
+from pipeline.features import store
 
 IGNORE = -100  # target of windows/frames left out of loss and metrics
 

@@ -13,8 +13,8 @@ import torch
 from torch.nn import functional as F
 
 from pipeline.core import params
-from pipeline.learning.dataset import IGNORE, VideoData
 from pipeline.core.errors import BouldersegError
+from pipeline.learning.dataset import IGNORE, VideoData
 from pipeline.learning.heads import HEADS, Head, build_head
 
 

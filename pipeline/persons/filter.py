@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipeline.core.atomic import atomic_output
-from pipeline.persons.detector import Detections, PersonDetector
 from pipeline.core.prefetch import prefetch
 from pipeline.media.probe import frame_paths
+from pipeline.persons.detector import Detections, PersonDetector
 
 UNTRAINED_REASON = "detector untrained (weights.pretrained=false): every frame passes"
 

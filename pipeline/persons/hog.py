@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from pipeline.persons.detector import Detections
 from pipeline.core.errors import BouldersegError
+from pipeline.persons.detector import Detections
 
 
 class Hog:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.persons.detector import PersonDetector
 from pipeline.core.params import Persons
+from pipeline.persons.detector import PersonDetector
 
 
 def build(persons: Persons, *, pretrained: bool, weights_dir: str | Path, seed: int = 0,

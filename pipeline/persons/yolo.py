@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.persons.detector import Detections
 from pipeline.core.device import resolve_device
 from pipeline.core.errors import BouldersegError
 from pipeline.core.weights import WeightsFile, load_state
 from pipeline.models.ultralytics import RELEASES, quiet_ultralytics, ultralytics_state
+from pipeline.persons.detector import Detections
 
 PERSON = 0  # COCO class id
 

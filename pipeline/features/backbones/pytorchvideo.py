@@ -8,8 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from pipeline.features.backbones import Backbone, Flatten, InputSpec, kinetics, register
 from pipeline.core.weights import Checkpoint, WeightsFile
+from pipeline.features.backbones import Backbone, Flatten, InputSpec, kinetics, register
 
 ZOO = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo"
 

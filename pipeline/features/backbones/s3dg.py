@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.features.backbones import Backbone, Clip, InputSpec, register
 from pipeline.core.weights import Checkpoint, WeightsFile
+from pipeline.features.backbones import Backbone, Clip, InputSpec, register
 
 
 class Unit(nn.Module):

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from torch import nn
 
-from pipeline.features.backbones import IMAGENET_MEAN, IMAGENET_STD, KINETICS_MEAN, KINETICS_STD, Backbone, Clip, InputSpec, register
 from pipeline.core.weights import Checkpoint, WeightsFile
+from pipeline.features.backbones import IMAGENET_MEAN, IMAGENET_STD, KINETICS_MEAN, KINETICS_STD, Backbone, Clip, InputSpec, register
 
 MODELS = "https://download.pytorch.org/models"
 KINETICS_TV_MEAN, KINETICS_TV_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)

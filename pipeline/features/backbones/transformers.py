@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from pipeline.features.backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, InputSpec, each_frame, image, kinetics, register
 from pipeline.core.errors import BouldersegError
 from pipeline.core.weights import Checkpoint, WeightsFile
+from pipeline.features.backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, InputSpec, each_frame, image, kinetics, register
 
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 HALF = (0.5, 0.5, 0.5)

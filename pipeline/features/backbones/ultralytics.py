@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipeline.core.weights import Checkpoint, WeightsFile
 from pipeline.features.backbones import Backbone, InputSpec, each_frame, image, register
 from pipeline.models.ultralytics import RELEASES, quiet_ultralytics, ultralytics_state
-from pipeline.core.weights import Checkpoint, WeightsFile
 
 KEYPOINTS = 17
 
