@@ -69,7 +69,8 @@ def video_row(p: params.Params, key: str, stale: list[str], root: Path) -> dict:
         "frames": manifest["frames"] if manifest else None,
         "duration_s": round(manifest["frames"] / manifest["fps"], 2) if manifest else None,
         "person_share": None if share is None else round(share, 4),
-        "phase_shares": {str(c): round(float(n), 4) for c, n in labels.value_counts(normalize=True).items()},
+        "phase_shares": {c: round(float(n), 4) for c in p.labels.classes
+                         if (n := (labels == c).mean() if len(labels) else 0) > 0},
         "stale": sorted(s.partition("@")[0] for s in stale if s.partition("@")[2].startswith(key)),
         "accuracy": head_accuracy(key, root) if key in p.videos else {},
         "mean_confidence": round(float(guess["confidence"].mean()), 4) if guess is not None else None,
@@ -88,8 +89,9 @@ def video_detail(p: params.Params, key: str, root: Path) -> dict:
     boxes = [None if b is None or len(b) == 0 else [round(float(x), 1) for x in b]
              for b in df["box"]] if "box" in df else None
     return {
-        "key": key, "fps": manifest["fps"], "frames": int(manifest["frames"]), "size": manifest.get("size"),
-        "classes": list(p.labels.classes), "tracks": tracks,
+        "key": key, "annotated": key in p.videos, "climb": (p.videos.get(key) or p.unannotated[key]).climb,
+        "fps": manifest["fps"], "frames": int(manifest["frames"]), "size": manifest.get("size"),
+        "classes": list(p.labels.classes), "default": p.labels.default, "tracks": tracks,
         "confidence": None if guess is None else [round(float(c), 3) for c in guess["confidence"]],
         "person": None if "person" not in df else [bool(x) for x in df["person"]],
         "boxes": boxes,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.annotations.catalog import RAW
+from pipeline.annotations.catalog import RAW, add_video
 from pipeline.annotations.segments import LabelPolicy
 from pipeline.annotations.videotable import VideoEntry, label_video
 from pipeline.core import params, paramsedit
@@ -88,6 +88,23 @@ def save(root: Path, params_file: Path, key: str, segments: Sequence[dict]) -> S
                                                      **({f"videos.{key}.sheet": None} if v.sheet else {}),
                                                      **({f"videos.{key}.offset": 0.0} if v.offset else {})})
         return Saved(sheet, dict(Counter(read)), read)
+
+
+def add_to_dataset(root: Path, params_file: Path, key: str, *, climb: str | None) -> str:
+    """An unannotated video whose reviewed sheet was saved, moved to the `videos` table with that sheet as its
+    annotation: `boulderseg add`'s path and checks. Returns what `add` says of it."""
+    with _SAVING:
+        p = params.load(root / params_file)
+        registered(p, key)
+        if key in p.videos:
+            raise BouldersegError(f"{key} is annotated already: its saved sheet is its annotation.")
+        sheet = RAW / "annotations" / f"{key}.reviewed.xlsx"
+        if not (root / sheet).is_file():
+            raise BouldersegError(f"save {key}'s phases first: {sheet} does not exist yet.")
+        v = p.unannotated[key]  # paths as params.yaml holds them, relative to the project: the server's directory
+        added = add_video(Path(v.video), sheet, climb=climb or v.climb, view=v.view, key=key, copy=False,
+                          params_file=root / params_file)
+        return added.labelled
 
 
 def _keep_previous(sheet: Path) -> None:

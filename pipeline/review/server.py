@@ -1,10 +1,11 @@
 """The review app: pages, and the JSON API under /api that the pages themselves use, served by uvicorn on
 127.0.0.1 behind `guard.Guard`.
 
-    GET /api/videos                      one row per video
+    GET /api/videos                      the classes, and one row per video
     GET /api/videos/{key}                tracks, fps, frames, classes, confidence, persons
     GET /api/videos/{key}/frames/{i}.jpg the frames stage's JPG of frame i
     PUT /api/videos/{key}/segments       [{"label", "start", "end"}] (seconds): saved as the video's sheet
+    POST /api/videos/{key}/add           {"climb": NAME}: an unannotated video, its sheet saved, into `videos`
     GET /api/report                      the competition report (?format=csv|xlsx to download)
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pipeline.core import params
 from pipeline.core.errors import BouldersegError, warn
 from pipeline.review import data, report
 from pipeline.review.guard import BodyTooLarge, Guard, new_token
-from pipeline.review.save import save
+from pipeline.review.save import add_to_dataset, save
 from pipeline.views.look import stale_stages
 
 STATIC = Path(__file__).with_name("static")
@@ -38,7 +39,8 @@ def _attachment(suffix: str) -> dict[str, str]:
 
 
 def build(root: Path, params_file: Path, *, token: str) -> Guard:
-    """The app for the project at `root`, guarded by `token`."""
+    """The app for the project at `root` (the working directory: params.yaml's paths are relative to it),
+    guarded by `token`."""
 
     def load() -> params.Params:
         return params.load(root / params_file)
@@ -49,7 +51,8 @@ def build(root: Path, params_file: Path, *, token: str) -> Guard:
     async def videos(request: Request) -> Response:
         p = load()
         stale = stale_stages(root)
-        return JSONResponse([data.video_row(p, key, stale, root) for key in [*p.videos, *p.unannotated]])
+        rows = [data.video_row(p, key, stale, root) for key in [*p.videos, *p.unannotated]]
+        return JSONResponse({"classes": list(p.labels.classes), "videos": rows})
 
     async def video(request: Request) -> Response:
         try:
@@ -82,6 +85,21 @@ def build(root: Path, params_file: Path, *, token: str) -> Guard:
             return JSONResponse({"error": str(e)}, status_code=422)
         return JSONResponse({"sheet": saved.sheet.as_posix(), "counts": saved.counts})
 
+    async def add(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"{}")
+            said = await run_in_threadpool(add_to_dataset, root, params_file, request.path_params["key"],
+                                           climb=body.get("climb") or None)
+        except BodyTooLarge:
+            return JSONResponse({"error": "request body too large"}, status_code=413)
+        except (ValueError, AttributeError):
+            return JSONResponse({"error": 'expected {"climb": NAME}'}, status_code=400)
+        except data.UnknownVideo as e:
+            return JSONResponse({"error": str(e)}, status_code=404)
+        except BouldersegError as e:
+            return JSONResponse({"error": str(e)}, status_code=422)
+        return JSONResponse({"added": said})
+
     async def competition(request: Request) -> Response:
         p = load()
         found = await run_in_threadpool(report.rows, p, root)
@@ -103,6 +121,7 @@ def build(root: Path, params_file: Path, *, token: str) -> Guard:
         Route("/api/videos/{key}", video),
         Route("/api/videos/{key}/frames/{index:int}.jpg", frame),
         Route("/api/videos/{key}/segments", segments, methods=["PUT"]),
+        Route("/api/videos/{key}/add", add, methods=["POST"]),
         Route("/api/report", competition),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ])
@@ -120,6 +139,7 @@ def serve(*, root: Path, params_file: Path, host: str = "127.0.0.1", port: int =
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections wait in the backlog from the moment the address is printed
     except OSError as e:
         raise BouldersegError(f"cannot listen on {host}:{port}: {e.strerror}; pick another --port (0: any free one).")
     url = f"http://{host if family == socket.AF_INET else f'[{host}]'}:{sock.getsockname()[1]}/?token={token}"

@@ -1,0 +1,50 @@
+// The editable segmentation: segments {label, start, end} in frames tiling [0, n), with undo and redo.
+export class Edits {
+  constructor(segments, n) { this.segments = segments; this.n = n; this.past = []; this.future = []; }
+
+  index(frame) { return this.segments.findIndex((s) => s.start <= frame && frame < s.end); }
+  labelAt(frame) { return this.segments[this.index(frame)]?.label; }
+  checkpoint() { this.past.push(JSON.stringify(this.segments)); this.future = []; }
+
+  // The class from the playhead to the next boundary (the segment's end).
+  setClass(frame, label) {
+    this.checkpoint();
+    this.split(frame, false);
+    this.segments[this.index(frame)].label = label;
+  }
+
+  // A boundary at `frame`: the segment holding it becomes two. False if one is there already.
+  split(frame, record = true) {
+    const i = this.index(frame), s = this.segments[i];
+    if (s.start === frame) return false;
+    if (record) this.checkpoint();
+    this.segments.splice(i, 1, { ...s, end: frame }, { ...s, start: frame });
+    return true;
+  }
+
+  // The boundary at `frame` goes; the segment before it extends over the one after.
+  removeBoundary(frame) {
+    const i = this.index(frame);
+    if (i <= 0 || this.segments[i].start !== frame) return false;
+    this.checkpoint();
+    this.segments[i - 1].end = this.segments[i].end;
+    this.segments.splice(i, 1);
+    return true;
+  }
+
+  // Boundary `index` (the start of segment `index`) to `frame`, keeping both neighbours at least one frame long.
+  moveBoundary(index, frame) {
+    const [before, after] = [this.segments[index - 1], this.segments[index]];
+    const at = Math.max(before.start + 1, Math.min(after.end - 1, frame));
+    before.end = after.start = at;
+  }
+
+  undo() { return this.swap(this.past, this.future); }
+  redo() { return this.swap(this.future, this.past); }
+  swap(from, to) {
+    if (!from.length) return false;
+    to.push(JSON.stringify(this.segments));
+    this.segments.splice(0, this.segments.length, ...JSON.parse(from.pop()));
+    return true;
+  }
+}

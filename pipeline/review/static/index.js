@@ -1,0 +1,34 @@
+import { api, colourOf, el, shareBar } from "/static/common.js";
+
+const { classes, videos: rows } = await api("/videos");
+const colours = colourOf(classes);
+let order = { key: "mean_confidence", up: true }; // unannotated, least sure first
+
+function sortValue(row, key) {
+  const v = row[key];
+  return v === null || v === undefined ? Infinity : v;
+}
+
+function draw() {
+  const sorted = [...rows].sort((a, b) => {
+    const [x, y] = [sortValue(a, order.key), sortValue(b, order.key)];
+    return (x < y ? -1 : x > y ? 1 : 0) * (order.up ? 1 : -1);
+  });
+  document.querySelector("#videos tbody").replaceChildren(...sorted.map((r) => el("tr", { "data-testid": "video-row" },
+    el("td", {}, el("a", { href: `/videos/${encodeURIComponent(r.key)}` }, r.key)),
+    el("td", {}, r.climb), el("td", {}, r.view), el("td", {}, r.status),
+    el("td", {}, r.duration_s === null ? "-" : `${r.duration_s} s`),
+    el("td", {}, r.person_share === null ? "-" : `${(100 * r.person_share).toFixed(0)} %`),
+    el("td", {}, shareBar(r.phase_shares, colours)),
+    el("td", {}, r.mean_confidence === null ? "-" : r.mean_confidence.toFixed(3)),
+    el("td", {}, Object.entries(r.accuracy).map(([h, a]) => `${h}: ${a.toFixed(1)} %`).join(", ") || "-"),
+    el("td", {}, r.stale.join(", ") || "up to date"))));
+}
+
+for (const th of document.querySelectorAll("th[data-sort]")) {
+  th.addEventListener("click", () => {
+    order = { key: th.dataset.sort, up: order.key === th.dataset.sort ? !order.up : true };
+    draw();
+  });
+}
+draw();
