@@ -236,3 +236,19 @@ def test_an_unannotated_videos_prediction_is_corrected_saved_and_added_to_the_da
     assert "climb5_face" not in (p.get("unannotated") or {})
     assert "labels@climb5_face" in sh("dvc", "status", cwd=small)
     assert stage_labels(small, "climb5_face", tmp_path) == ["reading"] * 50 + ["climbing"] * 200
+
+
+def test_a_save_that_fails_leaves_the_old_sheet_and_params_as_they_were(served):
+    """A save whose sheet would read back otherwise than shown (here `labels.merge` folds stopwatch into nothing,
+    so a stopwatch phase cannot be written) fails, and the saved sheet, its previous version and params.yaml stay."""
+    project, client, _, _ = served
+    for body in ([{"label": "nothing", "start": 0, "end": 10}], [{"label": "reading", "start": 0, "end": 10}]):
+        assert client.put("/api/videos/climb1_face/segments", json=body).status_code == 200
+    sheets = {p.name: p.read_bytes() for p in (project / "data/raw/annotations").glob("climb1_face.reviewed*")}
+    text = (project / "params.yaml").read_text().replace("merge: {}", "merge: {stopwatch: nothing}")
+    (project / "params.yaml").write_text(text)
+    r = client.put("/api/videos/climb1_face/segments", json=[{"label": "stopwatch", "start": 0, "end": 10}])
+    assert r.status_code == 422 and "would read back with 250 frame(s) labelled otherwise" in r.json()["error"]
+    assert {p.name: p.read_bytes() for p in (project / "data/raw/annotations").glob("climb1_face.reviewed*")} == sheets
+    assert (project / "params.yaml").read_text() == text
+    assert not list((project / "data/raw/annotations").glob(".climb1_face.review-*"))  # no staging left behind

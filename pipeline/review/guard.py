@@ -47,12 +47,15 @@ class Guard:
                      if value and hmac.compare_digest(value.encode(), self.token.encode())), None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # no websockets here
+            await send({"type": "websocket.close", "code": 1008})
             return
         request = Request(scope)
         response = self._refusal(request)
-        if response is None and int(request.headers.get("content-length") or 0) > self.max_body:
+        if response is None and _declared_length(request) > self.max_body:
             response = PlainTextResponse("request body too large", status_code=413)
         if response is not None:
             await response(scope, receive, send)
@@ -75,6 +78,14 @@ class Guard:
             return PlainTextResponse("refused: open the address `boulderseg review` printed (it holds the token)",
                                      status_code=403)
         return None
+
+
+def _declared_length(request: Request) -> int:
+    """The Content-Length a request declares; one that is not a number counts as too large."""
+    try:
+        return int(request.headers.get("content-length") or 0)
+    except ValueError:
+        return 1 << 62
 
 
 def _limited(receive: Receive, limit: int) -> Callable[[], Awaitable[dict]]:
