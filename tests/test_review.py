@@ -231,7 +231,7 @@ def test_an_unannotated_videos_prediction_is_corrected_saved_and_added_to_the_da
         added = client.post("/api/videos/climb5_face/add", json={"climb": "climb5"})
         assert added.status_code == 200, added.text
     p = yaml.safe_load((small / "params.yaml").read_text())
-    assert p["videos"]["climb5_face"] == {"climb": "climb5", "view": "face", "video": entry["video"],
+    assert p["videos"]["climb5_face"] == {"climb": "climb5", "view": "face", "video": "data/raw/videos/climb5_face.mp4",
                                           "annotation": "data/raw/annotations/climb5_face.reviewed.xlsx"}
     assert "climb5_face" not in (p.get("unannotated") or {})
     assert "labels@climb5_face" in sh("dvc", "status", cwd=small)
