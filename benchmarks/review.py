@@ -50,10 +50,11 @@ def main() -> None:
                                             args=["--no-sandbox"])
                 for _ in range(args.loads):
                     context = browser.new_context()
-                    context.add_cookies([{"name": "boulderseg_review", "value": token, "url": base}])
+                    context.add_cookies([{"name": f"boulderseg_review_{base.rsplit(':', 1)[1]}", "value": token,
+                                          "url": base}])
                     page = context.new_page()
                     sizes: list[int] = []
-                    page.on("response", lambda r, sizes=sizes: sizes.append(int(r.headers.get("content-length") or 0)))
+                    page.on("requestfinished", lambda r, sizes=sizes: sizes.append(r.sizes()["responseBodySize"]))
                     page.goto(f"{base}/videos/climb9_face")
                     page.wait_for_function("window.review && window.review.ready")
                     times.append(page.evaluate("window.review.ready"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -56,7 +57,9 @@ def stage_labels(project: Path, key: str, tmp_path: Path) -> list[str]:
 def test_the_first_line_is_the_address_and_every_request_needs_the_token(small):
     with review(small) as (base, token, _):
         assert base.startswith("http://127.0.0.1:") and len(token) >= 32
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "boulderseg_review=wrong"}):
+        port = base.rsplit(":", 1)[1]
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": f"boulderseg_review_{port}=wrong"},
+                        {"Cookie": f"boulderseg_review={token}"}):  # another port's cookie name
             for path in ("/", "/videos/climb1_face", "/api/videos", "/api/videos/climb1_face/frames/0.jpg"):
                 assert httpx.get(base + path, headers=headers).status_code == 403, (path, headers)
         assert httpx.get(f"{base}/api/videos?token=wrong").status_code == 403
@@ -64,6 +67,8 @@ def test_the_first_line_is_the_address_and_every_request_needs_the_token(small):
         assert httpx.get(f"{base}/api/videos?token={token}").status_code == 200
         first = httpx.get(f"{base}/?token={token}")  # the printed address: the cookie is set, the token leaves the URL
         assert first.status_code == 303 and first.headers["location"] == "/"
+        assert first.headers["set-cookie"].startswith(f"boulderseg_review_{port}={token};")
+        assert httpx.get(f"{base}//evil.example/?token={token}").headers["location"] == "/evil.example/"  # a path
         assert "httponly" in first.headers["set-cookie"].lower() and "samesite=strict" in first.headers["set-cookie"].lower()
         with httpx.Client(base_url=base, cookies=first.cookies) as browser:
             assert browser.get("/").status_code == 200 and browser.get("/api/videos").status_code == 200
@@ -74,7 +79,7 @@ def test_a_request_addressed_to_another_host_is_refused_even_with_the_token(serv
     port = base.rsplit(":", 1)[1]
     for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "10.0.0.1"):
         assert client.get("/api/videos", headers={"Host": host}).status_code == 403, host
-    for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
         assert client.get("/api/videos", headers={"Host": host}).status_code == 200, host
 
 
@@ -92,10 +97,10 @@ def test_keys_that_are_paths_or_not_registered_videos_are_404(served):
 def test_an_oversized_body_is_refused_with_413_and_changes_nothing(served):
     project, client, _, _ = served
     before = (project / "params.yaml").read_bytes()
-    big = b"[" + b" " * (2 << 20) + b"]"
-    assert client.put("/api/videos/climb1_face/segments", content=big).status_code == 413
+    big, json_type = b"[" + b" " * (2 << 20) + b"]", {"Content-Type": "application/json"}
+    assert client.put("/api/videos/climb1_face/segments", content=big, headers=json_type).status_code == 413
     chunks = (b" " * 65536 for _ in range(40))  # no Content-Length: counted as it arrives
-    assert client.put("/api/videos/climb1_face/segments", content=chunks).status_code == 413
+    assert client.put("/api/videos/climb1_face/segments", content=chunks, headers=json_type).status_code == 413
     assert (project / "params.yaml").read_bytes() == before
     assert not (project / "data/raw/annotations/climb1_face.reviewed.xlsx").exists()
 
@@ -167,7 +172,13 @@ def test_a_bad_segmentation_is_refused_naming_the_problem_and_nothing_is_written
                           ({"label": "climbing"}, "expected [")):
         r = client.put("/api/videos/climb1_face/segments", json=body)
         assert r.status_code in (400, 422) and problem in r.json()["error"], r.text
-    assert client.put("/api/videos/climb1_face/segments", content=b"{not json").status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    assert client.put("/api/videos/climb1_face/segments", content=b"{not json", headers=json_type).status_code == 400
+    infinite = b'[{"label": "climbing", "start": 0, "end": 1e999}]'  # Python's JSON reads it as infinity
+    r = client.put("/api/videos/climb1_face/segments", content=infinite, headers=json_type)
+    assert r.status_code == 422 and "numbers of seconds" in r.json()["error"]
+    assert client.put("/api/videos/climb1_face/segments", json=[{"label": "climbing", "start": None, "end": 1}]
+                      ).status_code == 422
     assert (project / "params.yaml").read_bytes() == before
     assert not list((project / "data/raw/annotations").glob("climb1_face.reviewed*"))
 
@@ -252,3 +263,34 @@ def test_a_save_that_fails_leaves_the_old_sheet_and_params_as_they_were(served):
     assert {p.name: p.read_bytes() for p in (project / "data/raw/annotations").glob("climb1_face.reviewed*")} == sheets
     assert (project / "params.yaml").read_text() == text
     assert not list((project / "data/raw/annotations").glob(".climb1_face.review-*"))  # no staging left behind
+
+
+def test_a_change_from_another_local_site_is_refused(served):
+    """Cookies are sent to every port of 127.0.0.1, so a page another local server serves could post with them:
+    a change must be JSON (which no form or simple request sends) and not come from another site."""
+    project, client, _, _ = served
+    before = (project / "params.yaml").read_bytes()
+    body = '[{"label": "climbing", "start": 0, "end": 10}]'
+    plain = client.put("/api/videos/climb1_face/segments", content=body, headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 415
+    forged = client.put("/api/videos/climb1_face/segments", content=body,
+                        headers={"Content-Type": "application/json", "Sec-Fetch-Site": "same-site"})
+    assert forged.status_code == 403
+    assert client.post("/api/videos/climb1_face/add", content="{}", headers={"Content-Type": "text/plain"}
+                       ).status_code == 415
+    assert (project / "params.yaml").read_bytes() == before
+
+
+def test_the_videos_list_answers_while_dvc_is_busy_with_the_stale_stages_unknown(served):
+    project, client, _, _ = served
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom dvc.repo import Repo, lock_repo\n"
+                               "with lock_repo(Repo('.')):\n    print('held', flush=True)\n    time.sleep(60)"],
+                              cwd=project, env=ENV, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        r = client.get("/api/videos")
+        assert r.status_code == 200 and all(row["stale"] is None for row in r.json()["videos"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert all(row["stale"] == [] for row in client.get("/api/videos").json()["videos"])

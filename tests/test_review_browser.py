@@ -96,7 +96,10 @@ def test_play_step_edit_reload_and_save_read_back_through_the_labels_stage(small
         assert page.get_by_test_id("player").evaluate("p => p.querySelector('img').src").endswith(
             f"/frames/{played + 27}.jpg")
 
-        page.get_by_test_id("track-truth").click(position={"x": 1, "y": 10})  # a click on a track goes there
+        truth = page.get_by_test_id("track-truth")
+        truth.click(position={"x": truth.bounding_box()["width"] * 0.5, "y": 10})  # a click on a track goes there
+        assert page.evaluate("window.review.frame") == 125
+        truth.click(position={"x": 1, "y": 10})
         assert page.evaluate("window.review.frame") == 0
         before = page.evaluate("window.review.segments")
         player.focus()
@@ -110,6 +113,10 @@ def test_play_step_edit_reload_and_save_read_back_through_the_labels_stage(small
         page.keyboard.press("Control+z")  # ... and comes back
         edited = page.evaluate("window.review.segments")
         assert expanded(edited) == keyboard_edits(before)
+        page.keyboard.press("Control+Shift+z")  # redo: the Delete again, one boundary fewer
+        assert len(page.evaluate("window.review.segments")) == len(edited) - 1
+        page.keyboard.press("Control+z")
+        assert page.evaluate("window.review.segments") == edited
         handle = page.get_by_test_id("track-truth").get_by_test_id("boundary").first
         box, track = handle.bounding_box(), page.get_by_test_id("track-truth").bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -127,9 +134,10 @@ def test_play_step_edit_reload_and_save_read_back_through_the_labels_stage(small
         page.keyboard.press("s")
         page.wait_for_function("window.review.saved")
         assert stage_labels(small, "climb1_face", tmp_path) == expanded(dragged)
-        page.reload()
+        page.reload()  # the saved segmentation, before any `dvc repro`
         page.wait_for_function("window.review && window.review.ready")
         assert page.evaluate("localStorage.length") == 0
+        assert expanded(page.evaluate("window.review.segments")) == expanded(dragged)
 
 
 def test_the_report_page_shows_predicts_figures_for_the_same_labels(small, page, tmp_path):

@@ -11,12 +11,14 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from pipeline.annotations.catalog import RAW
+from pipeline.annotations.segments import LabelPolicy, clip_to_video, frame_labels, read_segments
 from pipeline.annotations.videotable import UNANNOTATED
 from pipeline.core import params
 from pipeline.core.errors import BouldersegError
 from pipeline.core.names import name_problem
 from pipeline.media.probe import FRAME_NAME
-from pipeline.views.look import person_share, predictions_of, video_frames
+from pipeline.views.look import person_share, predictions_of, video_frames, video_of
 from pipeline.views.phases import phases
 
 
@@ -52,8 +54,8 @@ def head_accuracy(key: str, root: Path) -> dict[str, float]:
     return out
 
 
-def video_row(p: params.Params, key: str, stale: list[str], root: Path) -> dict:
-    """One row of the videos page."""
+def video_row(p: params.Params, key: str, stale: list[str] | None, root: Path) -> dict:
+    """One row of the videos page; `stale`: the stages `dvc status` names (None: it could not say)."""
     v = p.videos.get(key) or p.unannotated[key]
     manifest_path = root / "data/frames" / key / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
@@ -71,7 +73,8 @@ def video_row(p: params.Params, key: str, stale: list[str], root: Path) -> dict:
         "person_share": None if share is None else round(share, 4),
         "phase_shares": {c: round(float(n), 4) for c in p.labels.classes
                          if (n := (labels == c).mean() if len(labels) else 0) > 0},
-        "stale": sorted(s.partition("@")[0] for s in stale if s.partition("@")[2].startswith(key)),
+        "stale": None if stale is None else sorted(s.partition("@")[0] for s in stale
+                                                   if video_of(s, [*p.videos, *p.unannotated]) == key),
         "accuracy": head_accuracy(key, root) if key in p.videos else {},
         "mean_confidence": round(float(guess["confidence"].mean()), 4) if guess is not None else None,
     }
@@ -81,7 +84,11 @@ def video_detail(p: params.Params, key: str, root: Path) -> dict:
     """One video: fps, frame count, classes, its tracks (truth, each head's cross-validated prediction, or the
     bundle's prediction), the confidence curve, person presence and the tracked person's box per frame."""
     df, manifest = video_frames(p, registered(p, key), root)
-    tracks = {"truth": runs(df["label"])} if "label" in df else {}
+    saved = saved_labels(p, key, manifest, root)
+    if saved is not None:
+        tracks = {"truth": runs(saved)}
+    else:
+        tracks = {"truth": runs(df["label"])} if "label" in df else {}
     tracks |= {name: runs(pred) for name, pred in predictions_of(key, root).items()}
     guess = predicted(key, root)
     if guess is not None:
@@ -96,6 +103,20 @@ def video_detail(p: params.Params, key: str, root: Path) -> dict:
         "person": None if "person" not in df else [bool(x) for x in df["person"]],
         "boxes": boxes,
     }
+
+
+def saved_labels(p: params.Params, key: str, manifest: dict, root: Path) -> list[str] | None:
+    """Per-frame labels of the video's reviewed sheet when it was saved after the labels stage last ran (the
+    page then shows what was saved, not the older labels), read as the labels stage reads it."""
+    sheet = root / RAW / "annotations" / f"{key}.reviewed.xlsx"
+    labels_csv = root / "data/labels" / f"{key}.csv"
+    if not sheet.is_file() or (labels_csv.is_file() and labels_csv.stat().st_mtime_ns >= sheet.stat().st_mtime_ns):
+        return None
+    fps, n = float(manifest["fps"]), int(manifest["frames"])
+    policy = LabelPolicy.from_params(p.labels, fps=fps)
+    segments, where = read_segments(sheet, policy, names=[key])
+    kept, _ = clip_to_video(segments, duration=n / fps, where=where)
+    return frame_labels(kept, n_frames=n, fps=fps, policy=policy, where=where)
 
 
 def frame_file(p: params.Params, key: str, index: int, root: Path) -> Path:

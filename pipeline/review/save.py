@@ -7,11 +7,15 @@ at it (comments kept), so the next `dvc repro` relabels and retrains; an unannot
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import math
 import os
-import threading
+import shutil
+import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +28,23 @@ from pipeline.core.errors import BouldersegError
 from pipeline.review.data import registered
 from pipeline.views.phases import annotator_words, segments_table, write_segments
 
-_SAVING = threading.Lock()  # one save at a time: the previous version, the sheet and params.yaml move together
+
+
+@contextmanager
+def _saving(root: Path) -> Iterator[None]:
+    """One save or add at a time in this project, across threads and processes (two servers): the previous
+    version, the sheet and params.yaml move together."""
+    folder = root / RAW / "annotations"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".review.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @dataclass(frozen=True)
 class Saved:
     sheet: Path  # relative to the project
     counts: dict[str, int]  # label -> frames, as the labels stage reads the sheet
-    labels: list[str]  # one per frame
 
 
 def frame_labels_of(segments: Sequence[dict], *, n_frames: int, fps: float, classes: Sequence[str],
@@ -39,7 +52,11 @@ def frame_labels_of(segments: Sequence[dict], *, n_frames: int, fps: float, clas
     """Per-frame labels of `[{"label", "start", "end"}]` (seconds): frame i shows the segment holding i / fps;
     frames no segment holds get `default`. Unknown labels, reversed or overlapping segments are refused."""
     labels = [default] * n_frames
-    spans = sorted(segments, key=lambda s: float(s["start"]))
+    for i, s in enumerate(segments):
+        times = [s.get(k) for k in ("start", "end")]
+        if not all(isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) for t in times):
+            raise BouldersegError(f"segment {i + 1}: start and end must be numbers of seconds, not {times}.")
+    spans = sorted(segments, key=lambda s: s["start"])
     for i, s in enumerate(spans):
         if s.get("label") not in classes:
             raise BouldersegError(f"segment {i + 1}: label {s.get('label')!r} is not one of {', '.join(classes)}.")
@@ -55,7 +72,7 @@ def frame_labels_of(segments: Sequence[dict], *, n_frames: int, fps: float, clas
 
 def save(root: Path, params_file: Path, key: str, segments: Sequence[dict]) -> Saved:
     """Write `segments` of video `key` as its reviewed sheet, if the labels stage reads back exactly those labels."""
-    with _SAVING:
+    with _saving(root):
         p = params.load(root / params_file)
         registered(p, key)
         manifest = json.loads((root / "data/frames" / key / "manifest.json").read_text())
@@ -65,9 +82,8 @@ def save(root: Path, params_file: Path, key: str, segments: Sequence[dict]) -> S
         words = annotator_words(dict(p.labels.map), list(p.labels.classes))
         table = segments_table(labels, fps=fps, duration=manifest["duration_s"], words=words)
         v = p.videos.get(key) or p.unannotated[key]
-        sheet = RAW / "annotations" / f"{key}.reviewed.xlsx"
-        staging = root / sheet.parent / f".{key}.review-{os.getpid()}-{threading.get_ident()}"
-        staging.mkdir(parents=True, exist_ok=True)
+        sheet = reviewed_sheet(key)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}.review-", dir=root / sheet.parent))
         try:
             write_segments(table, staging)
             policy = LabelPolicy.from_params(p.labels, fps=fps)
@@ -77,28 +93,39 @@ def save(root: Path, params_file: Path, key: str, segments: Sequence[dict]) -> S
                 differ = sum(a != b for a, b in zip(read, labels)) + abs(len(read) - len(labels))
                 raise BouldersegError(f"the sheet would read back with {differ} frame(s) labelled otherwise than "
                                       "shown; nothing was saved.")
+            if key in p.videos:  # the entry reads the reviewed sheet as it is: no sheet name, no offset
+                _point_at(root / params_file, key, sheet)
             _keep_previous(root / sheet)
             os.replace(staging / "segments.xlsx", root / sheet)
         finally:
-            for f in staging.glob("*"):
-                f.unlink()
-            staging.rmdir()
-        if key in p.videos:  # the entry now reads the reviewed sheet, as it is: no sheet name, no offset
-            paramsedit.set_keys(root / params_file, {f"videos.{key}.annotation": sheet.as_posix(),
-                                                     **({f"videos.{key}.sheet": None} if v.sheet else {}),
-                                                     **({f"videos.{key}.offset": 0.0} if v.offset else {})})
-        return Saved(sheet, dict(Counter(read)), read)
+            shutil.rmtree(staging, ignore_errors=True)
+        return Saved(sheet, dict(Counter(read)))
+
+
+def reviewed_sheet(key: str) -> Path:
+    """Where a video's reviewed sheet is saved, relative to the project."""
+    return RAW / "annotations" / f"{key}.reviewed.xlsx"
+
+
+def _point_at(params_file: Path, key: str, sheet: Path) -> None:
+    """videos.<key> reads `sheet` (comments kept; a key may hold dots, so no dotted paths)."""
+    data = paramsedit.read(params_file)
+    entry = data["videos"][key]
+    entry["annotation"] = sheet.as_posix()
+    for name in ("sheet", "offset"):
+        entry.pop(name, None)
+    paramsedit.write(params_file, data)
 
 
 def add_to_dataset(root: Path, params_file: Path, key: str, *, climb: str | None) -> str:
     """An unannotated video whose reviewed sheet was saved, moved to the `videos` table with that sheet as its
     annotation: `boulderseg add`'s path and checks. Returns what `add` says of it."""
-    with _SAVING:
+    with _saving(root):
         p = params.load(root / params_file)
         registered(p, key)
         if key in p.videos:
             raise BouldersegError(f"{key} is annotated already: its saved sheet is its annotation.")
-        sheet = RAW / "annotations" / f"{key}.reviewed.xlsx"
+        sheet = reviewed_sheet(key)
         if not (root / sheet).is_file():
             raise BouldersegError(f"save {key}'s phases first: {sheet} does not exist yet.")
         v = p.unannotated[key]  # paths as params.yaml holds them, relative to the project: the server's directory
@@ -109,5 +136,5 @@ def add_to_dataset(root: Path, params_file: Path, key: str, *, climb: str | None
 
 def _keep_previous(sheet: Path) -> None:
     if sheet.exists():
-        with atomic_output(sheet.with_name(sheet.name.replace(".xlsx", ".previous.xlsx"))) as tmp:
+        with atomic_output(sheet.with_name(sheet.name.removesuffix(".xlsx") + ".previous.xlsx")) as tmp:
             tmp.write_bytes(sheet.read_bytes())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import webbrowser
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from pipeline.core import params
 from pipeline.core.errors import BouldersegError, warn
 from pipeline.review import data, report
-from pipeline.review.guard import BodyTooLarge, Guard, new_token
+from pipeline.review.guard import BodyTooLarge, Guard, loopback_host, new_token
 from pipeline.review.save import add_to_dataset, save
 from pipeline.views.look import stale_stages
 
@@ -38,29 +37,32 @@ def _attachment(suffix: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="competition-report.{suffix}"'}
 
 
-def build(root: Path, params_file: Path, *, token: str) -> Guard:
+def build(root: Path, params_file: Path, *, token: str, host: str | None = None) -> Guard:
     """The app for the project at `root` (the working directory: params.yaml's paths are relative to it),
     guarded by `token`."""
 
     def load() -> params.Params:
         return params.load(root / params_file)
 
-    async def page(request: Request) -> Response:
+    def page(request: Request) -> Response:
         return FileResponse(STATIC / request.scope["route"].name)
 
-    async def videos(request: Request) -> Response:
+    def videos(request: Request) -> Response:  # plain functions: Starlette runs them on its thread pool
         p = load()
-        stale = stale_stages(root)
+        try:
+            stale = stale_stages(root)
+        except BouldersegError:  # DVC's lock is held (a `dvc repro` running): stale stages unknown for now
+            stale = None
         rows = [data.video_row(p, key, stale, root) for key in [*p.videos, *p.unannotated]]
         return JSONResponse({"classes": list(p.labels.classes), "videos": rows})
 
-    async def video(request: Request) -> Response:
+    def video(request: Request) -> Response:
         try:
             return JSONResponse(data.video_detail(load(), request.path_params["key"], root))
         except data.UnknownVideo as e:
             return JSONResponse({"error": str(e)}, status_code=404)
 
-    async def frame(request: Request) -> Response:
+    def frame(request: Request) -> Response:
         try:
             path = data.frame_file(load(), request.path_params["key"], request.path_params["index"], root)
         except data.UnknownVideo as e:
@@ -125,14 +127,14 @@ def build(root: Path, params_file: Path, *, token: str) -> Guard:
         Route("/api/report", competition),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ])
-    return Guard(app, token=token)
+    return Guard(app, token=token, host=host)
 
 
 def serve(*, root: Path, params_file: Path, host: str = "127.0.0.1", port: int = 8765, browser: bool = True) -> None:
     """Serve the app until Ctrl-C; the first line printed is its address, token included."""
     import uvicorn
 
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not loopback_host(host):
         warn(f"--host {host}: the review app is reachable from other machines; anyone with the token can edit sheets.")
     token = new_token()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -146,6 +148,5 @@ def serve(*, root: Path, params_file: Path, host: str = "127.0.0.1", port: int =
     print(url, flush=True)
     if browser:
         webbrowser.open(url)
-    config = uvicorn.Config(build(root, params_file, token=token), log_level="warning", lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
-    sys.stdout.flush()
+    app = build(root, params_file, token=token, host=None if loopback_host(host) else host)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])

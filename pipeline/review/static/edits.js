@@ -1,16 +1,18 @@
 // The editable segmentation: segments {label, start, end} in frames tiling [0, n), with undo and redo.
 export class Edits {
-  constructor(segments, n) { this.segments = segments; this.n = n; this.past = []; this.future = []; }
+  constructor(segments) { this.segments = segments; this.past = []; this.future = []; }
 
   index(frame) { return this.segments.findIndex((s) => s.start <= frame && frame < s.end); }
   labelAt(frame) { return this.segments[this.index(frame)]?.label; }
   checkpoint() { this.past.push(JSON.stringify(this.segments)); this.future = []; }
 
-  // The class from the playhead to the next boundary (the segment's end).
+  // The class from the playhead to the next boundary (the segment's end). False if it has that class already.
   setClass(frame, label) {
+    if (this.labelAt(frame) === label) return false;
     this.checkpoint();
     this.split(frame, false);
     this.segments[this.index(frame)].label = label;
+    return true;
   }
 
   // A boundary at `frame`: the segment holding it becomes two. False if one is there already.

@@ -10,8 +10,11 @@ const colours = colourOf(classes);
 const draftKey = `boulderseg-review:${key}`;
 const base = info.tracks.truth || info.tracks.prediction || Object.values(info.tracks)[0]
   || [{ label: info.default, start: 0, end: n }];
-const draft = JSON.parse(localStorage.getItem(draftKey) || "null");
-const edits = new Edits(draft ? draft.segments : base.map((s) => ({ ...s })), n);
+// A draft is used only over the segmentation it was made from (a save elsewhere, or new frames, void it).
+const fingerprint = JSON.stringify([n, base]);
+const stored = JSON.parse(localStorage.getItem(draftKey) || "null");
+const draft = stored && stored.base === fingerprint ? stored : null;
+const edits = new Edits(draft ? draft.segments : base.map((s) => ({ ...s })));
 let frame = 0, playing = false, dirty = Boolean(draft);
 
 const img = document.getElementById("frame"), canvas = document.getElementById("box");
@@ -81,9 +84,17 @@ function editableTrack() {
 function drag(event, index, node) {
   event.preventDefault();
   const r = node.getBoundingClientRect();
-  edits.checkpoint();
-  const move = (e) => { edits.moveBoundary(index, Math.round((e.clientX - r.left) / r.width * n)); changed(false); };
-  const up = () => { window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up); changed(); };
+  let moved = false;
+  const move = (e) => {
+    if (!moved) { edits.checkpoint(); moved = true; } // a click without a move changes nothing
+    edits.moveBoundary(index, Math.round((e.clientX - r.left) / r.width * n));
+    changed(false);
+  };
+  const up = () => {
+    window.removeEventListener("mousemove", move);
+    window.removeEventListener("mouseup", up);
+    if (moved) changed();
+  };
   window.addEventListener("mousemove", move);
   window.addEventListener("mouseup", up);
 }
@@ -117,7 +128,7 @@ function drawTracks() {
 
 function changed(record = true) {
   dirty = true;
-  if (record) localStorage.setItem(draftKey, JSON.stringify({ segments: edits.segments }));
+  if (record) localStorage.setItem(draftKey, JSON.stringify({ base: fingerprint, segments: edits.segments }));
   drawTracks();
   show(frame);
   window.review.segments = edits.segments;
@@ -159,7 +170,7 @@ player.addEventListener("keydown", (e) => {
   const k = e.key;
   if (k === " ") play();
   else if (k === "ArrowRight" || k === "ArrowLeft") show(frame + (k === "ArrowRight" ? 1 : -1) * (e.shiftKey ? Math.round(fps) : 1));
-  else if (/^[1-9]$/.test(k) && Number(k) <= classes.length) { edits.setClass(frame, classes[Number(k) - 1]); changed(); }
+  else if (/^[1-9]$/.test(k) && Number(k) <= classes.length) { if (edits.setClass(frame, classes[Number(k) - 1])) changed(); }
   else if (k === "b") { if (edits.split(frame)) changed(); }
   else if (k === "Delete" || k === "Backspace") { if (edits.removeBoundary(frame)) changed(); }
   else if ((e.ctrlKey || e.metaKey) && k.toLowerCase() === "z") { if (e.shiftKey ? edits.redo() : edits.undo()) changed(); }
