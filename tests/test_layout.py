@@ -26,18 +26,19 @@ def allowed(root: Path, package: str) -> set[str]:
     return set() if found.group(1).startswith("nothing") else {n.strip() for n in found.group(1).split(",")}
 
 
-def imported_parts(path: Path) -> set[str]:
-    """The subpackages of pipeline (or `cli`) that the file imports, anywhere in it."""
-    parts = set()
+def imported_under(path: Path, package: str = "pipeline") -> set[str]:
+    """The names directly under `package` (subpackages or modules) that the file imports, anywhere in it and in
+    any of Python's spellings."""
+    depth, used = package.count(".") + 1, set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         assert not getattr(node, "level", 0), f"{path}:{node.lineno}: a relative import; use an absolute one"
-        if isinstance(node, ast.ImportFrom) and node.module == "pipeline":
-            parts |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline."):
-            parts.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and node.module == package:
+            used |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{package}."):
+            used.add(node.module.split(".")[depth])
         elif isinstance(node, ast.Import):
-            parts |= {a.name.split(".")[1] for a in node.names if a.name.startswith("pipeline.")}
-    return parts
+            used |= {a.name.split(".")[depth] for a in node.names if a.name.startswith(f"{package}.")}
+    return used
 
 
 def violations(root: Path) -> list[str]:
@@ -48,7 +49,7 @@ def violations(root: Path) -> list[str]:
         for path in sorted((root / "pipeline" / package).rglob("*.py")):
             found += [f"{path.relative_to(root)} imports pipeline.{part}, which pipeline.{package} may not "
                       f"(May import: {', '.join(sorted(may - {package})) or 'nothing'})"
-                      for part in sorted(imported_parts(path) - may)]
+                      for part in sorted(imported_under(path) - may)]
     return found
 
 
@@ -99,24 +100,11 @@ def test_reading_a_workbook_and_interpreting_its_rows_go_one_way():
     package = REPO / "pipeline" / "annotations"
     assert sorted(order) == sorted(p.stem for p in package.glob("*.py") if p.stem != "__init__")
     for i, name in enumerate(order):
-        used = annotations_imported(package / f"{name}.py")
+        used = imported_under(package / f"{name}.py", "pipeline.annotations")
         assert used <= set(order[:i]), f"{name} imports {sorted(used - set(order[:i]))}, above it"
-
-
-def annotations_imported(path: Path) -> set[str]:
-    """The modules of pipeline.annotations that `path` imports, in any of Python's spellings."""
-    used = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module == "pipeline.annotations":
-            used |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline.annotations."):
-            used.add(node.module.split(".")[2])
-        elif isinstance(node, ast.Import):
-            used |= {a.name.split(".")[2] for a in node.names if a.name.startswith("pipeline.annotations.")}
-    return used
 
 
 def test_an_import_of_an_annotations_module_is_seen_however_it_is_spelled(tmp_path):
     (tmp_path / "m.py").write_text("import pipeline.annotations.segments\nfrom pipeline.annotations import sheets\n"
                                    "def f():\n    from pipeline.annotations.videotable import entries\n")
-    assert annotations_imported(tmp_path / "m.py") == {"segments", "sheets", "videotable"}
+    assert imported_under(tmp_path / "m.py", "pipeline.annotations") == {"segments", "sheets", "videotable"}
