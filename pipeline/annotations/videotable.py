@@ -41,9 +41,10 @@ class LabelledVideo:
     where: str  # the annotation file (and sheet) they came from
 
 
-def label_video(entry: VideoEntry, policy: LabelPolicy, *, fps: float) -> LabelledVideo:
-    """Per-frame labels of one video: its annotation rows, shifted by its offset, clipped to the video."""
-    n_frames = output_frame_count(probe(entry.video), fps)
+def label_video(entry: VideoEntry, policy: LabelPolicy, *, fps: float, n_frames: int | None = None) -> LabelledVideo:
+    """Per-frame labels of one video: its annotation rows, shifted by its offset, clipped to the video.
+    `n_frames`: the video's frame count at `fps` when known (the frames stage's manifest); else it is probed."""
+    n_frames = output_frame_count(probe(entry.video), fps) if n_frames is None else n_frames
     segments, where = read_segments(entry.annotation, policy, names=entry.names, sheet=entry.sheet,
                                     offset=entry.offset)
     kept, warnings = clip_to_video(segments, duration=n_frames / fps, where=where)

@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.annotations.catalog import RAW
-from pipeline.annotations.segments import LabelPolicy, clip_to_video, frame_labels, read_segments
-from pipeline.annotations.videotable import UNANNOTATED
+from pipeline.annotations.segments import LabelPolicy
+from pipeline.annotations.videotable import UNANNOTATED, VideoEntry, label_video
 from pipeline.core import params
 from pipeline.core.errors import BouldersegError
 from pipeline.core.names import name_problem
@@ -97,7 +97,7 @@ def video_detail(p: params.Params, key: str, root: Path) -> dict:
              for b in df["box"]] if "box" in df else None
     return {
         "key": key, "annotated": key in p.videos, "climb": (p.videos.get(key) or p.unannotated[key]).climb,
-        "fps": manifest["fps"], "frames": int(manifest["frames"]), "size": manifest.get("size"),
+        "fps": manifest["fps"], "frames": int(manifest["frames"]), "size": [manifest["width"], manifest["height"]],
         "classes": list(p.labels.classes), "default": p.labels.default, "tracks": tracks,
         "confidence": None if guess is None else [round(float(c), 3) for c in guess["confidence"]],
         "person": None if "person" not in df else [bool(x) for x in df["person"]],
@@ -108,15 +108,20 @@ def video_detail(p: params.Params, key: str, root: Path) -> dict:
 def saved_labels(p: params.Params, key: str, manifest: dict, root: Path) -> list[str] | None:
     """Per-frame labels of the video's reviewed sheet when it was saved after the labels stage last ran (the
     page then shows what was saved, not the older labels), read as the labels stage reads it."""
-    sheet = root / RAW / "annotations" / f"{key}.reviewed.xlsx"
+    sheet = root / reviewed_sheet(key)
     labels_csv = root / "data/labels" / f"{key}.csv"
     if not sheet.is_file() or (labels_csv.is_file() and labels_csv.stat().st_mtime_ns >= sheet.stat().st_mtime_ns):
         return None
-    fps, n = float(manifest["fps"]), int(manifest["frames"])
+    v = p.videos.get(key) or p.unannotated[key]
+    fps = float(manifest["fps"])
+    entry = VideoEntry(key, v.climb or key, root / v.video, sheet)
     policy = LabelPolicy.from_params(p.labels, fps=fps)
-    segments, where = read_segments(sheet, policy, names=[key])
-    kept, _ = clip_to_video(segments, duration=n / fps, where=where)
-    return frame_labels(kept, n_frames=n, fps=fps, policy=policy, where=where)
+    return label_video(entry, policy, fps=fps, n_frames=int(manifest["frames"])).labels
+
+
+def reviewed_sheet(key: str) -> Path:
+    """Where a video's reviewed sheet is saved, relative to the project."""
+    return RAW / "annotations" / f"{key}.reviewed.xlsx"
 
 
 def frame_file(p: params.Params, key: str, index: int, root: Path) -> Path:

@@ -25,7 +25,7 @@ from pipeline.annotations.videotable import VideoEntry, label_video
 from pipeline.core import params, paramsedit
 from pipeline.core.atomic import atomic_output
 from pipeline.core.errors import BouldersegError
-from pipeline.review.data import registered
+from pipeline.review.data import registered, reviewed_sheet
 from pipeline.views.phases import annotator_words, segments_table, write_segments
 
 
@@ -100,11 +100,6 @@ def save(root: Path, params_file: Path, key: str, segments: Sequence[dict]) -> S
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return Saved(sheet, dict(Counter(read)))
-
-
-def reviewed_sheet(key: str) -> Path:
-    """Where a video's reviewed sheet is saved, relative to the project."""
-    return RAW / "annotations" / f"{key}.reviewed.xlsx"
 
 
 def _point_at(params_file: Path, key: str, sheet: Path) -> None:
