@@ -59,7 +59,8 @@ def test_the_first_line_is_the_address_and_every_request_needs_the_token(small):
         assert base.startswith("http://127.0.0.1:") and len(token) >= 32
         port = base.rsplit(":", 1)[1]
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": f"boulderseg_review_{port}=wrong"},
-                        {"Cookie": f"boulderseg_review={token}"}):  # another port's cookie name
+                        {"Cookie": f"boulderseg_review={token}"},  # the name without a port
+                        {"Cookie": f"boulderseg_review_{int(port) + 1}={token}"}):  # another port's
             for path in ("/", "/videos/climb1_face", "/api/videos", "/api/videos/climb1_face/frames/0.jpg"):
                 assert httpx.get(base + path, headers=headers).status_code == 403, (path, headers)
         assert httpx.get(f"{base}/api/videos?token=wrong").status_code == 403
@@ -212,8 +213,12 @@ def test_the_report_gives_predicts_figures_from_the_truth_and_downloads_as_csv_a
 def test_another_address_needs_host_and_is_warned_about(small):
     with review(small, "--host", "0.0.0.0") as (base, token, proc):
         assert base.startswith("http://0.0.0.0:")
-        assert httpx.get(base.replace("0.0.0.0", "127.0.0.1") + "/api/videos",
-                         headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        local, port = base.replace("0.0.0.0", "127.0.0.1"), base.rsplit(":", 1)[1]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(local + "/api/videos", headers=bearer).status_code == 200
+        lan = {"Host": f"192.0.2.7:{port}"}  # another machine's browser names this one
+        assert httpx.get(local + "/api/videos", headers=bearer | lan).status_code == 200
+        assert httpx.get(local + "/api/videos", headers=lan).status_code == 403  # the token still counts
         proc.terminate()
         assert "reachable from other machines" in proc.communicate(timeout=20)[1]
 

@@ -45,7 +45,7 @@ def loopback_host(host: str) -> bool:
 
 class Guard:
     """ASGI middleware: token, Host, origin and body-size checks on every HTTP request. `host`: an address given
-    with `--host`, whose name is accepted as a Host too."""
+    with `--host`, whose name is accepted as a Host too (any name when it is every address, 0.0.0.0 or ::)."""
 
     def __init__(self, app: ASGIApp, *, token: str, max_body: int = MAX_BODY, host: str | None = None) -> None:
         self.app, self.token, self.max_body, self.host = app, token, max_body, host
@@ -85,7 +85,8 @@ class Guard:
 
     def _refusal(self, request: Request) -> Response | None:
         host = request.headers.get("host", "")
-        if not (loopback_host(host) or (self.host is not None and host_name(host) == self.host)):
+        if not (loopback_host(host) or self.host in ("0.0.0.0", "::") or  # noqa: S104 - every address: --host
+                (self.host is not None and host_name(host) == self.host)):
             return PlainTextResponse("refused: this server answers only requests addressed to 127.0.0.1 or localhost",
                                      status_code=403)
         if self._authorised(request) is None:

@@ -34,9 +34,9 @@ from pipeline.views.phases import annotator_words, segments_table, write_segment
 def _saving(root: Path) -> Iterator[None]:
     """One save or add at a time in this project, across threads and processes (two servers): the previous
     version, the sheet and params.yaml move together."""
-    folder = root / RAW / "annotations"
+    folder = root / ".dvc" / "tmp"  # DVC's own scratch folder: nothing git or DVC tracks
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".review.lock", "w") as lock:
+    with open(folder / "boulderseg-review.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -93,10 +93,15 @@ def save(root: Path, params_file: Path, key: str, segments: Sequence[dict]) -> S
                 differ = sum(a != b for a, b in zip(read, labels)) + abs(len(read) - len(labels))
                 raise BouldersegError(f"the sheet would read back with {differ} frame(s) labelled otherwise than "
                                       "shown; nothing was saved.")
-            if key in p.videos:  # the entry reads the reviewed sheet as it is: no sheet name, no offset
-                _point_at(root / params_file, key, sheet)
+            existed = (root / sheet).exists()
             _keep_previous(root / sheet)
             os.replace(staging / "segments.xlsx", root / sheet)
+            if key in p.videos and p.videos[key].annotation != sheet.as_posix():  # it reads the reviewed sheet
+                try:
+                    _point_at(root / params_file, key, sheet)
+                except BaseException:  # params.yaml stays as it was: so does the sheet it may name
+                    _restore_previous(root / sheet, existed)
+                    raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return Saved(sheet, dict(Counter(read)))
@@ -129,7 +134,18 @@ def add_to_dataset(root: Path, params_file: Path, key: str, *, climb: str | None
         return added.labelled
 
 
+def _restore_previous(sheet: Path, existed: bool) -> None:
+    if existed:
+        os.replace(_previous(sheet), sheet)
+    else:
+        sheet.unlink(missing_ok=True)
+
+
+def _previous(sheet: Path) -> Path:
+    return sheet.with_name(sheet.name.removesuffix(".xlsx") + ".previous.xlsx")
+
+
 def _keep_previous(sheet: Path) -> None:
     if sheet.exists():
-        with atomic_output(sheet.with_name(sheet.name.removesuffix(".xlsx") + ".previous.xlsx")) as tmp:
+        with atomic_output(_previous(sheet)) as tmp:
             tmp.write_bytes(sheet.read_bytes())

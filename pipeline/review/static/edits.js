@@ -35,10 +35,13 @@ export class Edits {
   }
 
   // Boundary `index` (the start of segment `index`) to `frame`, keeping both neighbours at least one frame long.
+  // False if it stays where it is.
   moveBoundary(index, frame) {
     const [before, after] = [this.segments[index - 1], this.segments[index]];
     const at = Math.max(before.start + 1, Math.min(after.end - 1, frame));
+    if (at === after.start) return false;
     before.end = after.start = at;
+    return true;
   }
 
   undo() { return this.swap(this.past, this.future); }

@@ -22,7 +22,7 @@ function draw() {
     el("td", {}, shareBar(r.phase_shares, colours)),
     el("td", {}, r.mean_confidence === null ? "-" : r.mean_confidence.toFixed(3)),
     el("td", {}, Object.entries(r.accuracy).map(([h, a]) => `${h}: ${a.toFixed(1)} %`).join(", ") || "-"),
-    el("td", {}, r.stale.join(", ") || "up to date"))));
+    el("td", {}, r.stale === null ? "unknown (DVC is busy)" : r.stale.join(", ") || "up to date"))));
 }
 
 for (const th of document.querySelectorAll("th[data-sort]")) {

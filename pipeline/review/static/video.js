@@ -11,7 +11,12 @@ const draftKey = `boulderseg-review:${key}`;
 const base = info.tracks.truth || info.tracks.prediction || Object.values(info.tracks)[0]
   || [{ label: info.default, start: 0, end: n }];
 // A draft is used only over the segmentation it was made from (a save elsewhere, or new frames, void it).
-const fingerprint = JSON.stringify([n, base]);
+const runsOf = (segments) => segments.reduce((out, s) => {
+  if (out.at(-1)?.label === s.label) out.at(-1).end = s.end;
+  else out.push({ label: s.label, start: s.start, end: s.end });
+  return out;
+}, []);
+let fingerprint = JSON.stringify([n, base]);
 const stored = JSON.parse(localStorage.getItem(draftKey) || "null");
 const draft = stored && stored.base === fingerprint ? stored : null;
 const edits = new Edits(draft ? draft.segments : base.map((s) => ({ ...s })));
@@ -86,8 +91,9 @@ function drag(event, index, node) {
   const r = node.getBoundingClientRect();
   let moved = false;
   const move = (e) => {
-    if (!moved) { edits.checkpoint(); moved = true; } // a click without a move changes nothing
-    edits.moveBoundary(index, Math.round((e.clientX - r.left) / r.width * n));
+    const before = JSON.stringify(edits.segments);
+    if (!edits.moveBoundary(index, Math.round((e.clientX - r.left) / r.width * n))) return;
+    if (!moved) { edits.past.push(before); edits.future = []; moved = true; } // no move, no change
     changed(false);
   };
   const up = () => {
@@ -141,6 +147,7 @@ async function save() {
     const saved = await api(`/videos/${encodeURIComponent(key)}/segments`, { method: "PUT",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     localStorage.removeItem(draftKey);
+    fingerprint = JSON.stringify([n, runsOf(edits.segments)]); // what the server now sends as the base
     dirty = false;
     message.textContent = `saved ${saved.sheet}: ` + Object.entries(saved.counts).map(([c, k]) => `${c} ${k}`).join(", ");
     window.review.saved = saved;
