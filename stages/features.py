@@ -27,6 +27,7 @@ def main(
     fs, reused = extract_features(
         frames_dir, out_zarr, backbone=backbone, family=family, pretrained=p.weights.pretrained,
         seed=p.weights.seed, pooling=f.frame_pooling, clip=f.clip, fps=p.data.fps, window=f.window, stride=f.stride, dtype=f.dtype,
+        skip_static=f.skip_static,
         weights_dir=p.runtime.weights_dir, batch_size=p.runtime.features_batch, device=p.runtime.device,
         workers=p.runtime.features_workers)
     typer.echo(f"{out_zarr}: features {fs.features.shape}{' (current: reused)' if reused else ''}")

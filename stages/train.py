@@ -72,6 +72,7 @@ def main(
         first = stored[data[0].name]
         info = {"backbone": {k: first[k] for k in ("backbone", "family", "level", "feature_dim", "weights",
                                                     "preprocessing", "fps", "window", "stride", "dtype", "precision")}
+                | {k: first[k] for k in ("skip_static",) if k in first}  # recorded only when set
                 | {"frame_heights": sorted({a.get("frame_height") for a in stored.values()})},
                 "labels": {"classes": p.labels.classes, "drop": p.labels.drop, "merge": p.labels.merge,
                            "map": p.labels.map},

@@ -102,6 +102,7 @@ class Features(Section):
     frame_pooling: Literal["stack", "mean"] = "stack"  # frame-level backbones: per-frame features stacked or averaged
     clip: Literal["paper", "upstream"] = "paper"  # frames each window feeds: Table 3's, or the weights' own sampling
     dtype: Literal["float16", "float32"] = "float16"  # as stored
+    skip_static: float | None = Field(default=None, ge=0)  # windows moving less than this (grey levels) reuse features
 
 
 class Stats(Section):

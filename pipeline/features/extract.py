@@ -46,11 +46,24 @@ def load_frame(path: Path, spec: InputSpec) -> tuple[np.ndarray, str]:
     The short side is resized to `spec.short_side` (or the frame to exactly `spec.resize`); then a centre crop
     of `spec.crop_size`, or with no crop size the whole frame, its sides cut to a multiple of 32.
     """
+    image, digest, _ = _decoded(path, spec, thumbnail=False)
+    return image, digest
+
+
+THUMB_COLUMNS = 64  # width of the grey thumbnails the motion score compares (features.skip_static)
+
+
+def _decoded(path: Path, spec: InputSpec, *, thumbnail: bool) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """`load_frame`'s (image, sha256), and with `thumbnail` the frame as a (rows, THUMB_COLUMNS) uint8 grey thumbnail."""
     data = path.read_bytes()
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise BouldersegError(f"{path}: not a readable JPG. Rerun the frames stage for this video.")
     h, w = bgr.shape[:2]
+    thumb = None
+    if thumbnail:
+        thumb = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), (THUMB_COLUMNS, max(1, round(h * THUMB_COLUMNS / w))),
+                           interpolation=cv2.INTER_AREA)
     scale, crop = spec.short_side / min(h, w), spec.crop_size
     size = (spec.resize[1], spec.resize[0]) if spec.resize else (max(crop or 0, round(w * scale)),
                                                                  max(crop or 0, round(h * scale)))
@@ -60,7 +73,7 @@ def load_frame(path: Path, spec: InputSpec) -> tuple[np.ndarray, str]:
     y, x = (h - ch) // 2, (w - cw) // 2
     rgb = bgr[y : y + ch, x : x + cw, ::-1].astype(np.float32) / 255.0
     rgb = (rgb - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)), hashlib.sha256(data).hexdigest()
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)), hashlib.sha256(data).hexdigest(), thumb
 
 
 def fingerprint(digests: dict[int, str]) -> str:
@@ -77,21 +90,43 @@ def frames_read(paths: list[Path], index: np.ndarray) -> dict[int, str]:
 
 
 def _clip_batches(paths: list[Path], index: np.ndarray, spec: InputSpec, digests: dict[int, str], *,
-                  batch_size: int, workers: int) -> Iterator[np.ndarray]:
-    """Yield (B, C, T, H, W) batches of the (W, T) clip `index` in window order; each frame is decoded once, its
-    sha256 put in `digests`."""
-    cache: dict[int, np.ndarray] = {}
+                  batch_size: int, workers: int, thumbnails: bool) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Yield (B, C, T, H, W) batches of the (W, T) clip `index` in window order, with `thumbnails` their frames'
+    (B, T, rows, THUMB_COLUMNS) grey thumbnails (else None); each frame is decoded once, its sha256 put in `digests`."""
+    cache: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
     with ThreadPoolExecutor(workers) as pool:
         for lo in range(0, len(index), batch_size):
             batch = index[lo : lo + batch_size]
             missing = sorted(set(batch.ravel().tolist()) - cache.keys())
-            for i, (image, digest) in zip(missing, pool.map(lambda i: load_frame(paths[i], spec), missing)):
-                cache[i], digests[i] = image, digest
-            yield np.stack([np.stack([cache[i] for i in ix], axis=1) for ix in batch])
+            for i, (image, digest, thumb) in zip(missing, pool.map(
+                    lambda i: _decoded(paths[i], spec, thumbnail=thumbnails), missing)):
+                cache[i], digests[i] = (image, thumb), digest
+            clips = np.stack([np.stack([cache[i][0] for i in ix], axis=1) for ix in batch])
+            yield clips, np.stack([np.stack([cache[i][1] for i in ix]) for ix in batch]) if thumbnails else None
             if lo + batch_size < len(index):  # later clips start no earlier: drop what they cannot use
                 first = int(index[lo + batch_size :, 0].min())
                 for i in [i for i in cache if i < first]:
                     del cache[i]
+
+
+class StaticSkip:
+    """Which windows run the backbone under `features.skip_static`: a window whose clip's grey thumbnails differ
+    from those of the last computed window by less than `threshold` grey levels (mean absolute difference, 0-255)
+    reuses that window's features. The first window is always computed (its score is NaN: nothing to compare)."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold, self.reference = threshold, None  # reference: (T, rows, cols) of the last computed window
+
+    def __call__(self, thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, T, rows, cols) uint8 -> (computed (B,) bool, motion (B,) float32)."""
+        computed, motion = np.ones(len(thumbs), bool), np.full(len(thumbs), np.nan, np.float32)
+        for b, clip in enumerate(thumbs):
+            if self.reference is not None:
+                motion[b] = np.abs(clip.astype(np.int16) - self.reference).mean()
+                computed[b] = motion[b] >= self.threshold
+            if computed[b]:
+                self.reference = clip.astype(np.int16)
+        return computed, motion
 
 
 def frame_size(paths: list[Path]) -> tuple[int, int]:
@@ -103,7 +138,8 @@ def frame_size(paths: list[Path]) -> tuple[int, int]:
 
 
 def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretrained: bool, weights_dir: str | Path,
-                 seed: int, pooling: str, clip: str, fps: float, window: int, stride: int, dtype: str) -> dict:
+                 seed: int, pooling: str, clip: str, fps: float, window: int, stride: int, dtype: str,
+                 skip_static: float | None = None) -> dict:
     """What a store made now would record as its configuration, all but the frames' fingerprint."""
     fed = spec.input.clip(clip)
     return {
@@ -114,6 +150,7 @@ def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretra
                      "centred": "on the window's centre"},
             "interpolation": "INTER_AREA", "frame_pooling": pooling if spec.level == "frame" else None},
         "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": n_frames, "frame_height": height,
+        "skip_static": skip_static,
     }
 
 
@@ -134,6 +171,7 @@ def extract_features(
     window: int = 16,
     stride: int = 8,
     dtype: str = "float16",
+    skip_static: float | None = None,
     # how to run it
     batch_size: int = 8,
     device: str = "auto",
@@ -145,6 +183,8 @@ def extract_features(
     (backbone, weights, preprocessing, windows, dtype, the frames it read) is what this call would
     produce; otherwise it is rebuilt. Features are (n_windows, D) in `dtype`, frame_range (n_windows, 2), and
     clip_frames (n_windows, T): the frames each window fed (`clip`: the paper's or the weights' own sampling).
+    With `skip_static` (a threshold, see `StaticSkip`), windows that barely move reuse the last computed
+    window's features; the store then records computed (n_windows,) bool and motion (n_windows,) float32.
     On CUDA the forward pass runs under bfloat16 autocast.
     """
     spec = backbones.get(backbone, family)
@@ -153,7 +193,8 @@ def extract_features(
     index, repeated = clip_frames(ranges, spec.input.clip(clip), n_frames=len(paths), fps=fps)
     size = frame_size(paths)
     config = store_config(spec, n_frames=len(paths), height=size[0], pretrained=pretrained, weights_dir=weights_dir,
-                          seed=seed, pooling=pooling, clip=clip, fps=fps, window=window, stride=stride, dtype=dtype)
+                          seed=seed, pooling=pooling, clip=clip, fps=fps, window=window, stride=stride, dtype=dtype,
+                          skip_static=skip_static)
     if Path(out_zarr).exists():
         reused = store.reuse(out_zarr, config | {"frames_sha256": fingerprint(frames_read(paths, index))})
         if reused is not None:
@@ -167,23 +208,38 @@ def extract_features(
     model = built_model(spec, pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling, device=dev)
     out = np.empty((len(ranges), spec.feature_dim(pooling)), np.float32)
     digests: dict[int, str] = {}
-    batches = prefetch(_clip_batches(paths, index, spec.input, digests, batch_size=batch_size, workers=workers))
-    row = 0
+    batches = prefetch(_clip_batches(paths, index, spec.input, digests, batch_size=batch_size, workers=workers,
+                                     thumbnails=skip_static is not None))
+    skip = StaticSkip(skip_static) if skip_static is not None else None
+    computed, motion = np.ones(len(ranges), bool), np.full(len(ranges), np.nan, np.float32)
+    row, last = 0, -1  # last: the row of the last computed window
     with torch.inference_mode(), tqdm(total=len(ranges), desc=f"{backbone} {Path(frames_dir).name}",
                                       unit="window", disable=None) as bar:
-        for clips in batches:
-            x = torch.from_numpy(clips)  # (B, C, T, H, W)
-            if dev.type == "cuda":
-                x = x.pin_memory().to(dev, non_blocking=True)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                y = model(x)  # (B, D)
-            out[row : row + len(y)] = y.float().cpu().numpy()
-            row += len(y)
-            bar.update(len(y))
+        for clips, thumbs in batches:
+            n = len(clips)
+            if skip is not None:
+                computed[row : row + n], motion[row : row + n] = skip(thumbs)
+            keep = computed[row : row + n]
+            y = forward(model, clips if keep.all() else clips[keep], dev) if keep.any() else None  # (B', D)
+            for b in range(n):
+                last = row + b if keep[b] else last
+                out[row + b] = y[int(keep[: b + 1].sum()) - 1] if keep[b] else out[last]
+            row += n
+            bar.update(n)
     config["frames_sha256"] = fingerprint(digests)
     run = {"device": dev.type, "precision": "bfloat16-autocast" if dev.type == "cuda" else "float32",
            "repeated_frames": repeated, "input_scale": scale}
-    return store.write(out_zarr, out.astype(dtype), ranges, config | run, clip_frames=index), False
+    extra = {"computed": computed, "motion": motion} if skip is not None else {}
+    return store.write(out_zarr, out.astype(dtype), ranges, config | run, clip_frames=index, **extra), False
+
+
+def forward(model: torch.nn.Module, clips: np.ndarray, dev: torch.device) -> np.ndarray:
+    """(B, C, T, H, W) float32 clips -> (B, D) float32 features; on CUDA pinned, copied without blocking, bfloat16."""
+    x = torch.from_numpy(clips)
+    if dev.type == "cuda":
+        x = x.pin_memory().to(dev, non_blocking=True)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        return model(x).float().cpu().numpy()
 
 
 _UPSCALE_WARNED: set[tuple[str, str]] = set()  # (backbone, frames' parent): one warning per stage, per process

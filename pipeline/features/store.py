@@ -4,6 +4,9 @@
       features     (n_windows, feature_dim) float16 or float32 (features.dtype), chunked along time
       frame_range  (n_windows, 2) int32: window w covers frames [start, end)
       clip_frames  (n_windows, T) int32: the frames window w fed its backbone (its clip, centred on the window)
+      computed     (n_windows,) bool, only with features.skip_static: whether window w ran the backbone (else it
+                   holds the last computed window's features)
+      motion       (n_windows,) float32, likewise: its clip's difference from the last computed one (NaN: first)
       attrs        the configuration (CONFIG: backbone, weights, preprocessing, windows, dtype, the rows of
                    the frames and a hash of those read), then how it ran (device, precision) and the code version
 
@@ -28,6 +31,7 @@ from pipeline.core.errors import BouldersegError
 CHUNK_ROWS = 256
 CONFIG = ("backbone", "family", "level", "feature_dim", "weights", "preprocessing", "fps", "window", "stride",
           "dtype", "n_frames", "frame_height", "frames_sha256")
+OPTIONAL = ("skip_static",)  # recorded only when set, so a store made without it is what it was before the key
 
 
 CODE = ("features/extract.py", "features/windows.py", "features/store.py", "media/probe.py", "core/prefetch.py",
@@ -54,31 +58,36 @@ class FeatureSet:
     features: np.ndarray  # (n_windows, D) as stored
     frame_range: np.ndarray  # (n_windows, 2) int32
     attrs: dict[str, Any]
+    computed: np.ndarray | None = None  # (n_windows,) bool, stores made with features.skip_static only
 
 
 def write(path: str | Path, features: np.ndarray, frame_range: np.ndarray, attrs: dict[str, Any], *,
-          clip_frames: np.ndarray | None = None) -> FeatureSet:
+          clip_frames: np.ndarray | None = None, computed: np.ndarray | None = None,
+          motion: np.ndarray | None = None) -> FeatureSet:
     """Write atomically: readers never see a half-written store. `attrs` must hold every CONFIG key;
-    `clip_frames` (n_windows, T): the frames each window fed."""
+    `clip_frames` (n_windows, T): the frames each window fed; `computed`, `motion` (n_windows,): see above."""
     missing = [k for k in CONFIG if k not in attrs]
     if missing:
         raise ValueError(f"feature store attrs lack {missing}")
+    attrs = {k: v for k, v in attrs.items() if not (k in OPTIONAL and v is None)}
     attrs = attrs | {"code_version": code_version(str(attrs["family"]))}
     with atomic_output(path, directory=True) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         compressors = [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")]
         arrays = {"features": features, "frame_range": frame_range.astype(np.int32)}
-        if clip_frames is not None:
-            arrays["clip_frames"] = clip_frames.astype(np.int32)
+        extra = {"clip_frames": clip_frames, "computed": computed, "motion": motion}
+        arrays |= {k: v.astype({"computed": bool, "motion": np.float32}.get(k, np.int32))
+                   for k, v in extra.items() if v is not None}
         for name, data in arrays.items():
-            array = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=(CHUNK_ROWS, data.shape[1]),
+            array = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=(CHUNK_ROWS, *data.shape[1:]),
                                        compressors=compressors if name == "features" else "auto", fill_value=0)
             # one chunk per write: zarr writes a whole array's chunks concurrently and, when one fails (a full
             # disk), the others go on after the error, re-creating files in the temp folder once it is removed
             for lo in range(0, len(data), CHUNK_ROWS):
                 array[lo : lo + CHUNK_ROWS] = data[lo : lo + CHUNK_ROWS]
         group.attrs.update(attrs)
-    return FeatureSet(features, frame_range.astype(np.int32), json.loads(json.dumps(attrs)))  # as a reader sees them
+    return FeatureSet(features, frame_range.astype(np.int32), json.loads(json.dumps(attrs)),  # as a reader sees them
+                      None if computed is None else computed.astype(bool))
 
 
 def differences(attrs: Mapping[str, Any], expect: Mapping[str, Any]) -> list[str]:
@@ -98,7 +107,8 @@ def read(path: str | Path, *, expect: Mapping[str, Any] | None = None) -> Featur
     path = Path(path)
     try:
         group = zarr.open_group(str(path), mode="r")
-        fs = FeatureSet(group["features"][:], group["frame_range"][:], dict(group.attrs))
+        fs = FeatureSet(group["features"][:], group["frame_range"][:], dict(group.attrs),
+                        group["computed"][:] if "computed" in group else None)
     except (FileNotFoundError, KeyError, zarr.errors.BaseZarrError) as e:
         raise BouldersegError(f"{path}: not a boulderseg feature store ({e}). Run `boulderseg features` for it.") from e
     stale = differences(fs.attrs, expect or {})
@@ -123,4 +133,4 @@ def reuse(path: str | Path, config: Mapping[str, Any]) -> FeatureSet | None:
     except BouldersegError:
         return None
     config = json.loads(json.dumps(dict(config)))  # as the store holds it: tuples become lists
-    return fs if all(fs.attrs.get(k) == config.get(k) for k in CONFIG) else None
+    return fs if all(fs.attrs.get(k) == config.get(k) for k in (*CONFIG, *OPTIONAL)) else None

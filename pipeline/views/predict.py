@@ -54,7 +54,8 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
         work / "frames", work / "features.zarr", backbone=b["backbone"], family=b["family"],
         pretrained=w["pretrained"], seed=w["seed"], pooling=b["preprocessing"].get("frame_pooling") or "stack",
         clip=b["preprocessing"]["clip"]["rule"],
-        fps=b["fps"], window=b["window"], stride=b["stride"], dtype=b["dtype"], weights_dir=runtime.weights_dir,
+        fps=b["fps"], window=b["window"], stride=b["stride"], dtype=b["dtype"], skip_static=b.get("skip_static"),
+        weights_dir=runtime.weights_dir,
         batch_size=runtime.features_batch, device=runtime.device, workers=runtime.features_workers)
     bundle.check_store(meta, fs.attrs, store_path=work / "features.zarr", bundle_dir=bundle_dir)
     return write_outputs(video, head, meta, bundle_dir, out_dir, person=person, features=fs, frames_dir=work / "frames")
