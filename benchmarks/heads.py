@@ -19,22 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kit import matmul_flops
+
 from pipeline.core import params
 from pipeline.learning.dataset import VideoData, group_folds
 from pipeline.learning.train import HeadConfig, cross_validate
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["climbing", "brushing", "reading", "stopwatch", "nothing"]
-
-
-def matmul_flops() -> float:
-    """Float32 FLOP/s of a large matrix product on this machine."""
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    a @ b
-    t, n = time.perf_counter(), 10
-    for _ in range(n):
-        a @ b
-    return n * 2 * 2048**3 / (time.perf_counter() - t)
 
 
 def forward_flops(name: str, model: dict, n_windows: int, dim: int, n_classes: int) -> float:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import psutil
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,3 +62,13 @@ def measured(cmd: list[str], *, cwd: Path, env: dict | None = None, output: list
     if output is not None:
         output.append(out)
     return seconds, peak
+
+
+def matmul_flops() -> float:
+    """Float32 FLOP/s of a large matrix product on this machine: the rate no model's forward pass beats."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    t, n = time.perf_counter(), 10
+    for _ in range(n):
+        a @ b
+    return n * 2 * 2048**3 / (time.perf_counter() - t)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pipeline.core.errors import BouldersegError
 from pipeline.core.weights import Checkpoint, WeightsFile, sha256_of
 from pipeline.features import backbones, store
-from pipeline.features.extract import extract_features
+from pipeline.features.extract import built_model, extract_features
 from pipeline.features.windows import clip_frames, windows
 
 REGISTRY = backbones.load_all()
@@ -41,6 +41,19 @@ def test_every_backbone_extracts_its_declared_features_offline(name, tiny_frames
     assert fs.features.dtype == np.float16 and np.isfinite(fs.features).all()
     assert fs.frame_range.tolist() == windows(20, window=window, stride=window).tolist()
     assert store.read(tmp_path / "v.zarr").attrs["family"] == bb.family
+
+
+@pytest.mark.parametrize("name", sorted(n for n, bb in REGISTRY.items() if bb.channels_last))
+def test_channels_last_weights_compute_what_the_built_layout_does(name):
+    bb = REGISTRY[name]
+    built, _ = bb.build(pretrained=False, weights_dir="unused", pooling="mean")
+    fast = built_model(bb, pretrained=False, weights_dir="unused", seed=0, pooling="mean", device=torch.device("cpu"))
+    weights = [p for p in fast.parameters() if p.dim() >= 4]
+    assert weights and all(p.is_contiguous(memory_format=bb.memory_format) for p in weights)
+    side = bb.input.crop_size or bb.input.short_side  # the pooling heads need the model's input size
+    x = torch.rand(1, 3, bb.input.clip("paper").frames, side, side)  # (B, C, T, H, W)
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(x), built(x), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -33,7 +33,7 @@ def built_model(spec: backbones.Backbone, *, pretrained: bool, weights_dir: str 
     key = json.dumps([spec.name, spec.family, weights, pooling, str(device)], sort_keys=True)
     if key not in _MODELS:
         model, _ = spec.build(pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling)
-        _MODELS[key] = model.to(device)
+        _MODELS[key] = model.to(device, memory_format=spec.memory_format)
         while len(_MODELS) > 1 and sum(p.numel() for m in _MODELS.values() for p in m.parameters()) > _KEEP_PARAMETERS:
             _MODELS.popitem(last=False)
     _MODELS.move_to_end(key)
@@ -228,7 +228,8 @@ def extract_features(
             bar.update(n)
     config["frames_sha256"] = fingerprint(digests)
     run = {"device": dev.type, "precision": "bfloat16-autocast" if dev.type == "cuda" else "float32",
-           "repeated_frames": repeated, "input_scale": scale}
+           "memory_format": str(spec.memory_format).removeprefix("torch."), "repeated_frames": repeated,
+           "input_scale": scale}
     extra = {"computed": computed, "motion": motion} if skip is not None else {}
     return store.write(out_zarr, out.astype(dtype), ranges, config | run, clip_frames=index, **extra), False
 

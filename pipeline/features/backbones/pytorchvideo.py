@@ -65,11 +65,11 @@ for name, builder, spec, file, n_params in [
     ("i3d", "i3d_r50", InputSpec(kinetics(8, 8), 256, 256, paper_frames=16), "kinetics/I3D_8x8_R50.pyth", 27223872),
 ]:
     register(Backbone(name=name, family="pytorchvideo", level="segment", dim=2048, input=spec,
-                      weights=_checkpoint(file), make=_network(builder), n_params=n_params))
+                      weights=_checkpoint(file), make=_network(builder), n_params=n_params, channels_last=True))
 
 register(Backbone(
     name="slowfast_r50", family="pytorchvideo", level="segment", dim=2304,
     input=InputSpec(kinetics(32, 2), 256, 256, paper_frames=32),  # the fast pathway's; the slow one takes every 4th
     weights=_checkpoint("kinetics/SLOWFAST_8x8_R50.pyth"),
-    make=lambda: SlowFast(_hub("slowfast_r50")), n_params=33644488,
+    make=lambda: SlowFast(_hub("slowfast_r50")), n_params=33644488, channels_last=True,
 ))

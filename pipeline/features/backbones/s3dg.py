@@ -117,7 +117,7 @@ def _video_tower(state: dict) -> dict:
 
 
 register(Backbone(
-    name="s3d_h", family="s3dg", level="segment", dim=1024, make=S3DG, n_params=9146000,
+    name="s3d_h", family="s3dg", level="segment", dim=1024, make=S3DG, n_params=9146000, channels_last=True,
     # MIL-NCE (Miech et al., 2020) trained it on 32 frames at 10 fps, 224 px, RGB in [0, 1] with no normalisation
     input=InputSpec(Clip(32, 1 / 10), 256, 224, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), paper_frames=16),
     weights=Checkpoint(WeightsFile("https://www.rocq.inria.fr/cluster-willow/amiech/howto100m/s3d_howto100m.pth",

@@ -32,6 +32,8 @@ def _checkpoint(file: str, classifier: str) -> Checkpoint:
     return Checkpoint(WeightsFile(f"{MODELS}/{file}", sha256=None), to_state)
 
 
+CONVOLUTIONAL = ("s3d_k", "r2plus1d_18")  # the transformers (mvit, swin3d) gain nothing from channels-last
+
 # Upstream: each weights enum's own transforms() and documented evaluation clip (frame_rate, clip_len):
 # torchvision.models.video.<Model>_Weights.KINETICS400_V1. paper_frames: Table 3 (s3d_k only).
 for name, builder, classifier, dim, spec, file, n_params in [
@@ -45,4 +47,5 @@ for name, builder, classifier, dim, spec, file, n_params in [
                                                         resize=(128, 171)), "r2plus1d_18-91a641e6.pth", 31300125),
 ]:
     register(Backbone(name=name, family="torchvision", level="segment", dim=dim, input=spec,
-                      weights=_checkpoint(file, classifier), make=_network(builder, classifier), n_params=n_params))
+                      weights=_checkpoint(file, classifier), make=_network(builder, classifier), n_params=n_params,
+                      channels_last=name in CONVOLUTIONAL))
