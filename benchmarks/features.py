@@ -75,24 +75,23 @@ def window_flops(model: torch.nn.Module, spec: backbones.Backbone) -> float:
 
 def variants(spec: backbones.Backbone, model: torch.nn.Module, n_windows: int, batch: int) -> None:
     """The bare forward of `n_windows` windows under each way of running it, against the stage's own."""
-    frame_level = spec.level == "frame"
-    layout = torch.channels_last if frame_level else torch.channels_last_3d
-    last = copy.deepcopy(model).to(memory_format=layout)
+    contiguous = copy.deepcopy(model).to(memory_format=torch.contiguous_format)  # the stage's before this version
     shipped = bare(model, clips_of(spec, batch), n_windows)
-    print(f"  {'as the stage runs it':34s} {n_windows / shipped:7.2f} windows/s", flush=True)
+    print(f"  {'as the stage runs it (' + str(spec.memory_format).removeprefix('torch.') + ')':40s} "
+          f"{n_windows / shipped:7.2f} windows/s", flush=True)
     tries: dict[str, Callable[[], float]] = {
+        "contiguous weights (before)": lambda: bare(contiguous, clips_of(spec, batch), n_windows),
         f"batch {batch * 2}": lambda: bare(model, clips_of(spec, batch * 2), n_windows),
         f"batch {max(1, batch // 2)}": lambda: bare(model, clips_of(spec, max(1, batch // 2)), n_windows),
-        "channels-last weights": lambda: bare(last, clips_of(spec, batch), n_windows),
         "one thread": lambda: one_thread(lambda: bare(model, clips_of(spec, batch), n_windows)),
         "torch.compile (compile timed apart)": lambda: compiled(model, spec, batch, n_windows),
     }
-    if not frame_level:
-        tries["channels-last weights and input"] = lambda: bare(
-            last, clips_of(spec, batch).contiguous(memory_format=layout), n_windows)
+    if spec.level == "segment":
+        tries["channels-last input too"] = lambda: bare(
+            model, clips_of(spec, batch).contiguous(memory_format=spec.memory_format), n_windows)
     for name, run in tries.items():
         seconds = run()
-        print(f"  {name:34s} {n_windows / seconds:7.2f} windows/s ({shipped / seconds:.2f}x)", flush=True)
+        print(f"  {name:40s} {n_windows / seconds:7.2f} windows/s ({shipped / seconds:.2f}x)", flush=True)
 
 
 def one_thread(run: Callable[[], float]) -> float:

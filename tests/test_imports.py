@@ -39,3 +39,26 @@ def imported(args: list[str], tmp_path: Path) -> list[str]:
 def test_a_stage_imports_its_own_model_library_alone(stage, args, expected, photo_frames, tmp_path):
     args = [a.format(frames=photo_frames, tmp=tmp_path) for a in args]
     assert imported([f"stages.{stage}", *args], tmp_path) == expected
+
+
+ONE_STAGE = """import json, sys
+sys.argv = ["boulderseg", *sys.argv[1:]]
+from pipeline.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(("pipeline.views", "pipeline.review", "pipeline.cluster",
+                                                                "pipeline.learning", "pipeline.annotations.commands")))))"""
+
+
+def test_boulderseg_stage_builds_that_command_alone_with_the_whole_trees_help():
+    out = subprocess.run([sys.executable, "-c", ONE_STAGE, "frames", "--help"], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []
+    from pipeline.cli import STAGES
+    whole = "import sys; sys.argv[0] = 'boulderseg'; from pipeline.cli import app; app()"
+    for stage in STAGES:
+        one = subprocess.run([sys.executable, "-c", ONE_STAGE, stage, "--help"], cwd=REPO, capture_output=True, text=True)
+        tree = subprocess.run([sys.executable, "-c", whole, stage, "--help"], cwd=REPO, capture_output=True, text=True)
+        assert one.stdout.rsplit("[", 1)[0] == tree.stdout and "Usage: boulderseg " + stage in tree.stdout
