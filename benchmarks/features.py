@@ -36,7 +36,7 @@ from memory import make_video
 from pipeline.core import params
 from pipeline.core.device import resolve_device
 from pipeline.features import backbones
-from pipeline.features.extract import built_model, extract_features, forward
+from pipeline.features.extract import BATCH, built_model, extract_features, forward
 from pipeline.features.windows import windows
 from pipeline.media.frames import extract_frames
 from pipeline.media.probe import frame_paths
@@ -80,9 +80,8 @@ def variants(spec: backbones.Backbone, model: torch.nn.Module, n_windows: int, b
     print(f"  {'as the stage runs it (' + str(spec.memory_format).removeprefix('torch.') + ')':40s} "
           f"{n_windows / shipped:7.2f} windows/s", flush=True)
     tries: dict[str, Callable[[], float]] = {
-        "contiguous weights (before)": lambda: bare(contiguous, clips_of(spec, batch), n_windows),
-        f"batch {batch * 2}": lambda: bare(model, clips_of(spec, batch * 2), n_windows),
-        f"batch {max(1, batch // 2)}": lambda: bare(model, clips_of(spec, max(1, batch // 2)), n_windows),
+        "before: contiguous weights, batch 8": lambda: bare(contiguous, clips_of(spec, 8), n_windows),
+        **{f"batch {b}": (lambda b=b: bare(model, clips_of(spec, b), n_windows)) for b in (1, 4, 8) if b != batch},
         "one thread": lambda: one_thread(lambda: bare(model, clips_of(spec, batch), n_windows)),
         "torch.compile (compile timed apart)": lambda: compiled(model, spec, batch, n_windows),
     }
@@ -152,7 +151,8 @@ def main() -> None:
     parser.add_argument("--startup", action="store_true")
     a = parser.parse_args()
     p = params.load(ROOT / "params.yaml")
-    window, stride, batch, pooling = p.features.window, p.features.stride, p.runtime.features_batch, p.features.frame_pooling
+    window, stride, pooling = p.features.window, p.features.stride, p.features.frame_pooling
+    batch = p.runtime.features_batch or BATCH["cpu"]
     rate = matmul_flops()
     print(f"window {window}, stride {stride}, batch {batch}, {torch.get_num_threads()} threads, "
           f"{'cuda' if torch.cuda.is_available() else 'cpu'}, float32 matmul {rate / 1e9:.0f} GFLOP/s")

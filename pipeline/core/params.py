@@ -156,7 +156,7 @@ class Runtime(Section):
     weights_dir: str = "weights"  # where pretrained weight files are looked for and downloaded to
     frames_workers: int | None = Field(default=None, gt=0)  # decoding processes; None: one per core
     persons_batch: int = Field(default=16, gt=0)  # frames per detector forward pass
-    features_batch: int = Field(default=8, gt=0)  # windows per backbone forward pass
+    features_batch: int | None = Field(default=None, gt=0)  # windows per backbone forward pass; None: the device's
     features_workers: int = Field(default=2, gt=0)  # JPG-decoding threads
     warm_seconds: float = Field(default=120, ge=0)  # persons/features run in a warm process kept this long idle; 0: off
 

@@ -22,6 +22,7 @@ from pipeline.features.windows import clip_frames, windows
 from pipeline.media.probe import frame_paths
 
 
+BATCH = {"cpu": 2, "cuda": 32}  # windows per forward pass by default (on CPU a small batch stays in the caches)
 _MODELS: OrderedDict[str, torch.nn.Module] = OrderedDict()  # built models a warm process keeps (pipeline/warm/)
 _KEEP_PARAMETERS = 500_000_000  # at most this many parameters stay built, least recently used dropped first
 
@@ -173,7 +174,7 @@ def extract_features(
     dtype: str = "float16",
     skip_static: float | None = None,
     # how to run it
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str = "auto",
     workers: int = 2,
 ) -> tuple[store.FeatureSet, bool]:
@@ -185,7 +186,7 @@ def extract_features(
     clip_frames (n_windows, T): the frames each window fed (`clip`: the paper's or the weights' own sampling).
     With `skip_static` (a threshold, see `StaticSkip`), windows that barely move reuse the last computed
     window's features; the store then records computed (n_windows,) bool and motion (n_windows,) float32.
-    On CUDA the forward pass runs under bfloat16 autocast.
+    On CUDA the forward pass runs under bfloat16 autocast. `batch_size` None: the device's (`BATCH`).
     """
     spec = backbones.get(backbone, family)
     paths = frame_paths(frames_dir)
@@ -205,6 +206,7 @@ def extract_features(
              f"apart): its last frame is fed {repeated} more time(s) (recorded in the store)")
     scale = upscale(spec, frames_dir, short=min(size))
     dev = resolve_device(device)
+    batch_size = batch_size or BATCH.get(dev.type, BATCH["cpu"])
     model = built_model(spec, pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling, device=dev)
     out = np.empty((len(ranges), spec.feature_dim(pooling)), np.float32)
     digests: dict[int, str] = {}
