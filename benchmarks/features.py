@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,24 +74,31 @@ def window_flops(model: torch.nn.Module, spec: backbones.Backbone) -> float:
     return float(counter.get_total_flops())
 
 
-def variants(spec: backbones.Backbone, model: torch.nn.Module, n_windows: int, batch: int) -> None:
-    """The bare forward of `n_windows` windows under each way of running it, against the stage's own."""
+def variants(spec: backbones.Backbone, model: torch.nn.Module, n_windows: int, batch: int, rounds: int = 3) -> None:
+    """The bare forward of `n_windows` windows under each way of running it, against the stage's own: each timed
+    `rounds` times in turn (the machine's speed drifts, and a configuration's first run pays for warming up), the
+    median kept; torch.compile once, its compile time apart."""
     contiguous = copy.deepcopy(model).to(memory_format=torch.contiguous_format)  # the stage's before this version
-    shipped = bare(model, clips_of(spec, batch), n_windows)
-    print(f"  {'as the stage runs it (' + str(spec.memory_format).removeprefix('torch.') + ')':40s} "
-          f"{n_windows / shipped:7.2f} windows/s", flush=True)
     tries: dict[str, Callable[[], float]] = {
+        f"as the stage runs it ({str(spec.memory_format).removeprefix('torch.')}, batch {batch})":
+            lambda: bare(model, clips_of(spec, batch), n_windows),
         "before: contiguous weights, batch 8": lambda: bare(contiguous, clips_of(spec, 8), n_windows),
         **{f"batch {b}": (lambda b=b: bare(model, clips_of(spec, b), n_windows)) for b in (1, 4, 8) if b != batch},
         "one thread": lambda: one_thread(lambda: bare(model, clips_of(spec, batch), n_windows)),
-        "torch.compile (compile timed apart)": lambda: compiled(model, spec, batch, n_windows),
     }
     if spec.level == "segment":
         tries["channels-last input too"] = lambda: bare(
             model, clips_of(spec, batch).contiguous(memory_format=spec.memory_format), n_windows)
-    for name, run in tries.items():
-        seconds = run()
-        print(f"  {name:40s} {n_windows / seconds:7.2f} windows/s ({shipped / seconds:.2f}x)", flush=True)
+    times: dict[str, list[float]] = {name: [] for name in tries}
+    for _ in range(rounds):
+        for name, run in tries.items():
+            times[name].append(run())
+    shipped = statistics.median(next(iter(times.values())))
+    for name, seconds in times.items():
+        print(f"  {name:44s} {n_windows / statistics.median(seconds):7.2f} windows/s "
+              f"({shipped / statistics.median(seconds):.2f}x)", flush=True)
+    seconds = compiled(model, spec, batch, n_windows)
+    print(f"  {'torch.compile (compile timed apart)':44s} {n_windows / seconds:7.2f} windows/s ({shipped / seconds:.2f}x)")
 
 
 def one_thread(run: Callable[[], float]) -> float:
