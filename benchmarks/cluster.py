@@ -51,7 +51,9 @@ def main() -> None:
                 shutil.rmtree(dst, ignore_errors=True)
                 subprocess.run(["cp", "-a", str(base), str(dst)], check=True)
             t = time.perf_counter()
-            subprocess.run(["dvc", "repro"], cwd=serial, env=env, check=True, capture_output=True)
+            done = subprocess.run(["dvc", "repro"], cwd=serial, env=env, capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(f"serial dvc repro failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
             serial_s = time.perf_counter() - t
             t = time.perf_counter()
             out = subprocess.run([str(bin_dir / "boulderseg"), "repro", "--workers", str(args.workers)], cwd=parallel,

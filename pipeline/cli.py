@@ -4,6 +4,7 @@ The stage commands are the `main` of each `stages/<name>.py`, the same function 
 `python -m stages.<name>`; heavy imports happen inside the commands, so `--help` stays fast, and
 `boulderseg STAGE …` imports that stage alone (`main`).
 """
+import functools
 import importlib
 import sys
 
@@ -21,6 +22,7 @@ HELP = ("Bouldering video segmentation: annotations + videos -> frames, person f
         "reading its sections of params.yaml.")
 
 
+@functools.cache
 def build() -> typer.Typer:
     """The whole command tree: the stages, then every other command and group."""
     from pipeline.annotations import commands as dataset
@@ -66,6 +68,7 @@ def main() -> None:
 
 
 def __getattr__(name: str) -> typer.Typer:
+    """`app`, the whole tree, built on first use: a stage command never pays for the others' imports."""
     if name == "app":  # `from pipeline.cli import app`: the whole tree, built when asked for
         return build()
     raise AttributeError(name)

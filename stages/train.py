@@ -53,12 +53,14 @@ def main(
     f = p.features
     expect = {"fps": p.data.fps, "window": f.window, "stride": f.stride, "dtype": f.dtype, "backbone": backbone}
     stored = {name: attrs(features_dir / backbone / f"{name}.zarr") for name in p.videos}
-    precision = {name: a.get("precision") for name, a in stored.items()}
-    if len(set(precision.values())) > 1:
-        kinds = {kind: [n for n, k in precision.items() if str(k) == kind] for kind in sorted(set(map(str, precision.values())))}
-        raise BouldersegError(f"{features_dir / backbone}: stores of different precision in one training set ("
-                              + "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items()) + "). Extract every video "
-                              "on one kind of device (runtime.device), deleting the others' stores, then rerun.")
+    for key, fix in (("precision", "on one kind of device (runtime.device)"),
+                     ("skip_static", "with one features.skip_static")):
+        made = {name: a.get(key) for name, a in stored.items()}
+        if len(set(map(str, made.values()))) > 1:
+            kinds = {kind: [n for n, k in made.items() if str(k) == kind] for kind in sorted(set(map(str, made.values())))}
+            raise BouldersegError(f"{features_dir / backbone}: stores of different {key} in one training set ("
+                                  + "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items()) + f"). Extract every "
+                                  f"video {fix}, deleting the others' stores, then rerun.")
     data = [load_video(name, v.climb, labels_csv=labels_dir / f"{name}.csv", dropped=policy.drop, classes=classes,
                        persons_parquet=persons_dir / f"{name}.parquet",
                        features_zarr=features_dir / backbone / f"{name}.zarr", expect=expect)

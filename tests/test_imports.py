@@ -62,3 +62,6 @@ def test_boulderseg_stage_builds_that_command_alone_with_the_whole_trees_help():
         one = subprocess.run([sys.executable, "-c", ONE_STAGE, stage, "--help"], cwd=REPO, capture_output=True, text=True)
         tree = subprocess.run([sys.executable, "-c", whole, stage, "--help"], cwd=REPO, capture_output=True, text=True)
         assert one.stdout.rsplit("[", 1)[0] == tree.stdout and "Usage: boulderseg " + stage in tree.stdout
+    one = subprocess.run([sys.executable, "-c", ONE_STAGE, "frames", "--nope"], cwd=REPO, capture_output=True, text=True)
+    tree = subprocess.run([sys.executable, "-c", whole, "frames", "--nope"], cwd=REPO, capture_output=True, text=True)
+    assert one.stderr == tree.stderr and "No such option" in tree.stderr and tree.returncode == 2

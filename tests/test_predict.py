@@ -140,12 +140,15 @@ def test_predict_refuses_features_not_computed_as_the_bundle_was_trained(project
     assert not (project / "data/unannotated/predicted/climb5_face").exists()
 
 
-def test_train_refuses_stores_of_different_precision(small):
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("precision", "bfloat16-autocast", "precision in one training set (bfloat16-autocast: climb2_face; float32: climb1_face)"),
+    ("skip_static", 2.0, "skip_static in one training set (2.0: climb2_face; None: climb1_face)"),
+])
+def test_train_refuses_stores_made_differently(key, value, words, small):
     import zarr
 
     group = zarr.open_group(str(small / "features/x3d_xs/climb2_face.zarr"), mode="r+")
-    group.attrs["precision"] = "bfloat16-autocast"  # as if this video was extracted on a GPU
+    group.attrs[key] = value  # as if this video was extracted on a GPU, or with another threshold
     r = subprocess.run([BOULDERSEG, "train", "x3d_xs", "linear"], cwd=small, capture_output=True, text=True)
     assert r.returncode == 1
-    assert "stores of different precision in one training set (bfloat16-autocast: climb2_face; float32: climb1_face)" \
-        in r.stderr
+    assert f"stores of different {words}" in r.stderr, r.stderr

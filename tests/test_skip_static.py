@@ -29,6 +29,7 @@ def test_a_threshold_that_skips_nothing_computes_the_same_bytes_and_off_records_
                                                                          if k.startswith("features/")}
     assert set(b) - set(a) == {k for k in b if k.startswith(("computed/", "motion/"))} != set()
     assert "skip_static" not in off.attrs and zero.attrs["skip_static"] == 0.0
+    assert set(off.attrs) == set(zero.attrs) - {"skip_static"}  # off: no key beyond what a store had before it
     motion = zarr.open_group(str(tmp_path / "zero.zarr"), mode="r")["motion"][:]
     assert np.isnan(motion[0]) and (motion[1:] > 0).all()  # real footage moves
 
@@ -60,6 +61,14 @@ def test_only_the_windows_inside_a_still_stretch_are_reused(bikes_frames, tmp_pa
     inside = [i for i, (lo, hi) in enumerate(fs.frame_range) if lo >= 40 and hi <= 80]
     assert inside and not any(computed[i] for i in inside[1:])  # the first still window differs from the moving one
     assert all(computed[i] for i, (lo, hi) in enumerate(fs.frame_range) if hi <= 40 or lo >= 80)
+    full, _ = extract_features(mixed, tmp_path / "full.zarr", **KW)
+    last = 0
+    for i, ran in enumerate(computed):  # a reused window holds the last computed one's row; a computed one, its own
+        last = i if ran else last
+        np.testing.assert_array_equal(fs.features[i], fs.features[last])
+        if ran:
+            np.testing.assert_allclose(fs.features[i].astype(np.float32), full.features[i].astype(np.float32), atol=2e-3)
+    assert not np.array_equal(fs.features[inside[0]], fs.features[inside[0] - 1])  # rows do differ
     again, reused = extract_features(mixed, tmp_path / "m.zarr", skip_static=0.5, **KW)
     assert reused
     _, reused = extract_features(mixed, tmp_path / "m.zarr", skip_static=1.5, **KW)

@@ -22,7 +22,7 @@ from pipeline.features.windows import clip_frames, windows
 from pipeline.media.probe import frame_paths
 
 
-BATCH = {"cpu": 2, "cuda": 32}  # windows per forward pass by default (on CPU a small batch stays in the caches)
+BATCH = {"cpu": 2, "cuda": 8}  # windows per forward pass by default (on CPU a small batch stays in the caches)
 _MODELS: OrderedDict[str, torch.nn.Module] = OrderedDict()  # built models a warm process keeps (pipeline/warm/)
 _KEEP_PARAMETERS = 500_000_000  # at most this many parameters stay built, least recently used dropped first
 
@@ -34,11 +34,16 @@ def built_model(spec: backbones.Backbone, *, pretrained: bool, weights_dir: str 
     key = json.dumps([spec.name, spec.family, weights, pooling, str(device)], sort_keys=True)
     if key not in _MODELS:
         model, _ = spec.build(pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling)
-        _MODELS[key] = model.to(device, memory_format=spec.memory_format)
+        _MODELS[key] = model.to(device, memory_format=layout(spec, device))
         while len(_MODELS) > 1 and sum(p.numel() for m in _MODELS.values() for p in m.parameters()) > _KEEP_PARAMETERS:
             _MODELS.popitem(last=False)
     _MODELS.move_to_end(key)
     return _MODELS[key]
+
+
+def layout(spec: backbones.Backbone, device: torch.device) -> torch.memory_format:
+    """The memory format a model runs in: its channels-last one on CPU, where it was measured; else as built."""
+    return spec.memory_format if device.type == "cpu" else torch.contiguous_format
 
 
 def load_frame(path: Path, spec: InputSpec) -> tuple[np.ndarray, str]:
@@ -223,15 +228,17 @@ def extract_features(
                 computed[row : row + n], motion[row : row + n] = skip(thumbs)
             keep = computed[row : row + n]
             y = forward(model, clips if keep.all() else clips[keep], dev) if keep.any() else None  # (B', D)
+            rank = np.cumsum(keep) - 1  # window b's row in y, when computed
             for b in range(n):
                 last = row + b if keep[b] else last
-                out[row + b] = y[int(keep[: b + 1].sum()) - 1] if keep[b] else out[last]
+                out[row + b] = y[rank[b]] if keep[b] else out[last]
             row += n
             bar.update(n)
     config["frames_sha256"] = fingerprint(digests)
     run = {"device": dev.type, "precision": "bfloat16-autocast" if dev.type == "cuda" else "float32",
-           "memory_format": str(spec.memory_format).removeprefix("torch."), "repeated_frames": repeated,
-           "input_scale": scale}
+           "repeated_frames": repeated, "input_scale": scale}
+    if layout(spec, dev) != torch.contiguous_format:
+        run["memory_format"] = str(layout(spec, dev)).removeprefix("torch.")
     extra = {"computed": computed, "motion": motion} if skip is not None else {}
     return store.write(out_zarr, out.astype(dtype), ranges, config | run, clip_frames=index, **extra), False
 
