@@ -1,6 +1,7 @@
 """The features stage against the bare forward pass of its model and the floor its FLOPs set, side by side.
 
     python benchmarks/features.py [--minutes 1 5] [--backbones efficientnet_lite0,x3d_xs] [--variants] [--startup]
+    python benchmarks/features.py --layouts x3d_xs,r3d,...
 
 Generates 640x360 25 fps videos of real footage (bikes.mp4, looped; benchmarks/memory.py) of each length and
 writes their frames as the frames stage does (256 rows). Then, per backbone (random weights but
@@ -13,6 +14,9 @@ and the ratios: stage / bare (the goal: <= 1.15) and bare / floor. `--variants`:
 video's windows under each way of running it that might pay (batch size, channels-last memory, one thread,
 torch.compile) against the stage's own. `--startup`: a whole `python -m stages.features` process on one window,
 each in its own process (runtime.warm_seconds 0), its imports alone, and handed to a warm process (pipeline/warm/).
+`--layouts`: for each backbone named, 4 random clips (2 for the transformers) through the model in its built layout
+and in channels-last (3-D for segment-level models), the second pass of each timed, and the largest relative
+difference of their outputs: what `Backbone.channels_last` is set from.
 """
 from __future__ import annotations
 
@@ -101,6 +105,20 @@ def variants(spec: backbones.Backbone, model: torch.nn.Module, n_windows: int, b
     print(f"  {'torch.compile (compile timed apart)':44s} {n_windows / seconds:7.2f} windows/s ({shipped / seconds:.2f}x)")
 
 
+def layouts(names: list[str]) -> None:
+    for name in names:
+        spec = backbones.get(name)
+        model, _ = spec.build(pretrained=False, weights_dir="weights", seed=0, pooling="mean")
+        fmt = torch.channels_last if spec.level == "frame" else torch.channels_last_3d
+        last = copy.deepcopy(model).to(memory_format=fmt)
+        x = clips_of(spec, 4 if spec.channels_last else 2)
+        with torch.inference_mode():
+            built, a = bare(model, x, len(x)), model(x)
+            fast, b = bare(last, x, len(x)), last(x)
+        print(f"{name:18s} built {built:.2f} s, channels-last {fast:.2f} s ({built / fast:.2f}x), largest relative "
+              f"difference {((a - b).abs().max() / a.abs().max()).item():.1e}", flush=True)
+
+
 def one_thread(run: Callable[[], float]) -> float:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -157,7 +175,10 @@ def main() -> None:
     parser.add_argument("--backbones", default="efficientnet_lite0,x3d_xs")
     parser.add_argument("--variants", action="store_true")
     parser.add_argument("--startup", action="store_true")
+    parser.add_argument("--layouts", help="comma-separated backbones: built layout against channels-last, then exit")
     a = parser.parse_args()
+    if a.layouts:
+        return layouts(a.layouts.split(","))
     p = params.load(ROOT / "params.yaml")
     window, stride, pooling = p.features.window, p.features.stride, p.features.frame_pooling
     batch = p.runtime.features_batch or BATCH["cpu"]
