@@ -262,3 +262,19 @@ def test_a_job_whose_working_directory_is_gone_fails_and_the_server_goes_on(proj
     assert ask(path, job(project, cwd=removed), tmp_path / "gone") == [{"pid": pid, "job": 1}, {"rc": 1}]
     assert str(removed) in (tmp_path / "gone.err").read_text()
     assert ask(path, job(project), tmp_path / "mine") == [{"pid": pid, "job": 2}, {"rc": 0}]
+
+
+def test_a_server_whose_folder_was_removed_still_runs_the_next_job(tmp_path):
+    """A warm process outlives the project folder it ran in (deleted and cloned again at the same path within
+    warm_seconds): its next job must run, not kill the process on os.getcwd()."""
+    script = f"""import os, sys
+from pipeline.warm.runner import run_in_process
+gone = {str(tmp_path / "gone")!r}
+os.mkdir(gone)
+os.chdir(gone)
+os.rmdir(gone)
+request = {{"module": "stages.frames", "argv": ["--help"], "cwd": {str(REPO)!r}, "env": dict(os.environ)}}
+rc = run_in_process(request, 1, 2, lambda: None)
+print("rc", rc, os.getcwd())"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0 and "rc 0 /" in out.stdout, out.stderr

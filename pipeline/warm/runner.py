@@ -77,7 +77,11 @@ def run_module(request: dict) -> int:
 def run_in_process(request: dict, out_fd: int, err_fd: int, reset: Callable[[], None]) -> int:
     """`run_module(request)` with fds 1 and 2 on `out_fd`/`err_fd`, after `reset()`; this process's environment,
     working directory and fds 1/2 are put back afterwards, whatever the job did. A Ctrl-C gives 130."""
-    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_env = dict(os.environ)
+    try:
+        saved_cwd = os.getcwd()
+    except FileNotFoundError:  # the folder it was in was removed (a project deleted, then cloned again in its place)
+        saved_cwd = "/"
     sys.stdout.flush(), sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
     os.dup2(out_fd, 1), os.dup2(err_fd, 2)
