@@ -31,7 +31,8 @@ def main(
 
     p = params.load(params_file)
     policy = LabelPolicy.from_params(p.labels, fps=p.data.fps)
-    rows = [predictions / backbone / f"{head}.parquet" for _, backbone in p.features.backbones.items()
+    rows = [predictions / backbone / f"{head}.parquet"
+            for backbone in [b for _, b in p.features.backbones.items()] + ["+".join(f) for f in p.train.fusions]
             for head in p.train.heads]  # only what params lists: a removed head's old file is not scored
     missing = [str(r) for r in rows if not r.exists()]
     if missing:

@@ -1,4 +1,5 @@
-"""Stage `train`: one backbone's cached features + one head -> cross-validated predictions and a model bundle."""
+"""Stage `train`: one backbone's cached features (or a fused pair's) + one head -> cross-validated predictions and a
+model bundle."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +13,8 @@ from pipeline.warm.client import handoff
 
 
 def main(
-    backbone: Annotated[str, typer.Argument(help="A backbone listed in features.backbones.")],
+    backbone: Annotated[str, typer.Argument(help="A backbone listed in features.backbones, or two joined by '+' (a fusion "
+                                                 "of train.fusions: their features concatenated per window).")],
     head: Annotated[str, typer.Argument(help="A head listed in train.heads (`boulderseg heads` lists them all).")],
     labels_dir: Annotated[Path, typer.Option(help="Per-video label CSVs.")] = Path("data/labels"),
     persons_dir: Annotated[Path, typer.Option(help="Per-video person parquets.")] = Path("data/persons"),
@@ -22,8 +24,8 @@ def main(
     predictions_dir: Annotated[Path, typer.Option("--predictions", help="Output: <dir>/<backbone>/<head>.parquet.")] = Path("reports/predictions"),
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
-    """Cross-validate one head on one backbone's features over the climb-grouped folds and predict every frame;
-    then train it on every video into a bundle (bundle.json + head.pt) that `predict` loads."""
+    """Cross-validate one head on one backbone's features (or a fusion's) over the climb-grouped folds and predict
+    every frame; then train it on every video into a bundle (bundle.json + head.pt) that `predict` loads."""
     p = params.load(params_file)
     handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
     import json
@@ -36,7 +38,7 @@ def main(
     from pipeline.core.names import under
     from pipeline.features.store import attrs
     from pipeline.learning.bundle import train_bundle
-    from pipeline.learning.dataset import load_video
+    from pipeline.learning.dataset import fuse, load_video
     from pipeline.learning.metrics import summarize
     from pipeline.learning.train import HeadConfig, Loss, cross_validate
 
@@ -45,37 +47,45 @@ def main(
     torch.set_num_threads(1)
     if head not in p.train.heads:
         raise BouldersegError(f"{params_file}: train.heads has no '{head}'; it lists {', '.join(p.train.heads)}.")
+    members = backbone.split("+")
+    listed = {b for _, b in p.features.backbones.items()}
+    if (len(members) > 1 and members not in p.train.fusions) or set(members) - listed:
+        raise BouldersegError(f"{params_file}: '{backbone}' is neither a backbone of features.backbones nor a pair of "
+                              "train.fusions; list it there first.")
     policy = LabelPolicy.from_params(p.labels, fps=p.data.fps)
     classes = policy.model_classes
     folds = {video: int(k.removeprefix("fold")) for k, vs in json.loads(folds_json.read_text()).items() for video in vs}
     if set(p.videos) - folds.keys():
         raise BouldersegError(f"{folds_json}: no fold for {sorted(set(p.videos) - folds.keys())}; rerun the folds stage.")
     f = p.features
-    expect = {"fps": p.data.fps, "window": f.window, "stride": f.stride, "dtype": f.dtype, "backbone": backbone}
-    stored = {name: attrs(features_dir / backbone / f"{name}.zarr") for name in p.videos}
-    for key, fix in (("precision", "on one kind of device (runtime.device)"),
-                     ("skip_static", "with one features.skip_static")):
-        made = {name: a.get(key) for name, a in stored.items()}
-        if len(set(map(str, made.values()))) > 1:
-            kinds = {kind: [n for n, k in made.items() if str(k) == kind] for kind in sorted(set(map(str, made.values())))}
-            raise BouldersegError(f"{features_dir / backbone}: stores of different {key} in one training set ("
-                                  + "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items()) + f"). Extract every "
-                                  f"video {fix}, deleting the others' stores, then rerun.")
-    data = [load_video(name, v.climb, labels_csv=labels_dir / f"{name}.csv", dropped=policy.drop, classes=classes,
-                       persons_parquet=persons_dir / f"{name}.parquet",
-                       features_zarr=features_dir / backbone / f"{name}.zarr", expect=expect)
+    stored = {m: {name: attrs(features_dir / m / f"{name}.zarr") for name in p.videos} for m in members}
+    for m in members:
+        for key, fix in (("precision", "on one kind of device (runtime.device)"),
+                         ("skip_static", "with one features.skip_static"),
+                         ("pose_smoothing", "with one features.pose_smoothing")):
+            made = {name: a.get(key) for name, a in stored[m].items()}
+            if len(set(map(str, made.values()))) > 1:
+                kinds = {kind: [n for n, k in made.items() if str(k) == kind] for kind in sorted(set(map(str, made.values())))}
+                raise BouldersegError(f"{features_dir / m}: stores of different {key} in one training set ("
+                                      + "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items()) + f"). Extract every "
+                                      f"video {fix}, deleting the others' stores, then rerun.")
+    data = [fuse([load_video(name, v.climb, labels_csv=labels_dir / f"{name}.csv", dropped=policy.drop,
+                             classes=classes, persons_parquet=persons_dir / f"{name}.parquet",
+                             features_zarr=features_dir / m / f"{name}.zarr",
+                             expect={"fps": p.data.fps, "window": f.window, "stride": f.stride, "dtype": f.dtype,
+                                     "backbone": m})
+                  for m in members])
             for name, v in p.videos.items()]
     cfg, loss = HeadConfig.from_params(head, p.train.heads[head]), Loss(**p.train.loss.model_dump())
-    fit_args = {"seed": p.train.seed, "classes": classes, "min_person_fraction": p.train.min_person_fraction}
+    fit_args = {"seed": p.train.seed, "classes": classes, "min_person_fraction": p.train.min_person_fraction,
+                "select": p.train.select, "inner_folds": p.train.inner_folds}
     bundle_dir, out = under(models_dir, backbone, head), under(predictions_dir, backbone, head, suffix=".parquet")
     with atomic_output(bundle_dir, directory=True) as tmp:
         table = cross_validate(data, folds, cfg, models_dir=tmp, loss=loss, mode_window=p.train.mode_filter,
                                **fit_args).assign(backbone=backbone)
-        first = stored[data[0].name]
-        info = {"backbone": {k: first[k] for k in ("backbone", "family", "level", "feature_dim", "weights",
-                                                    "preprocessing", "fps", "window", "stride", "dtype", "precision")}
-                | {k: first[k] for k in ("skip_static",) if k in first}  # recorded only when set
-                | {"frame_heights": sorted({a.get("frame_height") for a in stored.values()})},
+        info = {"backbone": store_info(stored[members[0]]) if len(members) == 1 else
+                {"backbone": backbone, "members": [store_info(stored[m]) for m in members]}
+                | {k: p.data.fps if k == "fps" else getattr(f, k) for k in ("fps", "window", "stride", "dtype")},
                 "labels": {"classes": p.labels.classes, "drop": p.labels.drop, "merge": p.labels.merge,
                            "map": p.labels.map},
                 "frames": p.frames.model_dump(), "persons": p.persons.model_dump(), "weights": p.weights.model_dump(),
@@ -86,6 +96,15 @@ def main(
     with atomic_output(out) as tmp:
         table[["backbone", *[c for c in table.columns if c != "backbone"]]].to_parquet(tmp, index=False)
     typer.echo(f"{out}: {len(table)} frame predictions; bundle in {bundle_dir}")
+
+
+def store_info(stored: dict[str, dict]) -> dict:
+    """What a bundle records of one backbone's stores (`boulderseg predict` recomputes a new video's the same way)."""
+    first = next(iter(stored.values()))
+    return ({k: first[k] for k in ("backbone", "family", "level", "feature_dim", "weights", "preprocessing", "fps",
+                                   "window", "stride", "dtype", "precision")}
+            | {k: first[k] for k in ("skip_static", "pose_smoothing") if k in first}  # recorded only when set
+            | {"frame_heights": sorted({a.get("frame_height") for a in stored.values()})})
 
 
 if __name__ == "__main__":

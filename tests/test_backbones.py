@@ -9,6 +9,7 @@ import torch
 import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from personsio import persons_parquet
 
 from pipeline.core.errors import BouldersegError
 from pipeline.core.weights import Checkpoint, WeightsFile, sha256_of
@@ -35,7 +36,8 @@ def tiny_frames(tmp_path_factory, bikes):
 def test_every_backbone_extracts_its_declared_features_offline(name, tiny_frames, tmp_path):
     bb = REGISTRY[name]
     window = 20 if name in BIG else 10  # one clip for the big ones: a ViT-L forward is minutes on 2 cores
-    fs, reused = extract_features(tiny_frames, tmp_path / "v.zarr", backbone=name, family=bb.family,
+    persons = persons_parquet(tmp_path / "p.parquet", {0: [10, 10, 60, 60], 19: None}, 20) if bb.needs_boxes else None
+    fs, reused = extract_features(tiny_frames, tmp_path / "v.zarr", backbone=name, family=bb.family, persons=persons,
                                   pretrained=False, fps=2, window=window, stride=window, batch_size=2, device="cpu")
     assert not reused and fs.features.shape == (20 // window, bb.feature_dim("stack"))
     assert fs.features.dtype == np.float16 and np.isfinite(fs.features).all()

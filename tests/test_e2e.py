@@ -22,6 +22,9 @@ from e2e import (BOULDERSEG, HEADS, PER_VIDEO, SHIPPED_HEADS, SMALL_HEADS, each_
 from pipeline.annotations.sample import make_video
 from pipeline.features import store
 from pipeline.features.windows import windows
+from pipeline.learning.bundle import load as load_bundle
+from pipeline.learning.bundle import predict as predict_frames
+from pipeline.learning.dataset import nearest_window
 
 pytestmark = pytest.mark.slow
 def test_first_run_builds_every_artifact(full_run):
@@ -197,11 +200,31 @@ def test_a_new_backbone_extracts_only_its_own_features_for_every_video(small):
     preds = predictions(small)
     assert preds.groupby("backbone").size().to_dict() == {"pixels": 2 * 2 * 250, "x3d_xs": 2 * 2 * 250}
 
+    set_params(small, lambda p: p["train"].update(fusions=[["x3d_xs", "pixels"]]))  # a fusion: its rows alone run
+    fused = {f"train-fusion@fusion0-{h}" for h in SMALL_HEADS}
+    assert stages_run(sh("dvc", "repro", cwd=small)) == fused | {"evaluate"}
+    deps = yaml.safe_load((small / "dvc.lock").read_text())["stages"]["train-fusion@fusion0-linear"]["deps"]
+    assert sorted(d["path"] for d in deps if d["path"].startswith("features")) == ["features/pixels", "features/x3d_xs"]
+    metrics = json.loads((small / "reports" / "metrics.json").read_text())
+    assert set(metrics["x3d_xs+pixels"]) == set(SMALL_HEADS)
+    assert "| x3d_xs+pixels | linear |" in (small / "reports" / "leaderboard.md").read_text()
+    bundle = json.loads((small / "models" / "x3d_xs+pixels" / "linear" / "bundle.json").read_text())
+    assert [m["backbone"] for m in bundle["backbone"]["members"]] == ["x3d_xs", "pixels"]
+    assert bundle["feature_dim"] == sum(m["feature_dim"] for m in bundle["backbone"]["members"])
+    out = small.parent / "fused-prediction"  # predict recomputes both stores and feeds the head their concatenation
+    sh(BOULDERSEG, "predict", "data/raw/videos/climb1_face.mp4", "--model", "models/x3d_xs+pixels/linear", "--out",
+       str(out), cwd=small)
+    stores = [store.read(small / "features" / b / "climb1_face.zarr") for b in ("x3d_xs", "pixels")]
+    head, meta = load_bundle(small / "models" / "x3d_xs+pixels" / "linear")
+    expected, _ = predict_frames(head, meta, np.concatenate([np.asarray(s.features) for s in stores], axis=1),
+                                 nearest_window(np.asarray(stores[0].frame_range), 250))
+    assert pd.read_csv(out / "frames.csv")["label"].tolist() == expected.tolist()
+
     entry = make_video(small.parent / "incoming", climb=5, view="face")  # then `add` a video (the sample's raw folder has climb1-4): only its stages run
     printed = sh(BOULDERSEG, "add", entry["video"], entry["annotation"], "--climb", "climb5", "--view", "face", cwd=small)
     assert "features-pytorchvideo@climb5_face-x3d_xs, features-pixels@climb5_face-pixels" in printed
     assert (small / "data/raw/videos/climb5_face.mp4").read_bytes() == Path(entry["video"]).read_bytes()
-    every_row = rows(SMALL_HEADS) | rows(SMALL_HEADS, "pixels", "pixels")
+    every_row = rows(SMALL_HEADS) | rows(SMALL_HEADS, "pixels", "pixels") | fused
     assert stages_run(sh("dvc", "repro", cwd=small)) == {
         "labels@climb5_face", "frames@climb5_face", "persons@climb5_face", "features-pytorchvideo@climb5_face-x3d_xs",
         "features-pixels@climb5_face-pixels", "stats", "folds", "evaluate"} | every_row

@@ -12,9 +12,9 @@ from pipeline.learning.heads import HEADS, build_head
 from pipeline.learning.metrics import summarize
 from pipeline.learning.train import HeadConfig, Loss, cross_validate, mode_filter, pad, smoothing_loss
 
-SMALL = {"linear": {}, "mlp": {"hidden": 16}, "lstm": {"hidden": 16}, "bilstm": {"hidden": 16},
+SMALL = {"logreg": {"Cs": [0.01, 1.0]}, "linear": {}, "mlp": {"hidden": 16}, "lstm": {"hidden": 16}, "bilstm": {"hidden": 16},
          "mstcn": {"stages": 2, "layers": 4, "channels": 16}, "transformer": {"dim": 16, "heads": 2}}
-TRAINING = {"linear": (100, 0.05), "mlp": (100, 0.01), "lstm": (60, 0.01), "bilstm": (60, 0.01), "mstcn": (60, 0.01),
+TRAINING = {"logreg": (None, None), "linear": (100, 0.05), "mlp": (100, 0.01), "lstm": (60, 0.01), "bilstm": (60, 0.01), "mstcn": (60, 0.01),
             "transformer": (60, 0.005)}  # (epochs, lr)
 
 

@@ -81,8 +81,9 @@ def test_pytorchvideo_specs_are_the_published_ones(name):
 def test_every_backbone_is_checked_against_a_source_here_or_has_no_normalisation_of_its_own():
     checked = {*TORCHVISION, *PYTORCHVIDEO, "clip_vit_b32", "vivit", "vjepa2_l", "videomae_b", "dinov2_vits14"}
     # whole-frame models that take RGB in [0, 1] and do their own resizing (BlazePose's graph, YOLO's letterbox,
-    # pixels' grey thumbnails); EfficientNet-Lite's (x - 127) / 128 on 0-255 pixels; S3D-G (MIL-NCE): [0, 1] RGB
-    own = {"blazepose": (0.0, 1.0), "yolo_pose": (0.0, 1.0), "pixels": (0.0, 1.0), "s3d_h": (0.0, 1.0),
+    # pixels' grey thumbnails, flow's grey frames); EfficientNet-Lite's (x - 127) / 128 on 0-255 pixels; S3D-G
+    # (MIL-NCE): [0, 1] RGB
+    own = {"blazepose": (0.0, 1.0), "yolo_pose": (0.0, 1.0), "pixels": (0.0, 1.0), "flow": (0.0, 1.0), "s3d_h": (0.0, 1.0),
            "efficientnet_lite0": (127 / 255, 128 / 255)}
     assert set(REGISTRY) == checked | set(own)
     for name, (mean, std) in own.items():

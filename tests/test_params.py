@@ -37,7 +37,7 @@ def test_a_typo_names_the_key_path_and_the_nearest_valid_key(tmp_path):
         p["videos"]["climb1_face"]["ofset"] = 0.4
     assert problems_of(tmp_path, edit) == [
         "features.strid: unknown key; did you mean 'stride'? valid keys: backbones, window, stride, frame_pooling, clip, "
-        "dtype, skip_static",
+        "dtype, skip_static, pose_smoothing",
         "videos.climb1_face.ofset: unknown key; did you mean 'offset'? "
         "valid keys: climb, video, annotation, view, sheet, offset",
     ]
@@ -49,7 +49,7 @@ def test_backbones_are_listed_by_family_and_the_old_single_key_says_where_it_wen
         p["features"]["backbones"]["transformer"] = ["dinov2_vits14"]
     assert problems_of(tmp_path, edit) == [
         "features.backbones.transformer: unknown key; did you mean 'transformers'? valid keys: pytorchvideo, "
-        "torchvision, s3dg, transformers, ultralytics, pixels, efficientnet, mediapipe",
+        "torchvision, s3dg, transformers, ultralytics, pixels, efficientnet, mediapipe, flow",
         "features.backbone: moved to features.backbones.<family> (a list per library family)",
     ]
 

@@ -31,9 +31,11 @@ def check_name(name: str, *, what: str = "video key", hint: str = "") -> str:
 
 
 def under(root: str | Path, *names: str, suffix: str = "") -> Path:
-    """`root/names[0]/…/names[-1]<suffix>`, refused unless every part is a name and the result lies inside `root`."""
+    """`root/names[0]/…/names[-1]<suffix>`, refused unless every part is a name (or names joined by '+': a fusion of
+    backbones) and the result lies inside `root`."""
     for name in names:
-        check_name(name, what="path part")
+        for part in name.split("+"):
+            check_name(part, what="path part")
     path = Path(root).joinpath(*names[:-1], names[-1] + suffix) if names else Path(root)
     if not path.resolve().is_relative_to(Path(root).resolve()):
         raise BouldersegError(f"{path} resolves outside {root} (through a link?); refusing to write there.")

@@ -89,6 +89,7 @@ class Backbones(Section):
     pixels: list[str] = []
     efficientnet: list[str] = []
     mediapipe: list[str] = []
+    flow: list[str] = []
 
     def items(self) -> list[tuple[str, str]]:
         """(family, backbone) of every backbone listed, in family order."""
@@ -103,6 +104,7 @@ class Features(Section):
     clip: Literal["paper", "upstream"] = "paper"  # frames each window feeds: Table 3's, or the weights' own sampling
     dtype: Literal["float16", "float32"] = "float16"  # as stored
     skip_static: float | None = Field(default=None, ge=0)  # windows moving less than this (grey levels) reuse features
+    pose_smoothing: Literal["none", "one_euro", "savgol"] = "none"  # pose backbones' landmark tracks over time
 
 
 class Stats(Section):
@@ -110,8 +112,9 @@ class Stats(Section):
 
 
 class Head(Section):
-    epochs: int = Field(gt=0)
-    lr: float = Field(gt=0)
+    epochs: int | None = Field(default=None, gt=0)  # Adam's epochs; null only for a solved head (logreg)
+    lr: float | None = Field(default=None, gt=0)
+    select_epochs: list[Annotated[int, Field(gt=0)]] | None = None  # train.select nested: the epochs to choose among
     weight_decay: float = Field(default=0.0, ge=0)
     batch: int | None = Field(default=None, gt=0)  # windows (window heads) or videos (sequence heads) per step; null: all
     model: dict[str, Any] = {}  # the head's own keyword arguments (hidden, layers, dropout…)
@@ -130,6 +133,16 @@ class Train(Section):
     loss: Loss = Loss()
     mode_filter: int = Field(default=0, ge=0)  # frames; > 1: also score predictions after a mode filter this wide
     heads: dict[Name, Head] = Field(min_length=1)
+    select: Literal["none", "nested"] = "none"  # nested: each outer fold chooses each head's epochs on its own videos
+    inner_folds: int = Field(default=3, ge=2)  # nested: climb-grouped inner splits of an outer fold's training videos
+    fusions: list[Annotated[list[Name], Field(min_length=2, max_length=2)]] = []  # pairs of backbones, trained fused
+
+    @model_validator(mode="after")
+    def _distinct_pairs(self) -> Train:
+        for pair in self.fusions:
+            if pair[0] == pair[1]:
+                raise ValueError(f"fusion {pair} fuses a backbone with itself")
+        return self
 
 
 class Video(Section):
@@ -179,6 +192,11 @@ class Params(Section):
         both = sorted(set(self.videos) & set(self.unannotated))
         if both:
             raise ValueError(f"{', '.join(both)} listed under both videos and unannotated; keep one entry per video")
+        listed = {b for _, b in self.features.backbones.items()}
+        for pair in self.train.fusions:
+            if set(pair) - listed:
+                raise ValueError(f"train.fusions {pair}: {', '.join(sorted(set(pair) - listed))} not listed under "
+                                 "features.backbones; list it there so its features are extracted")
         return self
 
 

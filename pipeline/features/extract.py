@@ -70,16 +70,49 @@ def _decoded(path: Path, spec: InputSpec, *, thumbnail: bool) -> tuple[np.ndarra
     if thumbnail:
         thumb = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), (THUMB_COLUMNS, max(1, round(h * THUMB_COLUMNS / w))),
                            interpolation=cv2.INTER_AREA)
-    scale, crop = spec.short_side / min(h, w), spec.crop_size
-    size = (spec.resize[1], spec.resize[0]) if spec.resize else (max(crop or 0, round(w * scale)),
-                                                                 max(crop or 0, round(h * scale)))
+    size, (y, x, ch, cw) = _geometry(h, w, spec)
     bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-    h, w = bgr.shape[:2]
-    ch, cw = (crop, crop) if crop else (h // 32 * 32, w // 32 * 32)
-    y, x = (h - ch) // 2, (w - cw) // 2
     rgb = bgr[y : y + ch, x : x + cw, ::-1].astype(np.float32) / 255.0
     rgb = (rgb - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
     return np.ascontiguousarray(rgb.transpose(2, 0, 1)), hashlib.sha256(data).hexdigest(), thumb
+
+
+def _geometry(h: int, w: int, spec: InputSpec) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+    """How `load_frame` maps an (h, w) frame: the (columns, rows) it is resized to, then its crop (y, x, rows, cols)."""
+    scale, crop = spec.short_side / min(h, w), spec.crop_size
+    size = (spec.resize[1], spec.resize[0]) if spec.resize else (max(crop or 0, round(w * scale)),
+                                                                 max(crop or 0, round(h * scale)))
+    ch, cw = (crop, crop) if crop else (size[1] // 32 * 32, size[0] // 32 * 32)
+    return size, ((size[1] - ch) // 2, (size[0] - cw) // 2, ch, cw)
+
+
+def person_boxes(persons: str | Path, n_frames: int) -> np.ndarray:
+    """(n_frames, 4) float32 (x0, y0, x1, y1) in stored-frame pixels: the persons parquet's tracked person (`near_box`,
+    set on detection frames), interpolated between two detections that saw it, held where only one did, NaN else."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(persons, columns=["detected", "near_box"])
+    except (OSError, KeyError, ValueError) as e:
+        raise BouldersegError(f"{persons}: no persons table with near_box ({e}). Run the persons stage first.") from e
+    if table.num_rows != n_frames:
+        raise BouldersegError(f"{persons}: {table.num_rows} rows, the frames are {n_frames}. Rerun the persons stage.")
+    detected = np.flatnonzero(table["detected"].to_numpy(zero_copy_only=False))
+    near = table["near_box"].to_pylist()
+    known = np.array([near[i] or [np.nan] * 4 for i in detected], np.float32).reshape(-1, 4)  # (D, 4)
+    frames = np.arange(n_frames)
+    after = np.minimum(np.searchsorted(detected, frames), len(detected) - 1)  # the detection at or after each frame
+    before = np.where(detected[after] <= frames, after, np.maximum(after - 1, 0))
+    w = ((frames - detected[before]) / np.maximum(detected[after] - detected[before], 1))[:, None].astype(np.float32)
+    a, b = known[before], known[after]
+    return np.where(np.isnan(a), b, np.where(np.isnan(b), a, (1 - w) * a + w * b))
+
+
+def fed_boxes(boxes: np.ndarray, size: tuple[int, int], spec: InputSpec) -> np.ndarray:
+    """(N, 4) boxes in pixels of (rows, columns) `size` frames -> fractions of the frame `spec` feeds, in [0, 1]."""
+    (rw, rh), (y, x, ch, cw) = _geometry(*size, spec)
+    scale = np.array([rw / size[1], rh / size[0]] * 2, np.float32)
+    return np.clip((boxes * scale - np.array([x, y] * 2)) / np.array([cw, ch] * 2), 0, 1).astype(np.float32)
 
 
 def fingerprint(digests: dict[int, str]) -> str:
@@ -145,7 +178,7 @@ def frame_size(paths: list[Path]) -> tuple[int, int]:
 
 def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretrained: bool, weights_dir: str | Path,
                  seed: int, pooling: str, clip: str, fps: float, window: int, stride: int, dtype: str,
-                 skip_static: float | None = None) -> dict:
+                 skip_static: float | None = None, pose_smoothing: str = "none") -> dict:
     """What a store made now would record as its configuration, all but the frames' fingerprint."""
     fed = spec.input.clip(clip)
     return {
@@ -156,8 +189,13 @@ def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretra
                      "centred": "on the window's centre"},
             "interpolation": "INTER_AREA", "frame_pooling": pooling if spec.level == "frame" else None},
         "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": n_frames, "frame_height": height,
-        "skip_static": skip_static,
+        "skip_static": skip_static, "pose_smoothing": smoothed(spec, pose_smoothing),
     }
+
+
+def smoothed(spec: backbones.Backbone, pose_smoothing: str) -> str | None:
+    """The landmark smoothing `spec`'s features get: None for a backbone without landmarks or with "none"."""
+    return pose_smoothing if spec.landmarks is not None and pose_smoothing != "none" else None
 
 
 def extract_features(
@@ -172,12 +210,14 @@ def extract_features(
     seed: int = 0,
     pooling: str = "stack",
     clip: str = "paper",
+    persons: str | Path | None = None,
     # how to window the frames and store the features
     fps: float = 25.0,
     window: int = 16,
     stride: int = 8,
     dtype: str = "float16",
     skip_static: float | None = None,
+    pose_smoothing: str = "none",
     # how to run it
     batch_size: int | None = None,
     device: str = "auto",
@@ -191,7 +231,11 @@ def extract_features(
     clip_frames (n_windows, T): the frames each window fed (`clip`: the paper's or the weights' own sampling).
     With `skip_static` (a threshold, see `StaticSkip`), windows that barely move reuse the last computed
     window's features; the store then records computed (n_windows,) bool and motion (n_windows,) float32.
-    On CUDA the forward pass runs under bfloat16 autocast. `batch_size` None: the device's (`BATCH`).
+    With `pose_smoothing` (one_euro | savgol), a pose backbone's landmark tracks are smoothed over the video's fed
+    frames before its windows are pooled (`pose_windows`); other backbones ignore it.
+    `persons`: the persons stage's parquet, for a backbone that takes the tracked person's box (`needs_boxes`); the
+    store then records a hash of the boxes (`boxes`). On CUDA the forward pass runs under bfloat16 autocast.
+    `batch_size` None: the device's (`BATCH`).
     """
     spec = backbones.get(backbone, family)
     paths = frame_paths(frames_dir)
@@ -200,7 +244,20 @@ def extract_features(
     size = frame_size(paths)
     config = store_config(spec, n_frames=len(paths), height=size[0], pretrained=pretrained, weights_dir=weights_dir,
                           seed=seed, pooling=pooling, clip=clip, fps=fps, window=window, stride=stride, dtype=dtype,
-                          skip_static=skip_static)
+                          skip_static=skip_static, pose_smoothing=pose_smoothing)
+    if config["pose_smoothing"] and skip_static is not None:
+        raise BouldersegError(f"{frames_dir}: features.pose_smoothing ({pose_smoothing}) needs every fed frame's "
+                              f"landmarks, so {backbone} cannot also skip static windows: set features.skip_static "
+                              "to null or features.pose_smoothing to none in params.yaml.")
+    boxes = None  # (n_frames, 4) fed-frame fractions, for backbones that take the tracked person's box
+    if spec.needs_boxes:
+        if persons is None:
+            raise BouldersegError(f"{backbone} needs the tracked person's box in every frame: pass the persons stage's "
+                                  f"parquet (`python -m stages.features ... --persons data/persons/VIDEO.parquet`, "
+                                  f"as dvc.yaml's features-{spec.family} stage does).")
+        pixels = person_boxes(persons, len(paths))
+        config["boxes"] = {"column": "near_box", "sha256": hashlib.sha256(pixels.tobytes()).hexdigest()}
+        boxes = fed_boxes(pixels, size, spec.input)
     if Path(out_zarr).exists():
         reused = store.reuse(out_zarr, config | {"frames_sha256": fingerprint(frames_read(paths, index))})
         if reused is not None:
@@ -215,8 +272,12 @@ def extract_features(
     model = built_model(spec, pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling, device=dev)
     out = np.empty((len(ranges), spec.feature_dim(pooling)), np.float32)
     digests: dict[int, str] = {}
-    batches = prefetch(_clip_batches(paths, index, spec.input, digests, batch_size=batch_size, workers=workers,
-                                     thumbnails=skip_static is not None))
+    if config["pose_smoothing"]:  # every window pooled from smoothed per-frame vectors: no clip batch left to run
+        out, batches = pose_windows(model, paths, index, spec, digests, smoothing=pose_smoothing, pooling=pooling,
+                                    fps=fps, batch_size=batch_size * index.shape[1], workers=workers, dev=dev), []
+    else:
+        batches = prefetch(_clip_batches(paths, index, spec.input, digests, batch_size=batch_size, workers=workers,
+                                         thumbnails=skip_static is not None))
     skip = StaticSkip(skip_static) if skip_static is not None else None
     computed, motion = np.ones(len(ranges), bool), np.full(len(ranges), np.nan, np.float32)
     row, last = 0, -1  # last: the row of the last computed window
@@ -227,7 +288,8 @@ def extract_features(
             if skip is not None:
                 computed[row : row + n], motion[row : row + n] = skip(thumbs)
             keep = computed[row : row + n]
-            y = forward(model, clips if keep.all() else clips[keep], dev) if keep.any() else None  # (B', D)
+            fed = None if boxes is None else boxes[index[row : row + n][keep]]  # (B', T, 4)
+            y = forward(model, clips if keep.all() else clips[keep], dev, fed) if keep.any() else None  # (B', D)
             rank = np.cumsum(keep) - 1  # window b's row in y, when computed
             for b in range(n):
                 last = row + b if keep[b] else last
@@ -243,13 +305,35 @@ def extract_features(
     return store.write(out_zarr, out.astype(dtype), ranges, config | run, clip_frames=index, **extra), False
 
 
-def forward(model: torch.nn.Module, clips: np.ndarray, dev: torch.device) -> np.ndarray:
-    """(B, C, T, H, W) float32 clips -> (B, D) float32 features; on CUDA pinned, copied without blocking, bfloat16."""
+def pose_windows(model: backbones.PoolFrames, paths: list[Path], index: np.ndarray, spec: backbones.Backbone,
+                 digests: dict[int, str], *, smoothing: str, pooling: str, fps: float, batch_size: int, workers: int,
+                 dev: torch.device) -> np.ndarray:
+    """(W, T) clip `index` -> (W, D) float32 features of a pose backbone: the per-frame vector of every fed frame
+    once (`model`'s inner per-frame model, `batch_size` frames a pass), its landmark tracks smoothed over the video
+    (`spec.landmarks.smooth`; "none": as they came), then stacked or averaged per window as `PoolFrames` does."""
+    fed = np.unique(index)
+    per_frame, size = np.empty((len(fed), spec.dim), np.float32), (0, 0)
+    with torch.inference_mode(), tqdm(total=len(fed), desc=f"{spec.name} frames", unit="frame", disable=None) as bar:
+        row = 0
+        for clips, _ in prefetch(_clip_batches(paths, fed[:, None], spec.input, digests, batch_size=batch_size,
+                                               workers=workers, thumbnails=False)):  # (B, C, 1, H, W)
+            per_frame[row : row + len(clips)] = forward(model.model, clips, dev)[:, 0]
+            row, size = row + len(clips), clips.shape[-2:]
+            bar.update(len(clips))
+    tracks = torch.from_numpy(spec.landmarks.smooth(fed, per_frame, method=smoothing, fps=fps, size=size))
+    windows = tracks[torch.from_numpy(np.searchsorted(fed, index))]  # (W, T, d)
+    return (windows.flatten(1) if pooling == "stack" else windows.mean(1)).numpy()
+
+
+def forward(model: torch.nn.Module, clips: np.ndarray, dev: torch.device,
+            boxes: np.ndarray | None = None) -> np.ndarray:
+    """(B, C, T, H, W) float32 clips (and (B, T, 4) boxes, for the models that take them) -> (B, D) float32
+    features; on CUDA pinned, copied without blocking, bfloat16."""
     x = torch.from_numpy(clips)
     if dev.type == "cuda":
         x = x.pin_memory().to(dev, non_blocking=True)
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-        return model(x).float().cpu().numpy()
+        return (model(x) if boxes is None else model(x, torch.from_numpy(boxes).to(dev))).float().cpu().numpy()
 
 
 _UPSCALE_WARNED: set[tuple[str, str]] = set()  # (backbone, frames' parent): one warning per stage, per process

@@ -8,7 +8,8 @@
                    holds the last computed window's features)
       motion       (n_windows,) float32, likewise: its clip's difference from the last computed one (NaN: first)
       attrs        the configuration (CONFIG: backbone, weights, preprocessing, windows, dtype, the rows of
-                   the frames and a hash of those read), then how it ran (device, precision) and the code version
+                   the frames and a hash of those read; OPTIONAL ones when set: skip_static, pose_smoothing,
+                   boxes: a hash of the person boxes fed), then how it ran (device, precision) and the code version
 
 A store is used only for the configuration it records: one that differs is rebuilt, never read.
 """
@@ -31,12 +32,13 @@ from pipeline.core.errors import BouldersegError
 CHUNK_ROWS = 256
 CONFIG = ("backbone", "family", "level", "feature_dim", "weights", "preprocessing", "fps", "window", "stride",
           "dtype", "n_frames", "frame_height", "frames_sha256")
-OPTIONAL = ("skip_static",)  # recorded only when set, so a store made without it is what it was before the key
+OPTIONAL = ("skip_static", "pose_smoothing", "boxes")  # recorded only when set: a store made without is as before
 
 
 CODE = ("features/extract.py", "features/windows.py", "features/store.py", "media/probe.py", "core/prefetch.py",
         "core/device.py", "core/weights.py", "features/backbones/__init__.py")  # under pipeline/
-SHARED = {"mediapipe": ("models/blazepose.py",), "ultralytics": ("models/ultralytics.py",)}  # a family's shared model
+SHARED = {"mediapipe": ("models/blazepose.py", "features/smoothing.py"),  # a family's shared code
+          "ultralytics": ("models/ultralytics.py", "features/smoothing.py")}
 
 
 def code_version(family: str) -> str:

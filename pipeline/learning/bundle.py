@@ -21,7 +21,7 @@ import torch
 from pipeline.core.errors import BouldersegError
 from pipeline.learning.dataset import VideoData
 from pipeline.learning.heads import Head, build_head
-from pipeline.learning.train import HeadConfig, Loss, fit, mode_filter, save_state
+from pipeline.learning.train import HeadConfig, Loss, fit_chosen, mode_filter, save_state
 
 CODE = ("heads.py", "train.py", "bundle.py")  # what turns features into predictions
 
@@ -61,25 +61,34 @@ def load(bundle_dir: str | Path) -> tuple[Head, dict[str, Any]]:
 
 
 CHECKED = ("backbone", "weights", "preprocessing", "precision", "fps", "window", "stride", "dtype")  # store == bundle
+OPTIONAL = ("skip_static", "pose_smoothing")  # recorded by stores and bundles only when set
 HEIGHTS = "frame_heights"  # the rows of the frames the training features were computed from
+
+
+def members(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the bundle records of each backbone whose features it reads, in the order they are concatenated: one,
+    or the two of a fusion."""
+    return meta["backbone"].get("members") or [meta["backbone"]]
 
 
 def require_checkable(meta: dict[str, Any], bundle_dir: Path) -> None:
     """Refuse a bundle that does not record what `check_store` compares (written by an older boulderseg)."""
-    missing = [k for k in (*CHECKED, HEIGHTS) if k not in meta["backbone"]]
+    missing = sorted({k for b in members(meta) for k in (*CHECKED, HEIGHTS) if k not in b})
     if missing:
         raise BouldersegError(f"{bundle_dir}/bundle.json records no {', '.join(missing)}: it was written by an older "
                               "boulderseg. Retrain it with `dvc repro`.")
 
 
-def check_store(meta: dict[str, Any], attrs: dict[str, Any], *, store_path: Path, bundle_dir: Path) -> None:
-    """Refuse a feature store that was not computed the way the bundle's training features were: other weights
-    (file and sha256), preprocessing (input spec, clip rule, pooling), precision, windows, dtype, or frames of another
-    height than the training features'."""
+def check_store(meta: dict[str, Any], attrs: dict[str, Any], *, store_path: Path, bundle_dir: Path,
+                member: int = 0) -> None:
+    """Refuse a feature store that was not computed the way the bundle's training features of its `member`-th
+    backbone were: other weights (file and sha256), preprocessing (input spec, clip rule, pooling), precision,
+    windows, dtype, skipped windows, pose smoothing, or frames of another height than the training features'."""
     require_checkable(meta, bundle_dir)
-    b = meta["backbone"]
+    b = members(meta)[member]
     expect = json.loads(json.dumps({k: b[k] for k in CHECKED}))
     differ = {k: v for k, v in expect.items() if attrs.get(k) != v}
+    differ |= {k: b.get(k) for k in OPTIONAL if attrs.get(k) != b.get(k)}
     if attrs.get("frame_height") not in b[HEIGHTS]:
         differ["frame_height"] = b[HEIGHTS][0] if len(b[HEIGHTS]) == 1 else b[HEIGHTS]
     if differ:
@@ -101,12 +110,14 @@ def predict(head: Head, meta: dict[str, Any], features: np.ndarray, owner: np.nd
 
 def train_bundle(videos: Sequence[VideoData], cfg: HeadConfig, out_dir: Path, *, info: dict[str, Any],
                  cv_metrics: dict[str, Any] | None, classes: Sequence[str], min_person_fraction: float, seed: int,
-                 loss: Loss) -> None:
-    """Fit the head on every video and write its bundle to `out_dir`, with the CV metrics it earned."""
-    head = fit(cfg, videos, n_classes=len(classes), min_person_fraction=min_person_fraction, seed=seed, loss=loss)
+                 loss: Loss, select: str = "none", inner_folds: int = 3) -> None:
+    """Fit the head on every video (choosing its epochs on them first when `select` is nested) and write its bundle
+    to `out_dir`, with the CV metrics it earned and what it chose."""
+    head = fit_chosen(cfg, videos, select=select, inner_folds=inner_folds, n_classes=len(classes),
+                      min_person_fraction=min_person_fraction, seed=seed, loss=loss)
     save(out_dir, head, info | {
         "head": cfg.name, "classes": list(classes), "trained_on": [v.name for v in videos],
         "params": {"epochs": cfg.epochs, "batch": cfg.batch, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
                    "model": cfg.model,
                    "loss": asdict(loss), "seed": seed, "min_person_fraction": min_person_fraction},
-        "cv_metrics": cv_metrics})
+        "chosen": head.chosen, "cv_metrics": cv_metrics})

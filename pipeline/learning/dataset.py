@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,15 @@ class VideoData:
     def scored(self) -> np.ndarray:
         """(N,) bool: frames that count in metrics (a person is in them and their class is not dropped)."""
         return self.frame_person & (self.frame_labels != IGNORE)
+
+
+def fuse(members: Sequence[VideoData]) -> VideoData:
+    """One video's data from several backbones' stores of the same windows: (W, D1 + D2 + …) features, in order."""
+    first = members[0]
+    if any(not np.array_equal(m.frame_range, first.frame_range) for m in members[1:]):
+        raise BouldersegError(f"{first.name}: the fused backbones' stores cut different windows. Extract them with one "
+                              "features.window and features.stride (rerun `dvc repro`).")
+    return replace(first, features=np.concatenate([m.features for m in members], axis=1))
 
 
 def nearest_window(frame_range: np.ndarray, n_frames: int) -> np.ndarray:

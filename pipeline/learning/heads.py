@@ -3,13 +3,16 @@
 Every body maps (B, T, D) standardised features and a (B, T) validity mask to (B, T, C) logits,
 and gives the same logits for a video whether it is batched with longer videos or alone: padding
 is packed away (LSTMs), zeroed after every layer (convolutions) or masked out of attention.
+Bodies are trained by Adam for fixed epochs, except one with a `solve` method (`logreg`), which is
+solved to convergence: the reference a head scoring below it on the same backbone has to explain.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -27,6 +30,62 @@ class Linear(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.fc(self.drop(x))
+
+
+INNER_FOLDS = 3  # climb-grouped splits of the training videos that choose C
+
+
+class LogReg(Linear):
+    """One linear layer per window whose weights come from `solve`, not from the optimiser."""
+
+    def __init__(self, *, feature_dim: int, n_classes: int, Cs: Sequence[float] = (0.001, 0.01, 0.1, 1.0),
+                 max_iter: int = 1000):
+        super().__init__(feature_dim=feature_dim, n_classes=n_classes)
+        self.Cs, self.max_iter = tuple(float(c) for c in Cs), max_iter
+
+    def solve(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, seed: int) -> dict:
+        """Fit on (N, D) standardised windows, (N,) class indices, (N,) climb of each window; returns the choice:
+        {"C": the C of best mean window accuracy over climb-grouped inner splits (ties: the smaller C), "inner_accuracy":
+        {C: percent}}. With one climb there is nothing to split: the middle C, and inner_accuracy empty."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GroupKFold
+
+        def accuracy(c: float, train: np.ndarray, test: np.ndarray) -> float:
+            if len(np.unique(y[train])) < 2:  # scikit-learn needs two classes; one class is predicted everywhere
+                return float(np.mean(y[test] == y[train][0]))
+            return LogisticRegression(C=c, max_iter=self.max_iter, random_state=seed).fit(x[train], y[train]).score(
+                x[test], y[test])
+
+        splits = min(INNER_FOLDS, len(set(groups)))
+        if splits < 2:
+            best, inner = self.Cs[len(self.Cs) // 2], {}
+        else:
+            folds = list(GroupKFold(splits).split(x, y, groups))
+            inner = {c: 100 * float(np.mean([accuracy(c, tr, te) for tr, te in folds])) for c in self.Cs}
+            best = max(self.Cs, key=lambda c: (round(inner[c], 6), -c))
+        if len(np.unique(y)) < 2:
+            self.copy_from(np.unique(y), np.zeros((0, x.shape[1])), np.zeros(0))
+        else:
+            clf = LogisticRegression(C=best, max_iter=self.max_iter, random_state=seed).fit(x, y)
+            self.copy_from(clf.classes_, clf.coef_, clf.intercept_)
+        return {"C": best, "inner_accuracy": {str(c): round(a, 2) for c, a in inner.items()}}
+
+    @torch.no_grad()
+    def copy_from(self, classes: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> None:
+        """scikit-learn's (K, D) coefficients of its K seen classes (K = 1: binary) into the (C, D) layer; a class never
+        seen in training gets a logit it cannot win with."""
+        weight = torch.zeros_like(self.fc.weight)
+        bias = torch.full_like(self.fc.bias, -1e4)
+        if len(classes) == 1:
+            bias[int(classes[0])] = 0.0
+        elif coef.shape[0] == 1:  # binary: logit(second) - logit(first) = w x + b
+            bias[int(classes[0])], bias[int(classes[1])] = 0.0, float(intercept[0])
+            weight[int(classes[1])] = torch.from_numpy(coef[0]).float()
+        else:
+            idx = torch.from_numpy(classes.astype(np.int64))
+            weight[idx], bias[idx] = torch.from_numpy(coef).float(), torch.from_numpy(intercept).float()
+        self.fc.weight.copy_(weight)
+        self.fc.bias.copy_(bias)
 
 
 class MLP(nn.Module):
@@ -143,6 +202,8 @@ class HeadSpec:
 
 HEADS: dict[str, HeadSpec] = {h.name: h for h in (
     HeadSpec("linear", "window", Linear, ("dropout",), "one linear layer (the paper's 'MLP')"),
+    HeadSpec("logreg", "window", LogReg, ("Cs", "max_iter"),
+             "L2 logistic regression (scikit-learn), C chosen by climb-grouped splits of the training videos"),
     HeadSpec("mlp", "window", MLP, ("hidden", "dropout"), "one hidden layer, GELU, dropout"),
     HeadSpec("lstm", "sequence", LSTM, ("hidden", "layers", "dropout"), "LSTM (the paper's: 1 layer, hidden 128)"),
     HeadSpec("bilstm", "sequence", bilstm, ("hidden", "layers", "dropout"), "bidirectional LSTM"),

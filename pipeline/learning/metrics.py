@@ -9,6 +9,7 @@ never cut at a boundary of the truth. Frame accuracy counts the frames that coun
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -119,17 +120,23 @@ def mean_std(values: list[float | None]) -> dict[str, float | None]:
 SCALARS = ("accuracy", "macro_f1", "edit", "f1@10", "f1@25", "f1@50")
 
 
+def chosen(fold: pd.DataFrame) -> dict:
+    """{"chosen": what the fold chose on its own training videos (logreg's C, nested selection's epochs)}, if anything."""
+    made = json.loads(fold["chosen"].iloc[0]) if "chosen" in fold else {}
+    return {"chosen": made} if made else {}
+
+
 def summarize(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
     """Per backbone and head: the metrics of each fold, their mean ± std over folds, frame accuracy
     pooled over all folds and the pooled confusion matrix (rows true, columns predicted: `classes`).
 
     {backbone: {head: {"accuracy": {mean, std}, "macro_f1", "edit", "f1@10", "f1@25", "f1@50": {mean, std},
     "per_class_accuracy": {class: {mean, std}}, "pooled_accuracy", "confusion", "std": what std is,
-    "folds": [...]}}}.
+    "folds": [{the fold's metrics, "fold", and "chosen" where it chose something}]}}}.
     """
     out: dict = {}
     for (backbone, head), df in predictions.groupby(["backbone", "head"], sort=True):
-        folds = [score(f, classes) | {"fold": int(k)} for k, f in df.groupby("fold", sort=True)]
+        folds = [score(f, classes) | {"fold": int(k)} | chosen(f) for k, f in df.groupby("fold", sort=True)]
         scored = df[df["scored"]]
         out.setdefault(backbone, {})[head] = {k: mean_std([f[k] for f in folds]) for k in SCALARS} | {
             "per_class_accuracy": {c: mean_std([f["per_class_accuracy"][c] for f in folds]) for c in classes},

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,20 @@ def smoothing_loss(logits: torch.Tensor, lengths: torch.Tensor, tau: float = 4.0
 @dataclass(frozen=True)
 class HeadConfig:
     name: str
-    epochs: int
-    lr: float
+    epochs: int | None  # None only for a head that is solved, not trained (logreg)
+    lr: float | None
     weight_decay: float
     model: dict[str, Any]  # the head's own keyword arguments (hidden, layers, dropout…)
     batch: int | None = None  # windows (window heads) or videos (sequence heads) per step; None: all
+    select_epochs: tuple[int, ...] = ()  # train.select nested: the epochs each outer fold chooses among
 
     @classmethod
     def from_params(cls, name: str, head: params.Head) -> HeadConfig:
-        return cls(name, head.epochs, head.lr, head.weight_decay, dict(head.model), head.batch)
+        solved = name in HEADS and hasattr(HEADS[name].make, "solve")
+        if not solved and (head.epochs is None or head.lr is None):
+            raise BouldersegError(f"train.heads.{name} in params.yaml: set epochs and lr (Adam trains this head).")
+        return cls(name, head.epochs, head.lr, head.weight_decay, dict(head.model), head.batch,
+                   tuple(head.select_epochs or ()))
 
 
 def save_state(obj: Any, path: Path) -> None:
@@ -83,15 +89,23 @@ def pad(videos: Sequence[VideoData], targets: Sequence[np.ndarray]) -> tuple[tor
 
 
 def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_person_fraction: float,
-        seed: int, loss: Loss = Loss()) -> Head:
-    """Adam for a fixed number of epochs (no choice is made from data, so no validation split is
-    needed), on shuffled mini-batches of `cfg.batch` windows or videos; padding and personless windows
-    carry no loss and enter no normalisation statistic."""
+        seed: int, loss: Loss = Loss(), on_epoch: Callable[[int, Head], None] | None = None) -> Head:
+    """Adam for `cfg.epochs` epochs on shuffled mini-batches of `cfg.batch` windows or videos (what to
+    train for is fixed beforehand, or chosen by `select.choose_epochs` on the training videos alone);
+    padding and personless windows carry no loss and enter no normalisation statistic. A head with a
+    `solve` method (logreg) is solved instead, its choice kept in `head.chosen`. `on_epoch(e, head)`
+    sees the head, in eval mode, after each epoch e = 1, 2, …"""
     torch.manual_seed(seed)
     targets = [v.window_targets(n_classes=n_classes, min_person_fraction=min_person_fraction) for v in train]
     x, y, lengths = pad(train, targets)
     head = build_head(cfg.name, feature_dim=x.shape[-1], n_classes=n_classes, options=cfg.model)
     head.fit_scaler(x[y != IGNORE])
+    if hasattr(head.body, "solve"):
+        keep = y != IGNORE
+        climbs = np.array([[v.climb] * x.shape[1] for v in train])  # (B, T) each window's climb
+        head.chosen = head.body.solve(head.inputs(x, lengths)[0][keep].numpy(), y[keep].numpy(),
+                                      climbs[keep.numpy()], seed=seed)
+        return head.eval()
     weight = loss.class_weight(y, n_classes)
     smoothing = getattr(head.body, "smoothing", 0.0)
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -101,7 +115,7 @@ def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_pers
         x, mask, y = x[keep][:, None], mask[keep][:, None], y[keep][:, None]
     batch = min(cfg.batch or len(x), len(x))
     head.train()
-    for _ in range(cfg.epochs):
+    for epoch in range(1, cfg.epochs + 1):
         order = torch.randperm(len(x)) if batch < len(x) else torch.arange(len(x))
         for idx in order.split(batch):
             n = mask[idx].sum(1)  # (b,) lengths; the batch is cut to its longest video
@@ -114,6 +128,9 @@ def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_pers
                     total = total + smoothing * smoothing_loss(logits, n)
             total.backward()
             opt.step()
+        if on_epoch is not None:
+            on_epoch(epoch, head.eval())
+            head.train()
     return head.eval()
 
 
@@ -143,6 +160,51 @@ def predict_frames(head: Head, video: VideoData) -> np.ndarray:
     return window_classes(head, video.features)[video.owner]
 
 
+def choose_epochs(cfg: HeadConfig, videos: Sequence[VideoData], *, inner_folds: int, n_classes: int,
+                  min_person_fraction: float, seed: int, loss: Loss = Loss()) -> dict[str, Any]:
+    """Which of `cfg.select_epochs` to train for, chosen on `videos` alone: climb-grouped inner folds (at most
+    `inner_folds`), one run of the longest choice per fold scored at every choice on the held-out climbs (frame
+    accuracy over their scored frames). {"epochs": the best mean (ties: fewer), "inner_accuracy": {epochs: %}};
+    with one climb there is no split: `cfg.epochs`, inner_accuracy empty."""
+    choices = sorted(set(cfg.select_epochs))
+    climbs = sorted({v.climb for v in videos})
+    if len(climbs) < 2 or not choices:
+        return {"epochs": cfg.epochs, "inner_accuracy": {}}
+    from pipeline.learning.dataset import group_folds
+
+    inner = group_folds({v.name: v.climb for v in videos}, k=min(inner_folds, len(climbs)), seed=seed)
+    hits = {e: [0, 0] for e in choices}  # epochs -> [right, scored] summed over the inner folds
+
+    for k in sorted(set(inner.values())):
+        held = [v for v in videos if inner[v.name] == k]
+
+        def score(epoch: int, head: Head) -> None:
+            if epoch in hits:
+                for v in held:
+                    hits[epoch][0] += int((predict_frames(head, v) == v.frame_labels)[v.scored].sum())
+                    hits[epoch][1] += int(v.scored.sum())
+
+        fit(replace(cfg, epochs=choices[-1]), [v for v in videos if inner[v.name] != k], n_classes=n_classes,
+            min_person_fraction=min_person_fraction, seed=seed + k, loss=loss, on_epoch=score)
+    accuracy = {e: 100 * right / max(n, 1) for e, (right, n) in hits.items()}
+    return {"epochs": max(choices, key=lambda e: (round(accuracy[e], 6), -e)),
+            "inner_accuracy": {str(e): round(a, 2) for e, a in accuracy.items()}}
+
+
+def fit_chosen(cfg: HeadConfig, train: Sequence[VideoData], *, select: str, inner_folds: int, n_classes: int,
+               min_person_fraction: float, seed: int, loss: Loss = Loss()) -> Head:
+    """`fit`, after choosing the epochs on `train` alone when `select` is nested (a solved head chooses its own);
+    the choice is in `head.chosen`."""
+    chosen = {}
+    if select == "nested" and cfg.epochs is not None:
+        chosen = choose_epochs(cfg, train, inner_folds=inner_folds, n_classes=n_classes,
+                               min_person_fraction=min_person_fraction, seed=seed, loss=loss)
+        cfg = replace(cfg, epochs=chosen["epochs"])
+    head = fit(cfg, train, n_classes=n_classes, min_person_fraction=min_person_fraction, seed=seed, loss=loss)
+    head.chosen = getattr(head, "chosen", {}) | chosen
+    return head
+
+
 def cross_validate(
     videos: Sequence[VideoData],
     folds: dict[str, int],
@@ -154,13 +216,16 @@ def cross_validate(
     models_dir: str | Path,
     loss: Loss = Loss(),
     mode_window: int = 0,
+    select: str = "none",
+    inner_folds: int = 3,
 ) -> pd.DataFrame:
     """Train the head on all folds but one and predict the held-out fold's frames, for every fold.
 
     Returns one row per frame: head, fold, video, frame, label, pred, scored (the frame counts in
     metrics: it shows a person and its class is not dropped), person (it passes the person filter: the
-    prediction's segments are cut only where it does not), and with `mode_window` > 1 pred_mode:
-    pred after a mode filter over that many frames. Fold models go to `models_dir/fold<k>.pt`.
+    prediction's segments are cut only where it does not), chosen (JSON: what the fold chose from its own
+    training videos: logreg's C, nested selection's epochs; {} when nothing), and with `mode_window` > 1
+    pred_mode: pred after a mode filter over that many frames. Fold models go to `models_dir/fold<k>.pt`.
     """
     rows = []
     for k in sorted(set(folds.values())):
@@ -173,14 +238,16 @@ def cross_validate(
                 f"person frames train.min_person_fraction asks ({min_person_fraction}), so there is nothing to train "
                 "on. The person filter dropped their frames: look at data/persons/<video>.parquet (its `reason` "
                 "column), and lower persons.conf or pick another persons.detector.")
-        head = fit(cfg, train, n_classes=len(classes), min_person_fraction=min_person_fraction, seed=seed + k,
-                   loss=loss)
+        head = fit_chosen(cfg, train, select=select, inner_folds=inner_folds, n_classes=len(classes),
+                          min_person_fraction=min_person_fraction, seed=seed + k, loss=loss)
         save_state({"state_dict": head.state_dict(), "head": cfg.name, "options": cfg.model, "classes": list(classes),
-                    "fold": k, "test_videos": [v.name for v in test]}, Path(models_dir) / f"fold{k}.pt")
+                    "fold": k, "test_videos": [v.name for v in test], "chosen": head.chosen},
+                   Path(models_dir) / f"fold{k}.pt")
         for v in test:
             pred = predict_frames(head, v)
             filtered = {"pred_mode": np.asarray(classes)[mode_filter(pred, mode_window)]} if mode_window > 1 else {}
             rows.append(pd.DataFrame({"head": cfg.name, "fold": k, "video": v.name, "frame": np.arange(len(pred)),
                                       "label": v.label_names, "pred": np.asarray(classes)[pred],
-                                      "scored": v.scored, "person": v.frame_person} | filtered))
+                                      "scored": v.scored, "person": v.frame_person,
+                                      "chosen": json.dumps(head.chosen, sort_keys=True)} | filtered))
     return pd.concat(rows, ignore_index=True)

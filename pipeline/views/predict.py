@@ -50,15 +50,20 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
                                seed=w["seed"], device=runtime.device)
     person = detect_persons(work / "frames", work / "persons.parquet", detector=detector, every=ps["every"],
                             batch=runtime.persons_batch)["person"].to_numpy()
-    fs, _ = extract_features(
-        work / "frames", work / "features.zarr", backbone=b["backbone"], family=b["family"],
-        pretrained=w["pretrained"], seed=w["seed"], pooling=b["preprocessing"].get("frame_pooling") or "stack",
-        clip=b["preprocessing"]["clip"]["rule"],
-        fps=b["fps"], window=b["window"], stride=b["stride"], dtype=b["dtype"], skip_static=b.get("skip_static"),
-        weights_dir=runtime.weights_dir,
-        batch_size=runtime.features_batch, device=runtime.device, workers=runtime.features_workers)
-    bundle.check_store(meta, fs.attrs, store_path=work / "features.zarr", bundle_dir=bundle_dir)
-    return write_outputs(video, head, meta, bundle_dir, out_dir, person=person, features=fs, frames_dir=work / "frames")
+    stores = []
+    for i, m in enumerate(bundle.members(meta)):  # a fusion's backbones, each computed as it was for training
+        zarr = work / ("features.zarr" if len(bundle.members(meta)) == 1 else f"features-{m['backbone']}.zarr")
+        fs, _ = extract_features(
+            work / "frames", zarr, backbone=m["backbone"], family=m["family"], persons=work / "persons.parquet",
+            pretrained=w["pretrained"], seed=w["seed"], pooling=m["preprocessing"].get("frame_pooling") or "stack",
+            clip=m["preprocessing"]["clip"]["rule"],
+            fps=m["fps"], window=m["window"], stride=m["stride"], dtype=m["dtype"], skip_static=m.get("skip_static"),
+            pose_smoothing=m.get("pose_smoothing") or "none", weights_dir=runtime.weights_dir,
+            batch_size=runtime.features_batch, device=runtime.device, workers=runtime.features_workers)
+        bundle.check_store(meta, fs.attrs, store_path=zarr, bundle_dir=bundle_dir, member=i)
+        stores.append(fs)
+    return write_outputs(video, head, meta, bundle_dir, out_dir, person=person, stores=stores,
+                         frames_dir=work / "frames")
 
 
 def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path = UNANNOTATED) -> Prediction:
@@ -68,14 +73,15 @@ def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path =
 
     head, meta = bundle.load(bundle_dir)
     bundle.require_checkable(meta, bundle_dir)
-    b = meta["backbone"]
-    persons_parquet, features_zarr = root / "persons" / f"{key}.parquet", root / "features" / b["backbone"] / f"{key}.zarr"
-    for path in (persons_parquet, features_zarr):
+    persons_parquet = root / "persons" / f"{key}.parquet"
+    zarrs = [root / "features" / m["backbone"] / f"{key}.zarr" for m in bundle.members(meta)]
+    for path in (persons_parquet, *zarrs):
         if not path.exists():
             raise BouldersegError(f"{path} not found: run `dvc repro` first, so every unannotated video has its "
                                   "persons and features.")
-    fs = store.read(features_zarr)
-    bundle.check_store(meta, fs.attrs, store_path=features_zarr, bundle_dir=bundle_dir)
+    stores = [store.read(z) for z in zarrs]
+    for i, (z, fs) in enumerate(zip(zarrs, stores)):
+        bundle.check_store(meta, fs.attrs, store_path=z, bundle_dir=bundle_dir, member=i)
     table = pq.read_table(persons_parquet)
     stored = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     ps = params.Persons(**meta["persons"])
@@ -85,17 +91,18 @@ def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path =
         raise BouldersegError(f"{persons_parquet}: detected with {({k: stored.get(k) for k in wanted})}, but the bundle "
                               f"{bundle_dir} was trained with {wanted}: run `dvc repro` with the bundle's params.")
     return write_outputs(video, head, meta, bundle_dir, root / "predicted" / key, person=table["person"].to_numpy(),
-                         features=fs, frames_dir=Path("data/frames") / key)
+                         stores=stores, frames_dir=Path("data/frames") / key)
 
 
 def write_outputs(video: Path, head, meta: dict, bundle_dir: Path, out_dir: Path, *, person: np.ndarray,
-                  features: store.FeatureSet, frames_dir: Path) -> Prediction:
-    """Predict every frame from a video's window features and write the coach's files into `out_dir`."""
+                  stores: list[store.FeatureSet], frames_dir: Path) -> Prediction:
+    """Predict every frame from a video's window features (a fusion's stores concatenated, in the bundle's order)
+    and write the coach's files into `out_dir`."""
     from pipeline.views.plots import plot_rows
 
     b, n = meta["backbone"], len(person)
-    labels, confidence = bundle.predict(head, meta, np.asarray(features.features),
-                                        nearest_window(np.asarray(features.frame_range), n))
+    features = np.concatenate([np.asarray(fs.features) for fs in stores], axis=1)  # (W, D1 + D2 + …)
+    labels, confidence = bundle.predict(head, meta, features, nearest_window(np.asarray(stores[0].frame_range), n))
     fps = b["fps"]
     duration = json.loads((frames_dir / MANIFEST).read_text())["duration_s"]  # the frames stage timed the video
     frames = pd.DataFrame({"frame": np.arange(n), "time": np.round(np.arange(n) / fps, 4), "label": labels,

@@ -46,7 +46,8 @@ def heads_table() -> str:
     rows = [[h.name, "per-window" if h.kind == "window" else "sequence", size(n_parameters(h.name)),
              ", ".join(f"model.{o}" for o in h.options), h.about] for h in HEADS.values()]
     return table(rows, ["name", "kind", "params", "reads (train.heads.<name>.*)", "what"]) + (
-        "\nevery head also reads epochs, lr and weight_decay; train.loss and train.mode_filter apply to all")
+        "\nevery head but logreg (solved, not trained) also reads epochs, lr, weight_decay and batch, and with train.select "
+        "nested select_epochs; train.loss applies to those, train.mode_filter to all")
 
 
 def features_report(features_dir: str | Path, backbone: str | None = None) -> str:

@@ -118,7 +118,7 @@ def _features(p: params.Params, key: str, family: str, backbone: str, stage: str
     expect = store_config(spec, n_frames=fs.attrs.get("n_frames") if n is None else n, height=height,
                           pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir, seed=p.weights.seed,
                           pooling=f.frame_pooling, clip=f.clip, fps=p.data.fps, window=f.window, stride=f.stride,
-                          dtype=f.dtype, skip_static=f.skip_static)
+                          dtype=f.dtype, skip_static=f.skip_static, pose_smoothing=f.pose_smoothing)
     if n is not None:
         ranges = windows(n, window=f.window, stride=f.stride)
         if not np.array_equal(fs.frame_range, ranges):

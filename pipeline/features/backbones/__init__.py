@@ -11,18 +11,20 @@ features stage runs, and DVC tracks, its own family's code alone. Adding a backb
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
 from pipeline.core.errors import BouldersegError
 from pipeline.core.weights import Loaded
 
-FAMILIES = ("pytorchvideo", "torchvision", "s3dg", "transformers", "ultralytics", "pixels", "efficientnet", "mediapipe")
+FAMILIES = ("pytorchvideo", "torchvision", "s3dg", "transformers", "ultralytics", "pixels", "efficientnet", "mediapipe",
+            "flow")
 KINETICS_MEAN = (0.45, 0.45, 0.45)
 KINETICS_STD = (0.225, 0.225, 0.225)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -99,6 +101,14 @@ class WeightsSource(Protocol):
         """The state dict of `make()`'s module and its provenance; an error naming what is missing."""
 
 
+class LandmarkLayout(Protocol):
+    """A pose backbone's per-frame landmarks (`pipeline/features/smoothing.py`'s `Landmarks`), smoothable over time."""
+
+    def smooth(self, frames: np.ndarray, vectors: np.ndarray, *, method: str, fps: float,
+               size: tuple[int, int]) -> np.ndarray:
+        """(N, dim) per-frame vectors of the fed `frames` (N,), in order -> the same, tracks smoothed by `method`."""
+
+
 @dataclass(frozen=True)
 class Backbone:
     name: str
@@ -111,6 +121,9 @@ class Backbone:
     n_params: int  # parameters of `make()`'s module (checked by the tests), for tables
     fixed_weights: bool = False  # no random-init variant (a TFLite graph): its shipped weights, whatever `pretrained`
     channels_last: bool = False  # its convolutions run 1.3-2.2x faster on channels-last weights (benchmarks/features.py)
+    needs_boxes: bool = False  # its module also takes the tracked person's box per frame (B, T, 4), from the persons stage
+    method: Mapping[str, Any] | None = None  # a weight-free entry's settings, recorded as its provenance
+    landmarks: LandmarkLayout | None = None  # pose backbones: their per-frame layout, for features.pose_smoothing
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -131,7 +144,7 @@ class Backbone:
     def provenance(self, *, pretrained: bool, weights_dir: str | Path, seed: int = 0) -> dict[str, Any]:
         """The weights `build` would use, as the feature store records them."""
         if self.weights is None:
-            return {"pretrained": False, "learned_parameters": False}
+            return {"pretrained": False, "learned_parameters": False, **(self.method or {})}
         if pretrained or self.fixed_weights:
             return self.weights.identify(weights_dir)
         return {"pretrained": False, "random_init_seed": seed}
@@ -157,14 +170,15 @@ class Backbone:
 
 
 class PoolFrames(nn.Module):
-    """Per-frame features (B, T, d) -> (B, T * d) stacked in time order, or (B, d) averaged."""
+    """Per-frame features (B, T, d) -> (B, T * d) stacked in time order, or (B, d) averaged. `boxes` (B, T, 4), for
+    entries that need them, reach the model as its second argument."""
 
     def __init__(self, model: nn.Module, pooling: str):
         super().__init__()
         self.model, self.pooling = model, pooling
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) -> (B, D)
-        per_frame = self.model(x)  # (B, T, d)
+    def forward(self, x: torch.Tensor, boxes: torch.Tensor | None = None) -> torch.Tensor:  # (B, C, T, H, W) -> (B, D)
+        per_frame = self.model(x) if boxes is None else self.model(x, boxes)  # (B, T, d)
         return per_frame.flatten(1) if self.pooling == "stack" else per_frame.mean(1)
 
 

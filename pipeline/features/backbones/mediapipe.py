@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from pipeline.features.backbones import Backbone, InputSpec, image, register
+from pipeline.features.smoothing import Landmarks
 from pipeline.models.blazepose import LANDMARKS, WEIGHTS, BlazePose
 
 
@@ -45,5 +46,5 @@ class PoseFrames(nn.Module):
 register(Backbone(
     name="blazepose", family="mediapipe", level="frame", dim=2 * LANDMARKS * 4, make=PoseFrames, n_params=0,
     input=InputSpec(image(), short_side=256, crop_size=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
-    weights=WEIGHTS, fixed_weights=True,
+    weights=WEIGHTS, fixed_weights=True, landmarks=Landmarks(LANDMARKS, 4, box="span"),
 ))

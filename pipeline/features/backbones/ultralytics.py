@@ -14,6 +14,7 @@ from torch import nn
 
 from pipeline.core.weights import Checkpoint, WeightsFile
 from pipeline.features.backbones import Backbone, InputSpec, each_frame, image, register
+from pipeline.features.smoothing import Landmarks
 from pipeline.models.ultralytics import RELEASES, quiet_ultralytics, ultralytics_state
 
 KEYPOINTS = 17
@@ -57,4 +58,5 @@ register(Backbone(
     # not pinned yet: ultralytics saves pickled modules, so this file is refused until its sha256 is pinned here
     weights=Checkpoint(WeightsFile(f"{RELEASES}/yolo11n-pose.pt", sha256=None),
                        lambda ckpt: {f"model.{k}": v for k, v in ultralytics_state(ckpt).items()}),
+    landmarks=Landmarks(KEYPOINTS, 3, box="detection"),
 ))
