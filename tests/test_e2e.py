@@ -200,22 +200,22 @@ def test_a_new_backbone_extracts_only_its_own_features_for_every_video(small):
     preds = predictions(small)
     assert preds.groupby("backbone").size().to_dict() == {"pixels": 2 * 2 * 250, "x3d_xs": 2 * 2 * 250}
 
-    set_params(small, lambda p: p["train"].update(fusions=[["x3d_xs", "pixels"]]))  # a fusion: its rows alone run
+    set_params(small, lambda p: p["train"].update(fusions=[["pixels", "x3d_xs"]]))  # a fusion: its rows alone run
     fused = {f"train-fusion@fusion0-{h}" for h in SMALL_HEADS}
     assert stages_run(sh("dvc", "repro", cwd=small)) == fused | {"evaluate"}
     deps = yaml.safe_load((small / "dvc.lock").read_text())["stages"]["train-fusion@fusion0-linear"]["deps"]
     assert sorted(d["path"] for d in deps if d["path"].startswith("features")) == ["features/pixels", "features/x3d_xs"]
     metrics = json.loads((small / "reports" / "metrics.json").read_text())
-    assert set(metrics["x3d_xs+pixels"]) == set(SMALL_HEADS)
-    assert "| x3d_xs+pixels | linear |" in (small / "reports" / "leaderboard.md").read_text()
-    bundle = json.loads((small / "models" / "x3d_xs+pixels" / "linear" / "bundle.json").read_text())
-    assert [m["backbone"] for m in bundle["backbone"]["members"]] == ["x3d_xs", "pixels"]
+    assert set(metrics["pixels+x3d_xs"]) == set(SMALL_HEADS)
+    assert "| pixels+x3d_xs | linear |" in (small / "reports" / "leaderboard.md").read_text()
+    bundle = json.loads((small / "models" / "pixels+x3d_xs" / "linear" / "bundle.json").read_text())
+    assert [m["backbone"] for m in bundle["backbone"]["members"]] == ["pixels", "x3d_xs"]  # params' order, not families'
     assert bundle["feature_dim"] == sum(m["feature_dim"] for m in bundle["backbone"]["members"])
     out = small.parent / "fused-prediction"  # predict recomputes both stores and feeds the head their concatenation
-    sh(BOULDERSEG, "predict", "data/raw/videos/climb1_face.mp4", "--model", "models/x3d_xs+pixels/linear", "--out",
+    sh(BOULDERSEG, "predict", "data/raw/videos/climb1_face.mp4", "--model", "models/pixels+x3d_xs/linear", "--out",
        str(out), cwd=small)
-    stores = [store.read(small / "features" / b / "climb1_face.zarr") for b in ("x3d_xs", "pixels")]
-    head, meta = load_bundle(small / "models" / "x3d_xs+pixels" / "linear")
+    stores = [store.read(small / "features" / b / "climb1_face.zarr") for b in ("pixels", "x3d_xs")]
+    head, meta = load_bundle(small / "models" / "pixels+x3d_xs" / "linear")
     expected, _ = predict_frames(head, meta, np.concatenate([np.asarray(s.features) for s in stores], axis=1),
                                  nearest_window(np.asarray(stores[0].frame_range), 250))
     assert pd.read_csv(out / "frames.csv")["label"].tolist() == expected.tolist()

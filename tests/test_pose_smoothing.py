@@ -66,6 +66,18 @@ def test_low_visibility_landmarks_are_bridged_and_long_absences_stay_no_person()
     np.testing.assert_allclose(out[:35, 0, :, :2], ((xy - lo) / np.maximum(hi - lo, 1e-3))[:35], atol=1e-5)
 
 
+def test_a_landmark_never_seen_is_bridged_from_the_detectors_guesses_not_from_no_person_zeros():
+    n, frames = 40, np.arange(40) * STEP
+    clean = poses(n, np.random.default_rng(3), noise=0.0)
+    v = clean.reshape(n, 2, 33, 4).copy()
+    v[:, :, 7, 3] = 0.1  # landmark 7 below the visibility threshold throughout: only the detector's guesses
+    v[18:21] = 0  # nobody for 3 fed frames: bridged
+    out = POSE.smooth(frames, v.reshape(n, -1), method="savgol", fps=FPS, size=SIZE).reshape(n, 2, 33, 4)
+    want = clean.reshape(n, 2, 33, 4)
+    np.testing.assert_allclose(out[18:21, 1, 7, :2], want[18:21, 1, 7, :2], atol=1e-4)  # the line, not (0, 0)
+    assert (out[18:21, 0, :, :2] >= 0).all() and (out[18:21, 0, :, :2] <= 1).all()  # a box made of real landmarks
+
+
 def test_yolo_keypoints_keep_their_detector_box():
     n, rng = 30, np.random.default_rng(2)
     box = np.array([100.0, 50.0, 220.0, 240.0])  # x0, y0, x1, y1 in pixels of a 320 x 568 fed frame

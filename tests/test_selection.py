@@ -53,7 +53,7 @@ def test_a_folds_choice_never_depends_on_its_held_out_videos(tmp_path, cfg):
                            select=select)
     made = chosen(table)
     assert set(made) == {0, 1, 2, 3} and all(("C" if cfg is LOGREG else "epochs") in m for m in made.values())
-    assert len(made[0]["inner_accuracy"]) == 3  # every choice scored on inner splits of the 3 training climbs
+    assert len(made[0]["inner_accuracy"]) == 3  # each of the 3 candidates scored on inner splits of its climbs
     # scramble fold 0's held-out videos: the other folds train on them and may choose differently, fold 0 may not
     scrambled = [replace(v, features=np.random.default_rng(1).normal(size=v.features.shape).astype(np.float32))
                  if folds[v.name] == 0 else v for v in videos]
@@ -92,3 +92,38 @@ def test_fusion_concatenates_each_windows_features_and_refuses_other_windows():
     np.testing.assert_array_equal(fused.features[:, 6:], b.features)
     with pytest.raises(BouldersegError, match="cut different windows"):
         fuse([a, video("v", "c", 4, 1)])
+
+
+def test_nested_selection_without_candidates_says_which_params_to_add():
+    with pytest.raises(BouldersegError, match=r"train.heads.linear in params.yaml lists no select_epochs"):
+        choose_epochs(replace(LINEAR, select_epochs=()), dataset(), inner_folds=3, n_classes=3,
+                      min_person_fraction=0.5, seed=0)
+
+
+@pytest.mark.parametrize(("fusions", "problem"), [
+    ([["efficientnet_lite0", "efficientnet_lite0"]], "fuses a backbone with itself"),
+    ([["efficientnet_lite0", "blazepose"], ["blazepose", "efficientnet_lite0"]], "listed twice (in either order)"),
+    ([["efficientnet_lite0", "x3d_xs"]], "x3d_xs not listed under features.backbones"),
+    ([["efficientnet_lite0"]], "at least 2 items"),
+])
+def test_a_fusion_names_two_distinct_listed_backbones_once(tmp_path, fusions, problem):
+    from test_params import problems_of
+
+    lines = problems_of(tmp_path, lambda p: p["train"].update(fusions=fusions))
+    assert len(lines) == 1 and problem in lines[0]
+
+
+def test_predict_refuses_a_store_smoothed_otherwise_than_the_bundles_training_features(tmp_path):
+    from pipeline.learning import bundle
+
+    plain = {k: 1 for k in bundle.CHECKED} | {"frame_heights": [256]}
+    meta = {"backbone": {"backbone": "efficientnet_lite0+blazepose", "members": [plain, plain | {"pose_smoothing": "savgol"}]}}
+    store = {k: 1 for k in bundle.CHECKED} | {"frame_height": 256}
+    bundle.check_store(meta, store, store_path=tmp_path / "a.zarr", bundle_dir=tmp_path, member=0)
+    bundle.check_store(meta, store | {"pose_smoothing": "savgol"}, store_path=tmp_path / "b.zarr", bundle_dir=tmp_path,
+                       member=1)
+    with pytest.raises(BouldersegError, match="pose_smoothing: the store has None, the bundle 'savgol'"):
+        bundle.check_store(meta, store, store_path=tmp_path / "b.zarr", bundle_dir=tmp_path, member=1)
+    with pytest.raises(BouldersegError, match="pose_smoothing: the store has 'savgol', the bundle None"):
+        bundle.check_store(meta, store | {"pose_smoothing": "savgol"}, store_path=tmp_path / "a.zarr",
+                           bundle_dir=tmp_path, member=0)

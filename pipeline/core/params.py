@@ -139,9 +139,13 @@ class Train(Section):
 
     @model_validator(mode="after")
     def _distinct_pairs(self) -> Train:
+        seen: set[frozenset[str]] = set()
         for pair in self.fusions:
             if pair[0] == pair[1]:
                 raise ValueError(f"fusion {pair} fuses a backbone with itself")
+            if frozenset(pair) in seen:
+                raise ValueError(f"fusion {pair} is listed twice (in either order); keep one")
+            seen.add(frozenset(pair))
         return self
 
 

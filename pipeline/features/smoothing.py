@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.signal import savgol_filter
 
 from pipeline.core.errors import BouldersegError
 
@@ -64,7 +63,7 @@ class Landmarks:
             seen = np.concatenate([seen, np.repeat((found & person)[:, None], 2, 1)], 1)
         t, out, keep = np.asarray(frames, np.float64) / fps, np.zeros_like(v), np.zeros(n, bool)
         for a, b in present_runs(t, person):
-            track = bridge(t[a:b], pos[a:b], seen[a:b])
+            track = bridge(t[a:b], pos[a:b], seen[a:b], person[a:b])
             pos[a:b] = one_euro(t[a:b], track) if method == "one_euro" else savgol(t[a:b], track)
             keep[a:b] = True
         out[:, :, :, -1] = v[:, 1, None, :, -1]  # visibility as detected, in both blocks
@@ -95,14 +94,16 @@ def present_runs(t: np.ndarray, person: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(bounds[::2].tolist(), bounds[1::2].tolist()))
 
 
-def bridge(t: np.ndarray, pos: np.ndarray, seen: np.ndarray) -> np.ndarray:
+def bridge(t: np.ndarray, pos: np.ndarray, seen: np.ndarray, person: np.ndarray) -> np.ndarray:
     """(N, P, k) positions at times `t` (N,) -> the same with each landmark's unseen samples ((N, P) `seen` False)
-    linearly interpolated from its seen ones, held at the ends; a landmark never seen keeps what it had."""
+    linearly interpolated from its seen ones, held at the ends; a landmark never seen is interpolated from the
+    samples with a person ((N,) `person`: the detector's guess there), so no bridged sample keeps a no-person zero."""
     out = pos.copy()
     for p in range(pos.shape[1]):
-        if seen[:, p].any() and not seen[:, p].all():
+        basis = seen[:, p] if seen[:, p].any() else person
+        if basis.any() and not basis.all():
             for c in range(pos.shape[2]):
-                out[:, p, c] = np.interp(t, t[seen[:, p]], pos[seen[:, p], p, c])
+                out[:, p, c] = np.interp(t, t[basis], pos[basis, p, c])
     return out
 
 
@@ -124,6 +125,8 @@ def one_euro(t: np.ndarray, x: np.ndarray, *, min_cutoff: float = MIN_CUTOFF, be
 def savgol(t: np.ndarray, x: np.ndarray, *, seconds: float = SAVGOL_S, order: int = SAVGOL_ORDER) -> np.ndarray:
     """Savitzky-Golay filter of (N, ...) samples at times `t` (N,) along axis 0, over the odd number of samples nearest
     `seconds` (at most N; fewer than order + 2 samples are returned as they are)."""
+    from scipy.signal import savgol_filter
+
     step = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
     window = min(2 * int(round(seconds / step / 2)) + 1, len(x) - (1 - len(x) % 2))
     return savgol_filter(x, window, order, axis=0) if window > order + 1 else x.copy()

@@ -32,9 +32,6 @@ class Linear(nn.Module):
         return self.fc(self.drop(x))
 
 
-INNER_FOLDS = 3  # climb-grouped splits of the training videos that choose C
-
-
 class LogReg(Linear):
     """One linear layer per window whose weights come from `solve`, not from the optimiser."""
 
@@ -43,20 +40,23 @@ class LogReg(Linear):
         super().__init__(feature_dim=feature_dim, n_classes=n_classes)
         self.Cs, self.max_iter = tuple(float(c) for c in Cs), max_iter
 
-    def solve(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, seed: int) -> dict:
+    def solve(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, seed: int, splits: int = 3) -> dict:
         """Fit on (N, D) standardised windows, (N,) class indices, (N,) climb of each window; returns the choice:
-        {"C": the C of best mean window accuracy over climb-grouped inner splits (ties: the smaller C), "inner_accuracy":
-        {C: percent}}. With one climb there is nothing to split: the middle C, and inner_accuracy empty."""
+        {"C": the C of best mean window accuracy over at most `splits` climb-grouped inner splits (ties: the smaller
+        C), "inner_accuracy": {C: percent}}; each split standardises on its own training part. With one climb there
+        is nothing to split: the middle C, and inner_accuracy empty."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GroupKFold
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
 
         def accuracy(c: float, train: np.ndarray, test: np.ndarray) -> float:
             if len(np.unique(y[train])) < 2:  # scikit-learn needs two classes; one class is predicted everywhere
                 return float(np.mean(y[test] == y[train][0]))
-            return LogisticRegression(C=c, max_iter=self.max_iter, random_state=seed).fit(x[train], y[train]).score(
-                x[test], y[test])
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=self.max_iter, random_state=seed))
+            return model.fit(x[train], y[train]).score(x[test], y[test])
 
-        splits = min(INNER_FOLDS, len(set(groups)))
+        splits = min(splits, len(set(groups)))
         if splits < 2:
             best, inner = self.Cs[len(self.Cs) // 2], {}
         else:

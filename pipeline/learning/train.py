@@ -89,11 +89,13 @@ def pad(videos: Sequence[VideoData], targets: Sequence[np.ndarray]) -> tuple[tor
 
 
 def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_person_fraction: float,
-        seed: int, loss: Loss = Loss(), on_epoch: Callable[[int, Head], None] | None = None) -> Head:
+        seed: int, loss: Loss = Loss(), on_epoch: Callable[[int, Head], None] | None = None,
+        inner_folds: int = 3) -> Head:
     """Adam for `cfg.epochs` epochs on shuffled mini-batches of `cfg.batch` windows or videos (what to
     train for is fixed beforehand, or chosen by `select.choose_epochs` on the training videos alone);
     padding and personless windows carry no loss and enter no normalisation statistic. A head with a
-    `solve` method (logreg) is solved instead, its choice kept in `head.chosen`. `on_epoch(e, head)`
+    `solve` method (logreg) is solved instead, choosing on at most `inner_folds` climb-grouped splits; its choice
+    is kept in `head.chosen`. `on_epoch(e, head)`
     sees the head, in eval mode, after each epoch e = 1, 2, …"""
     torch.manual_seed(seed)
     targets = [v.window_targets(n_classes=n_classes, min_person_fraction=min_person_fraction) for v in train]
@@ -104,7 +106,7 @@ def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_pers
         keep = y != IGNORE
         climbs = np.array([[v.climb] * x.shape[1] for v in train])  # (B, T) each window's climb
         head.chosen = head.body.solve(head.inputs(x, lengths)[0][keep].numpy(), y[keep].numpy(),
-                                      climbs[keep.numpy()], seed=seed)
+                                      climbs[keep.numpy()], seed=seed, splits=inner_folds)
         return head.eval()
     weight = loss.class_weight(y, n_classes)
     smoothing = getattr(head.body, "smoothing", 0.0)
@@ -160,6 +162,12 @@ def predict_frames(head: Head, video: VideoData) -> np.ndarray:
     return window_classes(head, video.features)[video.owner]
 
 
+def trainable(videos: Sequence[VideoData], *, n_classes: int, min_person_fraction: float) -> bool:
+    """Whether any window of `videos` carries a loss (shows enough of a person, in a class not dropped)."""
+    return any((v.window_targets(n_classes=n_classes, min_person_fraction=min_person_fraction) != IGNORE).any()
+               for v in videos)
+
+
 def choose_epochs(cfg: HeadConfig, videos: Sequence[VideoData], *, inner_folds: int, n_classes: int,
                   min_person_fraction: float, seed: int, loss: Loss = Loss()) -> dict[str, Any]:
     """Which of `cfg.select_epochs` to train for, chosen on `videos` alone: climb-grouped inner folds (at most
@@ -167,8 +175,11 @@ def choose_epochs(cfg: HeadConfig, videos: Sequence[VideoData], *, inner_folds: 
     accuracy over their scored frames). {"epochs": the best mean (ties: fewer), "inner_accuracy": {epochs: %}};
     with one climb there is no split: `cfg.epochs`, inner_accuracy empty."""
     choices = sorted(set(cfg.select_epochs))
+    if not choices:
+        raise BouldersegError(f"train.select is nested, but train.heads.{cfg.name} in params.yaml lists no "
+                              "select_epochs to choose among: add them (e.g. [15, 30, 60]).")
     climbs = sorted({v.climb for v in videos})
-    if len(climbs) < 2 or not choices:
+    if len(climbs) < 2:
         return {"epochs": cfg.epochs, "inner_accuracy": {}}
     from pipeline.learning.dataset import group_folds
 
@@ -184,8 +195,11 @@ def choose_epochs(cfg: HeadConfig, videos: Sequence[VideoData], *, inner_folds: 
                     hits[epoch][0] += int((predict_frames(head, v) == v.frame_labels)[v.scored].sum())
                     hits[epoch][1] += int(v.scored.sum())
 
-        fit(replace(cfg, epochs=choices[-1]), [v for v in videos if inner[v.name] != k], n_classes=n_classes,
-            min_person_fraction=min_person_fraction, seed=seed + k, loss=loss, on_epoch=score)
+        train = [v for v in videos if inner[v.name] != k]
+        if not trainable(train, n_classes=n_classes, min_person_fraction=min_person_fraction):
+            continue  # the person filter left this split nothing to learn from: it scores no choice
+        fit(replace(cfg, epochs=choices[-1]), train, n_classes=n_classes, min_person_fraction=min_person_fraction,
+            seed=seed + k, loss=loss, on_epoch=score)
     accuracy = {e: 100 * right / max(n, 1) for e, (right, n) in hits.items()}
     return {"epochs": max(choices, key=lambda e: (round(accuracy[e], 6), -e)),
             "inner_accuracy": {str(e): round(a, 2) for e, a in accuracy.items()}}
@@ -196,11 +210,12 @@ def fit_chosen(cfg: HeadConfig, train: Sequence[VideoData], *, select: str, inne
     """`fit`, after choosing the epochs on `train` alone when `select` is nested (a solved head chooses its own);
     the choice is in `head.chosen`."""
     chosen = {}
-    if select == "nested" and cfg.epochs is not None:
+    if select == "nested" and not hasattr(HEADS[cfg.name].make, "solve"):
         chosen = choose_epochs(cfg, train, inner_folds=inner_folds, n_classes=n_classes,
                                min_person_fraction=min_person_fraction, seed=seed, loss=loss)
         cfg = replace(cfg, epochs=chosen["epochs"])
-    head = fit(cfg, train, n_classes=n_classes, min_person_fraction=min_person_fraction, seed=seed, loss=loss)
+    head = fit(cfg, train, n_classes=n_classes, min_person_fraction=min_person_fraction, seed=seed, loss=loss,
+               inner_folds=inner_folds)
     head.chosen = getattr(head, "chosen", {}) | chosen
     return head
 
@@ -231,8 +246,7 @@ def cross_validate(
     for k in sorted(set(folds.values())):
         train = [v for v in videos if folds[v.name] != k]
         test = [v for v in videos if folds[v.name] == k]
-        if not any((v.window_targets(n_classes=len(classes), min_person_fraction=min_person_fraction) != IGNORE).any()
-                   for v in train):
+        if not trainable(train, n_classes=len(classes), min_person_fraction=min_person_fraction):
             raise BouldersegError(
                 f"fold {k}: no window of its training videos ({', '.join(v.name for v in train)}) has the share of "
                 f"person frames train.min_person_fraction asks ({min_person_fraction}), so there is nothing to train "
