@@ -67,8 +67,11 @@ def one_video(tmp_path_factory, bikes) -> tuple[Path, dict[str, float]]:
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-stream_loop", "9", "-i", "videos/clip.mp4",
                     "-c", "copy", "long.mp4"], cwd=root, check=True)  # 100 s: long enough to stop midway
     took = {"frames": run("frames", "videos/clip.mp4", "frames", cwd=root),
-            "persons": run("persons", "frames", "clean.parquet", cwd=root),
-            "features": run("features", *FEATURES[:2], "clean.zarr", *FEATURES[3:], cwd=root)}
+            "persons": run("persons", "frames", "clean.parquet", cwd=root)}
+    # features: the faster of two runs (the first also fills the disk cache with the model's modules), so that
+    # 0.6 of it is midway through any later run, not after its end
+    first = run("features", *FEATURES[:2], "warmup.zarr", *FEATURES[3:], cwd=root)
+    took["features"] = min(first, run("features", *FEATURES[:2], "clean.zarr", *FEATURES[3:], cwd=root))
     return root, took
 
 
