@@ -127,3 +127,9 @@ def test_predict_refuses_a_store_smoothed_otherwise_than_the_bundles_training_fe
     with pytest.raises(BouldersegError, match="pose_smoothing: the store has 'savgol', the bundle None"):
         bundle.check_store(meta, store | {"pose_smoothing": "savgol"}, store_path=tmp_path / "a.zarr",
                            bundle_dir=tmp_path, member=0)
+
+
+def test_nested_selection_with_no_inner_split_to_learn_from_keeps_the_configured_epochs():
+    nobody = [replace(v, frame_person=np.zeros_like(v.frame_person)) for v in dataset()]
+    assert choose_epochs(LINEAR, nobody, inner_folds=3, n_classes=3, min_person_fraction=0.5, seed=0) == {
+        "epochs": 40, "inner_accuracy": {}}

@@ -92,7 +92,7 @@ def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_pers
         seed: int, loss: Loss = Loss(), on_epoch: Callable[[int, Head], None] | None = None,
         inner_folds: int = 3) -> Head:
     """Adam for `cfg.epochs` epochs on shuffled mini-batches of `cfg.batch` windows or videos (what to
-    train for is fixed beforehand, or chosen by `select.choose_epochs` on the training videos alone);
+    train for is fixed beforehand, or chosen by `choose_epochs` on the training videos alone);
     padding and personless windows carry no loss and enter no normalisation statistic. A head with a
     `solve` method (logreg) is solved instead, choosing on at most `inner_folds` climb-grouped splits; its choice
     is kept in `head.chosen`. `on_epoch(e, head)`
@@ -173,7 +173,7 @@ def choose_epochs(cfg: HeadConfig, videos: Sequence[VideoData], *, inner_folds: 
     """Which of `cfg.select_epochs` to train for, chosen on `videos` alone: climb-grouped inner folds (at most
     `inner_folds`), one run of the longest choice per fold scored at every choice on the held-out climbs (frame
     accuracy over their scored frames). {"epochs": the best mean (ties: fewer), "inner_accuracy": {epochs: %}};
-    with one climb there is no split: `cfg.epochs`, inner_accuracy empty."""
+    with one climb, or no inner split left anything to learn from: `cfg.epochs`, inner_accuracy empty."""
     choices = sorted(set(cfg.select_epochs))
     if not choices:
         raise BouldersegError(f"train.select is nested, but train.heads.{cfg.name} in params.yaml lists no "
@@ -200,6 +200,8 @@ def choose_epochs(cfg: HeadConfig, videos: Sequence[VideoData], *, inner_folds: 
             continue  # the person filter left this split nothing to learn from: it scores no choice
         fit(replace(cfg, epochs=choices[-1]), train, n_classes=n_classes, min_person_fraction=min_person_fraction,
             seed=seed + k, loss=loss, on_epoch=score)
+    if not any(n for _, n in hits.values()):  # no inner split had anything to learn from: nothing to choose on
+        return {"epochs": cfg.epochs, "inner_accuracy": {}}
     accuracy = {e: 100 * right / max(n, 1) for e, (right, n) in hits.items()}
     return {"epochs": max(choices, key=lambda e: (round(accuracy[e], 6), -e)),
             "inner_accuracy": {str(e): round(a, 2) for e, a in accuracy.items()}}
