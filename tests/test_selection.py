@@ -13,7 +13,7 @@ from test_train import CLASSES, video
 from pipeline.core.errors import BouldersegError
 from pipeline.learning.dataset import fuse, group_folds
 from pipeline.learning.heads import build_head
-from pipeline.learning.train import HeadConfig, choose_epochs, cross_validate, fit
+from pipeline.learning.train import HeadConfig, choose_epochs, cross_validate, fit, fit_chosen
 
 LOGREG = HeadConfig("logreg", None, None, 0.0, {"Cs": [0.001, 0.1, 10.0]})
 LINEAR = HeadConfig("linear", 40, 0.05, 0.0, {}, select_epochs=(2, 10, 40))
@@ -133,3 +133,8 @@ def test_nested_selection_with_no_inner_split_to_learn_from_keeps_the_configured
     nobody = [replace(v, frame_person=np.zeros_like(v.frame_person)) for v in dataset()]
     assert choose_epochs(LINEAR, nobody, inner_folds=3, n_classes=3, min_person_fraction=0.5, seed=0) == {
         "epochs": 40, "inner_accuracy": {}}
+
+
+def test_logreg_chooses_on_at_most_train_inner_folds_splits():
+    head = fit_chosen(LOGREG, dataset(), select="none", inner_folds=2, n_classes=3, min_person_fraction=0.5, seed=0)
+    assert head.chosen["splits"] == 2 and len(head.chosen["inner_accuracy"]) == 3

@@ -43,7 +43,7 @@ class LogReg(Linear):
     def solve(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, seed: int, splits: int = 3) -> dict:
         """Fit on (N, D) standardised windows, (N,) class indices, (N,) climb of each window; returns the choice:
         {"C": the C of best mean window accuracy over at most `splits` climb-grouped inner splits (ties: the smaller
-        C), "inner_accuracy": {C: percent}}; each split standardises on its own training part. With one climb there
+        C), "splits": how many there were, "inner_accuracy": {C: percent}}; each split standardises on its own training part. With one climb there
         is nothing to split: the middle C, and inner_accuracy empty."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GroupKFold
@@ -68,7 +68,7 @@ class LogReg(Linear):
         else:
             clf = LogisticRegression(C=best, max_iter=self.max_iter, random_state=seed).fit(x, y)
             self.copy_from(clf.classes_, clf.coef_, clf.intercept_)
-        return {"C": best, "inner_accuracy": {str(c): round(a, 2) for c, a in inner.items()}}
+        return {"C": best, "splits": splits, "inner_accuracy": {str(c): round(a, 2) for c, a in inner.items()}}
 
     @torch.no_grad()
     def copy_from(self, classes: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> None:
