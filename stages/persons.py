@@ -20,16 +20,13 @@ def main(
     p = params.load(params_file)
     handoff(p.runtime.warm_seconds)  # returns only where the stage must run in this process
     from pipeline.persons import registry
-    from pipeline.persons.filter import detect_persons
+    from pipeline.persons.filter import Search, detect_persons, summary
 
     detector = registry.build(p.persons, pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir,
                                seed=p.weights.seed, device=p.runtime.device)
     table = detect_persons(frames_dir, out_parquet, detector=detector, every=p.persons.every,
-                           batch=p.runtime.persons_batch)
-    counts = table.filter(table["detected"])["n_persons"].to_numpy()
-    typer.echo(f"{out_parquet}: {sum(table['person'].to_pylist())} of {table.num_rows} frames pass the person "
-               f"filter; of {len(counts)} detected frames {(counts == 0).mean():.0%} show nobody and "
-               f"{(counts > 1).mean():.0%} several people")
+                           batch=p.runtime.persons_batch, search=Search.of(p.persons), fps=p.data.fps)
+    summary(table, out_parquet)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ def imported(args: list[str], tmp_path: Path) -> list[str]:
     """The heavy packages a whole stage process imported, run in this process (runtime.warm_seconds 0)."""
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["runtime"]["warm_seconds"], p["weights"]["pretrained"] = 0, False  # random weights: no download
+    p["persons"]["short_side"] = None  # the photographs have no source video to decode
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
     out = subprocess.run([sys.executable, "-c", RUN.format(heavy=HEAVY), *args, "--params", str(tmp_path / "params.yaml")],
                          cwd=REPO, capture_output=True, text=True, check=True)

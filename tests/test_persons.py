@@ -35,7 +35,8 @@ def test_untrained_detector_passes_every_frame_and_says_why(photo_frames, tmp_pa
     table = detect_persons(photo_frames, out, detector=detector, batch=3)
     assert detector.calls == [3, 1]  # runtime.persons_batch frames per forward pass
     assert pq.read_table(out).equals(table)
-    assert table.column_names == ["frame", "detected", "n_persons", "confidence", "box", "near_box", "person", "reason"]
+    assert table.column_names == ["frame", "detected", "n_persons", "confidence", "box", "near_box", "person", "reason",
+                                  "found_by", "track", "foreground"]
     assert table["frame"].to_pylist() == [0, 1, 2, 3]
     assert table["person"].to_pylist() == [True] * 4
     assert set(table["reason"].to_pylist()) == {UNTRAINED_REASON}

@@ -85,8 +85,8 @@ def test_variable_rate_source_is_placed_by_timestamps_not_the_stated_rate(tmp_pa
     assert json.loads((tmp_path / "f" / "manifest.json").read_text()) == {
         "source": str(tmp_path / "vfr.mkv"), "codec": "h264", "stated_fps": 30.0,
         "mean_fps": pytest.approx(180 / float(info.duration)), "duration_s": pytest.approx(float(info.duration)),
-        "source_frames": 180, "keyframes": len(info.keyframes), "rotation": 0, "fps": 25, "frames": 200,
-        "width": 128, "height": 32}
+        "source_frames": 180, "decoded": 180, "missing": 0, "keyframes": len(info.keyframes), "rotation": 0,
+        "fps": 25, "frames": 200, "width": 128, "height": 32}
 
 
 def test_extract_frames_native_fps_exact_count_and_names(bikes, tmp_path):

@@ -75,6 +75,12 @@ class Persons(Section):
     imgsz: int = Field(default=320, gt=0)
     conf: float = Field(default=0.25, ge=0, le=1)
     every: int = Field(default=5, gt=0)  # detect on every n-th frame; frames between carry their neighbours' decision
+    # how the filter looks (pipeline/persons/filter.py Search); the defaults look as boulderseg did before them
+    short_side: int | None = Field(default=None, gt=0)  # decode the source at this short side; null: the stored JPGs
+    tiles: list[Annotated[int, Field(ge=2, le=6)]] = []  # tile grids (2: 2x2 tiles of 3/4 side; 3: 3x3 of 1/2)
+    track: bool = False  # look around the climber's last box first; link detections; bridge misses
+    max_gap: float = Field(default=0.0, ge=0)  # seconds: a miss inside a track this short is bridged
+    min_foreground: float | None = Field(default=None, ge=0, le=1)  # a track that never stands out from the wall is dropped
 
 
 class Backbones(Section):

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.errors import BouldersegError
+from pipeline.core.errors import BouldersegError, warn
 
 FRAME_NAME = "{:06d}.jpg"
+MAX_CUT_SECONDS = Fraction(1, 2)  # a tail this short that does not decode ends the video, as ffmpeg and players do
+_WARNED: set[tuple[str, int]] = set()  # (path, missing): one warning per file per process
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class VideoInfo:
     time_base: Fraction = Fraction(1)  # seconds per container tick: frame k has tick pts[k] / time_base + start
     start: int = 0  # the first frame's tick
     keyframes: tuple[int, ...] = (0,)  # frames decoding can start from
+    missing: int = 0  # frames the container lists after the last one that decodes (cut off, see `probe`)
 
     @property
     def n_frames(self) -> int:
@@ -100,7 +103,44 @@ def probe(path: str | Path) -> VideoInfo:
     if declared is not None and declared - info.duration > max(Fraction(1, 2), 2 * info.frame_duration):
         raise BouldersegError(f"{path}: truncated: the container says {float(declared):.2f} s but its frames end at "
                               f"{float(info.duration):.2f} s. Copy the file again from its source, or re-export it.")
-    return info
+    return _cut_undecodable_tail(info)
+
+
+def _decodable_tail(info: VideoInfo) -> int:
+    """How many frames decode, found by decoding from the last keyframe to the end (one group of pictures)."""
+    import av
+
+    last_key = info.keyframes[-1]
+    index = {info.tick(k): k for k in range(last_key, info.n_frames)}
+    decoded = last_key
+    try:
+        with av.open(str(info.path)) as container:
+            stream = container.streams.video[0]
+            if last_key:
+                container.seek(info.tick(last_key), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                k = index.get(frame.pts)
+                if k is not None and k == decoded:
+                    decoded += 1
+    except av.error.FFmpegError:
+        pass  # what decoded before the error counts; a shortfall is judged below
+    return decoded
+
+
+def _cut_undecodable_tail(info: VideoInfo) -> VideoInfo:
+    """Phones often end a clip in a packet that does not decode (ffmpeg and players simply stop before it): a
+    shortfall of at most MAX_CUT_SECONDS at the end ends the video at its last decoded frame, with one warning. A
+    longer one is left for the frames stage to refuse as damaged."""
+    decoded = _decodable_tail(info)
+    missing = info.n_frames - decoded
+    if missing == 0 or decoded == 0 or info.duration - info.pts[decoded] > MAX_CUT_SECONDS:
+        return info
+    if (str(info.path), missing) not in _WARNED:
+        _WARNED.add((str(info.path), missing))
+        warn(f"{info.path}: its last {missing} of {info.n_frames} frames do not decode (a cut-off last packet, "
+             f"common in phone clips); the video ends at frame {decoded - 1}, as ffmpeg and players end it.")
+    return replace(info, pts=info.pts[:decoded], missing=missing,
+                   keyframes=tuple(k for k in info.keyframes if k < decoded) or (0,))
 
 
 def _rotation(path: Path) -> int:
@@ -143,7 +183,8 @@ def manifest(info: VideoInfo, *, fps: float, n_out: int, size: tuple[int, int]) 
         "source": str(info.path), "codec": info.codec,
         "stated_fps": float(info.stated_fps) if info.stated_fps else None,
         "mean_fps": info.n_frames / float(info.duration), "duration_s": float(info.duration),
-        "source_frames": info.n_frames, "keyframes": len(info.keyframes), "rotation": info.rotation,
+        "source_frames": info.n_frames + info.missing, "decoded": info.n_frames, "missing": info.missing,
+        "keyframes": len(info.keyframes), "rotation": info.rotation,
         "fps": fps, "frames": n_out, "width": size[0], "height": size[1],
     }
 

@@ -1,14 +1,19 @@
 """The person filter: detect persons on every n-th frame -> one parquet row per frame.
 
-`person` says whether the frame passes the filter. The detector runs on every `every`-th frame
-and on the last one; a frame in between passes when the detection before it or the one after it
-saw a person, so no frame next to a detection of a person is ever dropped. Later stages train and
-score only on frames that pass.
+`person` says whether the frame passes the filter. The detector runs on every `every`-th frame and on the last
+one, on the stored JPGs or, with `Search.short_side`, on frames decoded from the source at that resolution. With a
+`Search`, each look starts around the climber's last box, then the whole frame, then tiles
+(`pipeline.persons.search`); detections are linked into tracks, a track that never stands out from the wall is
+dropped and a short miss inside a track is bridged (`pipeline.persons.tracks`). A frame between two detections
+passes when either of them saw a person, so no frame next to a detection of a person is ever dropped. Later stages
+train and score only on frames that pass; `found_by` records what found each frame.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,12 +23,19 @@ from tqdm import tqdm
 
 from pipeline.core.atomic import atomic_output
 from pipeline.core.prefetch import prefetch
-from pipeline.media.probe import frame_paths
-from pipeline.persons.detector import Detections, PersonDetector
+from pipeline.core.errors import warn
+from pipeline.media.probe import VideoInfo, frame_paths, probe
+from pipeline.media.source import read_frames, video_of
+from pipeline.persons.detector import PersonDetector
+from pipeline.persons.search import Found, look
+from pipeline.persons.tracks import Follower, decide, foreground, thumbnail
 
+LOW_SHARE = 0.5  # a video keeping less than this share of its frames is warned about
 UNTRAINED_REASON = "detector untrained (weights.pretrained=false): every frame passes"
+WALL_REASON = "dropped: its track never stands out from the wall"
+BRIDGE_REASON = "bridged: a miss inside the climber's track"
 
-BOX = pa.list_(pa.float32(), 4)  # x1, y1, x2, y2 in pixels
+BOX = pa.list_(pa.float32(), 4)  # x1, y1, x2, y2 in pixels of the stored frames
 SCHEMA = pa.schema(
     [
         ("frame", pa.int32()),
@@ -31,11 +43,40 @@ SCHEMA = pa.schema(
         ("n_persons", pa.int16()),  # persons detected; 0 where the detector did not run
         ("confidence", pa.float32()),  # best person confidence, 0 when none
         ("box", BOX),  # the most confident person; null when none
-        ("near_box", BOX),  # the person nearest the one chosen at the previous detection: follows the climber
+        ("near_box", BOX),  # the person the filter follows (the climber), where a detection saw them
         ("person", pa.bool_()),  # the frame passes the person filter
         ("reason", pa.string()),
+        ("found_by", pa.string()),  # track | frame | tile2 | tile3 … | bridge | carried | '' (does not pass)
+        ("track", pa.int32()),  # the track near_box belongs to; -1: none
+        ("foreground", pa.float32()),  # share of the followed box's pixels unlike the wall; null: not measured
     ]
 )
+
+
+@dataclass(frozen=True)
+class Search:
+    """How the filter looks for the climber: the persons section's keys of the same names."""
+
+    short_side: int | None = None  # decode the source at this short side (never upscaled); None: the stored JPGs
+    tiles: tuple[int, ...] = ()  # tile grids tried, in turn, when the whole frame finds nobody
+    track: bool = False  # look around the climber's last box first, link detections into tracks, bridge misses
+    max_gap: float = 0.0  # seconds: a miss inside a track this short is bridged (and the track stays live)
+    min_foreground: float | None = None  # a track none of whose boxes differs this much from the wall is dropped
+
+    @property
+    def plain(self) -> bool:
+        """The whole stored frame only, in batches: nothing to follow from one frame to the next."""
+        return not self.tiles and not self.track and self.short_side is None and self.min_foreground is None
+
+    @classmethod
+    def of(cls, persons: Any) -> Search:
+        """The persons section's (params.Persons) search settings."""
+        return cls(short_side=persons.short_side, tiles=tuple(persons.tiles), track=persons.track,
+                   max_gap=persons.max_gap, min_foreground=persons.min_foreground)
+
+    def as_dict(self) -> dict:
+        return {"short_side": self.short_side, "tiles": list(self.tiles), "track": self.track,
+                "max_gap": self.max_gap, "min_foreground": self.min_foreground}
 
 
 def detection_frames(n_frames: int, every: int) -> np.ndarray:
@@ -79,46 +120,138 @@ def _read_batches(paths: list[Path], batch: int) -> Iterator[list[np.ndarray]]:
         yield [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths[lo : lo + batch]]
 
 
-def _detect(detector: PersonDetector, paths: list[Path], batch: int, desc: str) -> list[Detections]:
-    out: list[Detections] = []
-    with tqdm(total=len(paths), desc=desc, unit="frame", disable=None) as bar:
-        for images in prefetch(_read_batches(paths, batch)):
-            out += detector.detect(images)
-            bar.update(len(images))
-    return out
+@dataclass
+class Looks:
+    """What the detector found at each detection frame, and which box the filter follows."""
+
+    found: list[Found]
+    chosen: list[int | None]  # index into found[k].boxes of the followed person
+    tracks: np.ndarray  # (D,) int32 track ids, -1: nobody
+    thumbs: list[np.ndarray]  # grey thumbnails (searched looks only)
+    width: int  # the looked-at images' width in pixels (0: the stored frames')
+
+    def near(self) -> np.ndarray:
+        """(D, 4) float32 the followed box in the looked-at images' pixels; NaN: nobody."""
+        return np.array([f.boxes[c] if c is not None else [np.nan] * 4 for f, c in zip(self.found, self.chosen)],
+                        np.float32).reshape(-1, 4)
+
+
+def _plain(detector: PersonDetector, paths: list[Path], batch: int, bar: tqdm) -> Looks:
+    found: list[Found] = []
+    for images in prefetch(_read_batches(paths, batch)):
+        found += [Found.of(d, "frame") for d in detector.detect(images)]
+        bar.update(len(images))
+    chosen, previous = [], None
+    for f in found:
+        chosen.append(nearest(f.boxes, previous) if len(f.conf) else None)
+        previous = f.boxes[chosen[-1]] if chosen[-1] is not None else previous
+    return Looks(found, chosen, np.full(len(found), -1, np.int32), [], 0)
+
+
+def _searched(detector: PersonDetector, images: Iterator[tuple[int, np.ndarray]], search: Search, fps: float,
+              bar: tqdm) -> Looks:
+    """Each detection frame looked at in order, around the live track's last box first."""
+    follow = Follower(fps, search.max_gap if search.track else 0.0)
+    looks = Looks([], [], np.zeros(0, np.int32), [], 0)
+    tracks = []
+    for i, image in prefetch(images):
+        f = look(detector, image, last=follow.live(i) if search.track else None, grids=search.tiles)
+        c, t = follow.step(i, f.boxes)
+        looks.found.append(f)
+        looks.chosen.append(c)
+        tracks.append(t)
+        looks.thumbs.append(thumbnail(image))
+        looks.width = image.shape[1]
+        bar.update(1)
+    looks.tracks = np.array(tracks, np.int32)
+    return looks
+
+
+def _images(paths: list[Path], detected: np.ndarray, search: Search, video: VideoInfo | None,
+            fps: float) -> Iterator[tuple[int, np.ndarray]]:
+    if search.short_side is None:
+        return ((i, cv2.imread(str(paths[i]), cv2.IMREAD_COLOR)) for i in detected.tolist())
+    assert video is not None, "a search at short_side reads the source video"
+    return read_frames(video, detected, fps=fps, short_side=search.short_side)
 
 
 def detect_persons(frames_dir: str | Path, out_parquet: str | Path, *, detector: PersonDetector,
-                   every: int = 1, batch: int = 16) -> pa.Table:
-    """Run `detector` on every `every`-th frame in batches of `batch`, JPGs decoded on a background thread.
+                   every: int = 1, batch: int = 16, search: Search = Search(), video: VideoInfo | None = None,
+                   fps: float = 25.0) -> pa.Table:
+    """Run `detector` on every `every`-th frame and write the persons parquet; returns its table.
 
-    An untrained detector's boxes are noise, so then every frame passes and `reason` says why.
+    A plain search reads the whole JPGs in batches of `batch` on a background thread. Otherwise each detection frame
+    is looked at as `search` says, decoded from `video` (whose frames were written at `fps`) when
+    `search.short_side` is set. Boxes are recorded in the stored JPGs' pixels. An untrained detector's boxes are
+    noise, so then every frame passes and `reason` says why.
     """
     paths = frame_paths(frames_dir)
     n = len(paths)
     detected = detection_frames(n, every)
-    found = _detect(detector, [paths[i] for i in detected], batch, f"persons {Path(frames_dir).name}")
-    counts, best = np.zeros(n, np.int16), np.zeros(n, np.float32)
-    boxes: list[list[float] | None] = [None] * n
-    near: list[list[float] | None] = [None] * n
-    previous = None
-    for i, d in zip(detected, found):
-        counts[i] = len(d.conf)
-        if counts[i]:
-            order = np.argsort(-d.conf, kind="stable")  # most confident first
-            b = d.boxes[order]
-            best[i], boxes[i] = d.conf[order[0]], b[0].tolist()
-            previous = b[nearest(b, previous)]
-            near[i] = previous.tolist()
-    person, reason = carry(n, detected, counts[detected] > 0)
-    if not detector.trained:
-        person, reason = np.ones(n, bool), [UNTRAINED_REASON] * n
-    is_detected = np.zeros(n, bool)
-    is_detected[detected] = True
-    table = pa.table([[int(p.stem) for p in paths], is_detected, counts, best, boxes, near, person, reason],
-                     schema=SCHEMA)
-    metadata = detector.provenance | {"every": every}
+    if search.short_side is not None and video is None:
+        video = probe(video_of(frames_dir))
+    with tqdm(total=len(detected), desc=f"persons {Path(frames_dir).name}", unit="frame", disable=None) as bar:
+        if search.plain:
+            looks = _plain(detector, [paths[i] for i in detected], batch, bar)
+        else:
+            looks = _searched(detector, _images(paths, detected, search, video, fps), search, fps, bar)
+    near = looks.near()
+    if search.plain:
+        fg = np.full(len(detected), np.nan, np.float32)
+        saw, bridged = ~np.isnan(near[:, 0]), np.zeros(len(detected), bool)
+    else:
+        fg = foreground(looks.thumbs, near, looks.width) if search.min_foreground is not None else \
+            np.full(len(detected), np.nan, np.float32)
+        saw, bridged = decide(detected, looks.tracks, fg, fps=fps, max_gap=search.max_gap if search.track else 0.0,
+                              min_foreground=search.min_foreground)
+    if looks.width:  # detection pixels -> stored-frame pixels
+        scale = cv2.imread(str(paths[0]), cv2.IMREAD_GRAYSCALE).shape[1] / looks.width
+        near = near * scale
+        looks.found = [Found(f.boxes * scale, f.conf, f.by) for f in looks.found]
+    table = _table(paths, detected, looks, near, fg, saw, bridged, trained=detector.trained)
+    metadata = detector.provenance | {"every": every} | ({} if search.plain else {"search": search.as_dict()})
     table = table.replace_schema_metadata({k: str(v) for k, v in metadata.items()})
     with atomic_output(out_parquet) as tmp:
         pq.write_table(table, tmp)
     return table
+
+
+def _table(paths: list[Path], detected: np.ndarray, looks: Looks, near: np.ndarray, fg: np.ndarray, saw: np.ndarray,
+           bridged: np.ndarray, *, trained: bool) -> pa.Table:
+    n = len(paths)
+    counts, best = np.zeros(n, np.int16), np.zeros(n, np.float32)
+    boxes: list[list[float] | None] = [None] * n
+    near_box: list[list[float] | None] = [None] * n
+    track, fgs, by = np.full(n, -1, np.int32), np.full(n, np.nan, np.float32), [""] * n
+    person, reason = carry(n, detected, saw)
+    for k, (i, f) in enumerate(zip(detected.tolist(), looks.found)):
+        counts[i], fgs[i] = len(f.conf), fg[k]
+        if len(f.conf):
+            best[i], boxes[i] = f.conf[0], f.boxes[0].tolist()
+        if bridged[k]:
+            by[i], reason[i] = "bridge", BRIDGE_REASON
+        elif saw[k]:
+            near_box[i], by[i], track[i] = near[k].tolist(), f.by, looks.tracks[k]
+        elif len(f.conf):
+            reason[i] = WALL_REASON
+    by = [b or ("carried" if person[i] else "") for i, b in enumerate(by)]
+    if not trained:
+        person, reason = np.ones(n, bool), [UNTRAINED_REASON] * n
+    is_detected = np.zeros(n, bool)
+    is_detected[detected] = True
+    return pa.table([[int(p.stem) for p in paths], is_detected, counts, best, boxes, near_box, person, reason, by,
+                     track, pa.array(fgs, mask=np.isnan(fgs))], schema=SCHEMA)
+
+
+def summary(table: pa.Table, out_parquet: str | Path) -> None:
+    """One line on what the filter kept and what found it; a warning when it kept less than LOW_SHARE."""
+    person = table["person"].to_numpy(zero_copy_only=False)
+    by = table.filter(table["person"])["found_by"].value_counts().to_pylist()
+    found = ", ".join(f"{d['counts']} {d['values'] or 'untrained'}" for d in sorted(by, key=lambda d: -d["counts"]))
+    print(f"{out_parquet}: {person.sum()} of {len(person)} frames pass the person filter ({person.mean():.0%}"
+          f"{': ' + found if found else ''})")
+    if person.mean() < LOW_SHARE:
+        warn(f"{Path(out_parquet).stem}: only {person.mean():.0%} of its frames show a person to the filter, and "
+             "only those are trained on and scored. If a climber is there, try persons.track true, persons.tiles "
+             "[2, 3], a larger persons.short_side or a lower persons.conf; `boulderseg inspect persons "
+             f"{Path(out_parquet).stem}` draws what it found.")
