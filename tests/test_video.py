@@ -190,3 +190,48 @@ def test_label_rows_equal_frames_for_a_variable_rate_source(tmp_path):
     labels = label_video(entry, LabelPolicy(classes=("climbing", "nothing")), fps=25).labels
     assert len(labels) == extract_frames(tmp_path / "vfr.mkv", tmp_path / "f", fps=25) == 200  # 8 s, not 178 / 30
     assert labels[188:199] == ["climbing"] * 11 and labels[187] == labels[199] == "nothing"  # 7.52 … 7.92 s
+
+
+def cut_tail(src: Path, out: Path, packets: int) -> Path:
+    """`src` remuxed with the payload of each of its last `packets` packets cut to 20 bytes: they no longer decode,
+    as a phone's cut-off last packet does."""
+    import av
+
+    with av.open(str(src)) as i, av.open(str(out), "w") as o:
+        stream = o.add_stream_from_template(i.streams.video[0])
+        kept = [p for p in i.demux(i.streams.video[0]) if p.size]
+        for j, p in enumerate(kept):
+            if j >= len(kept) - packets:
+                cut = av.Packet(bytes(p)[:20])
+                cut.pts, cut.dts, cut.time_base = p.pts, p.dts, p.time_base
+                p = cut
+            p.stream = stream
+            o.mux(p)
+    return out
+
+
+def test_a_cut_off_last_packet_ends_the_video_at_its_last_decoded_frame(bikes, tmp_path, capsys):
+    from pipeline.annotations.segments import LabelPolicy
+    from pipeline.annotations.videotable import VideoEntry, label_video
+
+    video = cut_tail(bikes, tmp_path / "phone.mp4", 1)
+    info = probe(video)
+    assert 0 < info.missing <= 12 and info.n_frames + info.missing == 250
+    assert probe(video).n_frames == info.n_frames  # the same answer, and the warning only once
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and f"{video}: its last {info.missing} of 250 frames do not decode" in err
+    n = extract_frames(video, tmp_path / "f", fps=25, height=64)
+    assert n == output_frame_count(info, 25) == info.n_frames  # 25 fps source: one output frame each
+    manifest = json.loads((tmp_path / "f" / "manifest.json").read_text())
+    assert (manifest["source_frames"], manifest["decoded"], manifest["missing"]) == (250, n, info.missing)
+    (tmp_path / "a.csv").write_text("label,start,end\nclimbing,0,20\n")
+    entry = VideoEntry("v", "c", video, tmp_path / "a.csv")
+    assert len(label_video(entry, LabelPolicy(classes=("climbing", "nothing")), fps=25).labels) == n
+
+
+def test_a_longer_undecodable_tail_is_still_refused(bikes, tmp_path):
+    video = cut_tail(bikes, tmp_path / "broken.mp4", 40)  # 1.6 s at 25 fps
+    assert probe(video).missing == 0  # too long to be a cut-off packet: not cut, and the frames stage refuses it
+    assert re.fullmatch(rf"{re.escape(str(video))}: source frame \d+ did not decode \(.*\); the file is damaged or "
+                        r"truncated\. Re-export it .* or remove it from videos\.", error_of(video, tmp_path / "f"))
+    assert not (tmp_path / "f").exists()

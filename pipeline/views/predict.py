@@ -37,7 +37,7 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
     from pipeline.features.extract import extract_features
     from pipeline.media.frames import extract_frames
     from pipeline.persons import registry
-    from pipeline.persons.filter import detect_persons
+    from pipeline.persons.filter import Search, detect_persons, summary
 
     head, meta = bundle.load(bundle_dir)
     bundle.require_checkable(meta, bundle_dir)  # before any work
@@ -45,11 +45,13 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
     work = out_dir / "work"
     extract_frames(video, work / "frames", fps=b["fps"], height=meta["frames"]["height"],
                    jpg_quality=meta["frames"]["jpg_quality"], workers=runtime.frames_workers)
-    ps = meta["persons"]
-    detector = registry.build(params.Persons(**ps), pretrained=w["pretrained"], weights_dir=runtime.weights_dir,
+    persons = params.Persons(**meta["persons"])  # a bundle from before the search keys looks as it was trained
+    detector = registry.build(persons, pretrained=w["pretrained"], weights_dir=runtime.weights_dir,
                                seed=w["seed"], device=runtime.device)
-    person = detect_persons(work / "frames", work / "persons.parquet", detector=detector, every=ps["every"],
-                            batch=runtime.persons_batch)["person"].to_numpy()
+    table = detect_persons(work / "frames", work / "persons.parquet", detector=detector, every=persons.every,
+                           batch=runtime.persons_batch, search=Search.of(persons), fps=b["fps"])
+    summary(table, work / "persons.parquet")
+    person = table["person"].to_numpy()
     stores = []
     for i, m in enumerate(bundle.members(meta)):  # a fusion's backbones, each computed as it was for training
         zarr = work / ("features.zarr" if len(bundle.members(meta)) == 1 else f"features-{m['backbone']}.zarr")

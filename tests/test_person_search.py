@@ -1,0 +1,161 @@
+"""The person filter's search on synthetic footage with the real BlazePose: a small person on a busy wall, found in
+tiles and followed as a track; an empty wall and a poster of a person on it kept out; the pieces on their own."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import skimage.data
+
+from pipeline.media.frames import extract_frames
+from pipeline.persons.blazepose import BlazePoseDetector
+from pipeline.persons.filter import Search, detect_persons, summary
+from pipeline.persons.search import look, tiles
+from pipeline.persons.tracks import Follower, decide, foreground
+
+H, W, FPS, N = 720, 960, 25, 60
+SEARCH = Search(short_side=720, tiles=(2, 3), track=True, max_gap=2.0, min_foreground=0.2)
+
+
+def busy_wall(seed: int = 0) -> np.ndarray:
+    """(H, W, 3) a wall full of coloured holds."""
+    rng = np.random.default_rng(seed)
+    wall = np.full((H, W, 3), 200, np.uint8)
+    for _ in range(300):
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        cv2.circle(wall, (int(rng.integers(0, W)), int(rng.integers(0, H))), int(rng.integers(6, 22)), colour, -1)
+    return wall
+
+
+def person(side: int = 200) -> np.ndarray:
+    return cv2.resize(skimage.data.astronaut()[..., ::-1], (side, side))
+
+
+def write(path: Path, frames: list[np.ndarray]) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(FPS))
+        stream.height, stream.width, stream.pix_fmt = H, W, "yuv420p"
+        for image in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        out.mux(stream.encode())
+    return path
+
+
+def footage(path: Path, *, moving: bool = True, present: bool = True) -> Path:
+    """N frames of the busy wall, drifting 1 pixel every 3 frames, with noise; a 200-pixel person climbing across it
+    (moving), pinned to it (a poster), or absent."""
+    rng, wall, p = np.random.default_rng(1), busy_wall(), person()
+    frames = []
+    for k in range(N):
+        image = wall.copy()
+        if present:
+            x = 150 + (8 * k if moving else 0)
+            image[300:500, x:x + 200] = p
+        image = np.roll(image, k // 3, axis=1)
+        frames.append(np.clip(image + rng.normal(0, 2, image.shape), 0, 255).astype(np.uint8))
+    return write(path, frames)
+
+
+@pytest.fixture(scope="module")
+def detector() -> BlazePoseDetector:
+    return BlazePoseDetector(conf=0.5)
+
+
+def run(video: Path, tmp: Path, detector, search: Search) -> object:
+    frames = tmp / "frames"
+    if not frames.exists():
+        extract_frames(video, frames, fps=FPS, height=128, workers=1)
+    return detect_persons(frames, tmp / "p.parquet", detector=detector, every=5, search=search, fps=FPS)
+
+
+def test_a_small_person_on_a_busy_wall_is_found_in_tiles_and_followed(detector, tmp_path):
+    video = footage(tmp_path / "climb.mp4")
+    before = run(video, tmp_path, detector, Search())  # the whole 128-row JPG
+    now = run(video, tmp_path, detector, SEARCH)
+    assert np.mean(before["person"].to_numpy()) < 0.5
+    assert np.mean(now["person"].to_numpy()) >= 0.95
+    found = set(now.filter(now["detected"])["found_by"].to_pylist())
+    assert {"track"} <= found and found & {"tile2", "tile3"}  # found in tiles, then looked for around its box
+    rows = now.to_pandas()
+    assert (rows.loc[rows.found_by.isin(["track", "tile2", "tile3"]), "track"] >= 0).all()
+    assert rows.foreground.dropna().median() > 0.2
+    box = np.stack(rows.near_box.dropna())  # stored-frame pixels (128 rows): the person's 200 of 720 rows
+    assert 0 <= box[:, 1].min() and box[:, 3].max() <= 128 and np.median(box[:, 3] - box[:, 1]) > 15
+    meta = pq.read_table(tmp_path / "p.parquet").schema.metadata
+    assert b"'tiles': [2, 3]" in meta[b"search"] and b"'track': True" in meta[b"search"]
+
+
+@pytest.mark.parametrize("what", ["empty", "poster"])
+def test_an_empty_wall_and_a_poster_on_it_are_not_a_climber(what, detector, tmp_path, capsys):
+    video = footage(tmp_path / "wall.mp4", moving=False, present=what == "poster")
+    table = run(video, tmp_path, detector, SEARCH)
+    assert np.mean(table["person"].to_numpy()) <= 0.1
+    if what == "poster":  # the detector sees the poster; its track never differs from the wall
+        rows = table.to_pandas()
+        assert (rows.n_persons > 0).sum() >= 5 and "dropped: its track never stands out from the wall" in set(rows.reason)
+    summary(table, tmp_path / "wall.parquet")
+    err = capsys.readouterr().err
+    assert "warning: wall: only" in err and "of its frames show a person to the filter" in err
+    assert "persons.track true" in err and "boulderseg inspect persons wall" in err
+
+
+def test_tiles_cover_the_frame_with_overlap():
+    for grid in (2, 3):
+        rects = list(tiles(720, 960, grid))
+        assert len(rects) == grid * grid
+        cover = np.zeros((720, 960), int)
+        for x, y, w, h in rects:
+            assert x >= 0 and y >= 0 and x + w <= 960 and y + h <= 720
+            cover[y:y + h, x:x + w] += 1
+        assert cover.min() >= 1 and cover.max() >= 2
+
+
+def test_look_starts_around_the_last_box(detector):
+    image = busy_wall()
+    image[300:500, 500:700] = person()
+    around = look(detector, image, last=np.array([520, 320, 680, 480], np.float32), grids=(2, 3))
+    assert around.by == "track" and 480 < around.boxes[0][0] < 720
+    assert look(detector, busy_wall(), last=None, grids=()).by == ""
+
+
+def test_the_follower_keeps_the_climbers_track_across_a_false_detection():
+    f = Follower(fps=25, max_gap=2.0)
+    climber = np.array([[100, 100, 140, 200]], np.float32)
+    assert f.step(0, climber) == (0, 0)
+    assert f.step(5, np.array([[600, 50, 640, 150]], np.float32)) == (0, 1)  # far away: another track
+    assert f.step(10, np.zeros((0, 4), np.float32)) == (None, -1)
+    two = np.array([[610, 55, 650, 155], [104, 102, 144, 204]], np.float32)  # the false one the more confident
+    assert f.step(15, two) == (0, 1)  # the most recently seen track continues first...
+    assert f.step(20, climber + 6) == (0, 0)  # ...and the climber's is still live, 0.8 s on
+    assert f.step(200, climber) == (0, 2)  # 7.2 s later: a new track
+
+
+def test_decide_bridges_misses_inside_accepted_tracks_only():
+    frames = np.arange(0, 60, 5)  # 12 detections, 0.2 s apart at 25 fps
+    tracks = np.array([0, 0, -1, -1, 0, 1, -1, 1, 1, -1, -1, 2])
+    fg = np.array([.5, .4, np.nan, np.nan, .3, .01, np.nan, .02, .0, np.nan, np.nan, .6])
+    saw, bridged = decide(frames, tracks, fg, fps=25, max_gap=2.0, min_foreground=0.2)
+    assert saw.tolist() == [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1]  # track 1 is the wall; track 0 bridged at 2, 3
+    assert bridged.tolist() == [0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+    saw, _ = decide(frames, tracks, fg, fps=25, max_gap=0.3, min_foreground=0.2)
+    assert saw[2:4].tolist() == [0, 0]  # 0.6 s apart: longer than max_gap
+    saw, _ = decide(frames, tracks, fg, fps=25, max_gap=2.0, min_foreground=None)
+    assert saw.tolist() == [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1]  # every track accepted
+
+
+def test_foreground_tells_a_moving_shape_from_the_drifting_wall():
+    wall = cv2.cvtColor(busy_wall(), cv2.COLOR_BGR2GRAY)
+    thumbs, boxes = [], []
+    for k in range(20):
+        image = np.roll(wall, 2 * k, axis=1).copy()  # the camera drifts
+        x = 100 + 30 * k
+        image[300:500, x:x + 100] = 30  # a dark shape crossing the wall
+        thumbs.append(cv2.resize(image, (213, 160), interpolation=cv2.INTER_AREA))
+        boxes.append([x, 300, x + 100, 500] if k % 2 else [400, 100, 500, 300])  # the shape, or a patch of wall
+    fg = foreground(thumbs, np.array(boxes, np.float32), 960)
+    assert (fg[1::2] > 0.6).all() and (fg[0::2] < 0.1).all()
