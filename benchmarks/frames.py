@@ -77,7 +77,7 @@ def main() -> None:
             assert len(list(out.glob("*.jpg"))) == n
 
         def ours() -> None:
-            assert extract_frames(tmp / "clip.mp4", tmp / "ours", fps=25, height=240, jpg_quality=90) == n
+            assert extract_frames(tmp / "clip.mp4", tmp / "ours", fps=25, short_side=240, jpg_quality=90) == n
 
         def decode_only() -> None:
             info = probe(tmp / "clip.mp4")

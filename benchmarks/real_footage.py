@@ -76,7 +76,7 @@ def looped(clip: Path, out: Path, fps: float, minutes: float) -> Path:
 def run(video: Path, work: Path, p: params.Params, persons: params.Persons) -> dict:
     frames_dir = work / "frames"
     if not frames_dir.exists():
-        extract_frames(video, frames_dir, fps=p.data.fps, height=p.frames.height, jpg_quality=p.frames.jpg_quality)
+        extract_frames(video, frames_dir, fps=p.data.fps, short_side=p.frames.short_side, jpg_quality=p.frames.jpg_quality)
     detector = registry.build(persons, pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir)
     t = time.perf_counter()
     table = detect_persons(frames_dir, work / f"persons-{id(persons)}.parquet", detector=detector,

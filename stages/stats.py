@@ -14,16 +14,19 @@ def main(
     labels_dir: Annotated[Path, typer.Argument(help="Per-video label CSVs written by `boulderseg labels`.")] = Path("data/labels"),
     out_json: Annotated[Path, typer.Option("--out", help="Output statistics JSON.")] = Path("reports/dataset.json"),
     plots_dir: Annotated[Path, typer.Option("--plots", help="Output directory for dataset plots.")] = Path("reports/dataset"),
+    persons_dir: Annotated[Path, typer.Option("--persons", help="Per-video person parquets: each video's share of frames that pass the person filter.")] = Path("data/persons"),
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
     """Dataset statistics: class shares, segment durations, imbalance, repetition and order variation, plots."""
     import json
 
     import pandas as pd
+    import pyarrow.parquet as pq
 
     from pipeline.annotations.segments import LabelPolicy
     from pipeline.core.atomic import atomic_output
     from pipeline.core.errors import BouldersegError
+    from pipeline.persons import LOW_SHARE, low_share_advice
     from pipeline.views.plots import fmt, plot_class_distribution, plot_rows, plot_temporal_distribution
     from pipeline.views.stats import dataset_stats
 
@@ -38,6 +41,14 @@ def main(
                                   f"{key} {csv}`) first.")
         videos[key] = pd.read_csv(csv, usecols=["label"])["label"].astype(str).tolist()
     s = dataset_stats(videos, fps=fps, classes=policy.classes, scope=policy.model_classes, bins=p.stats.bins)
+    share = {}
+    for key in p.videos:
+        parquet = persons_dir / f"{key}.parquet"
+        if not parquet.is_file():
+            raise BouldersegError(f"{parquet}: no person filter output for video '{key}'. Run `dvc repro persons` first.")
+        share[key] = round(float(pq.read_table(parquet, columns=["person"])["person"].to_numpy().mean()), 4)
+    s["person_share"] = {"per_video": share, "low": sorted(k for k, v in share.items() if v < LOW_SHARE),
+                         "threshold": LOW_SHARE}
     with atomic_output(out_json) as tmp:
         tmp.write_text(json.dumps(s, indent=2) + "\n")
     with atomic_output(plots_dir, directory=True) as tmp:
@@ -51,6 +62,8 @@ def main(
     rep, order = s["repetition_score"], s["order_variation"]
     typer.echo(f"imbalance ratio {fmt(s['imbalance_ratio'])}, repetition {fmt(rep['mean'])} ± {fmt(rep['std'])}, "
                f"order variation {fmt(order)} ({s['videos']} videos; {out_json}, {plots_dir}/)")
+    for key in s["person_share"]["low"]:
+        typer.echo(f"low person share: {low_share_advice(key, share[key])}")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def bikes_frames(tmp_path_factory, bikes) -> Path:
     from pipeline.media.frames import extract_frames
 
     out = tmp_path_factory.mktemp("bikes") / "frames"
-    extract_frames(bikes, out, fps=10, height=136)
+    extract_frames(bikes, out, fps=10, short_side=136)
     return out
 
 

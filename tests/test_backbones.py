@@ -28,7 +28,7 @@ def tiny_frames(tmp_path_factory, bikes):
     from pipeline.media.frames import extract_frames
 
     out = tmp_path_factory.mktemp("tiny") / "frames"
-    extract_frames(bikes, out, fps=2, height=68)
+    extract_frames(bikes, out, fps=2, short_side=68)
     return out
 
 

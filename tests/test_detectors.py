@@ -25,12 +25,12 @@ PINS = {f.path.rsplit("/", 1)[-1]: f.sha256 for f in WEIGHTS.files}
 
 @pytest.fixture(scope="module")
 def bikes25(tmp_path_factory, bikes):
-    """bikes.mp4 at its own 25 fps and the shipped frames.height (240 rows), with who shows, labelled by eye
+    """bikes.mp4 at its own 25 fps and the shipped frames.short_side (240 rows), with who shows, labelled by eye
     (benchmarks/bikes_persons.json): (frames dir, (250,) person shows, (250,) sure: not within a frame of a boundary)."""
     from pipeline.media.frames import extract_frames
 
     out = tmp_path_factory.mktemp("bikes25") / "frames"
-    extract_frames(bikes, out, fps=25, height=240)
+    extract_frames(bikes, out, fps=25, short_side=240)
     shows, sure = np.zeros(250, bool), np.ones(250, bool)
     for lo, hi in json.loads((REPO / "benchmarks" / "bikes_persons.json").read_text())["person_frames"]:
         shows[lo : hi + 1] = True

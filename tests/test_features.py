@@ -116,6 +116,6 @@ def test_frames_smaller_than_the_model_wants_are_upscaled_with_one_warning_and_r
         assert fs.attrs["input_scale"] == pytest.approx(182 / 136, abs=1e-4)
     err = capsys.readouterr().err
     assert err.count("warning: x3d_xs resizes frames to a short side of 182, but the stored frames have 136: they "
-                     "are upscaled 1.34x. Set frames.height to 182 or more") == 1
+                     "are upscaled 1.34x. Set frames.short_side to 182 or more") == 1
     pixels, _ = extract_features(bikes_frames, tmp_path / "p.zarr", **(KW | {"backbone": "pixels"}))  # 128 <= 136
     assert pixels.attrs["input_scale"] < 1 and "pixels resizes" not in capsys.readouterr().err

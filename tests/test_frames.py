@@ -39,8 +39,8 @@ def test_chunks_start_at_keyframes_and_map_every_output_frame():
 def test_several_processes_write_the_same_bytes_as_one(bikes, tmp_path):
     info = probe(bikes)
     assert len(plan_chunks(info, source_indices(info, 25), parts=8)) > 1  # bikes.mp4 really is cut
-    extract_frames(bikes, tmp_path / "one", fps=25, height=136, workers=1)
-    extract_frames(bikes, tmp_path / "two", fps=25, height=136, workers=2)
+    extract_frames(bikes, tmp_path / "one", fps=25, short_side=136, workers=1)
+    extract_frames(bikes, tmp_path / "two", fps=25, short_side=136, workers=2)
     one, two = sorted((tmp_path / "one").iterdir()), sorted((tmp_path / "two").iterdir())
     assert [p.name for p in one] == [p.name for p in two] and len(one) == 251
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two))
@@ -56,7 +56,7 @@ if __name__ == "__main__":
     for _ in range(5):
         cv2.resize(big, (1000, 1000), interpolation=cv2.INTER_AREA)  # OpenCV's thread pool is running
     torch.ones(500, 500) @ torch.ones(500, 500)  # and torch's
-    print(extract_frames(sys.argv[1], sys.argv[2], fps=25, height=68, workers=2))
+    print(extract_frames(sys.argv[1], sys.argv[2], fps=25, short_side=68, workers=2))
 """
 
 
@@ -104,14 +104,18 @@ def test_rotated_phone_video_is_written_upright(degrees, bikes, tmp_path):
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", str(degrees), "-i",
                     str(bikes), "-t", "1", "-c", "copy", str(rotated)], check=True)
     assert probe(rotated).rotation == degrees % 360
-    extract_frames(bikes, tmp_path / "plain", fps=25, height=None)
-    extract_frames(rotated, tmp_path / "upright", fps=25, height=None)
+    extract_frames(bikes, tmp_path / "plain", fps=25, short_side=None)
+    extract_frames(rotated, tmp_path / "upright", fps=25, short_side=None)
     turned = np.rot90(cv2.imread(str(tmp_path / "plain" / "000010.jpg")), degrees // 90)
     upright = cv2.imread(str(tmp_path / "upright" / "000010.jpg"))
     assert upright.shape == turned.shape == ((272, 640, 3) if degrees == 180 else (640, 272, 3))
     assert np.abs(upright.astype(int) - turned).mean() < 2  # the same picture, re-encoded once more
     manifest = json.loads((tmp_path / "upright" / "manifest.json").read_text())
     assert (manifest["rotation"], manifest["width"], manifest["height"]) == (degrees % 360, *upright.shape[1::-1])
-    extract_frames(rotated, tmp_path / "small", fps=25, height=320)  # height counts upright rows, never upscaled
-    assert cv2.imread(str(tmp_path / "small" / "000000.jpg")).shape[:2] == ((272, 640) if degrees == 180
+    # the short side is sized, portrait or landscape, and never upscaled
+    extract_frames(rotated, tmp_path / "small", fps=25, short_side=136)
+    assert cv2.imread(str(tmp_path / "small" / "000000.jpg")).shape[:2] == ((136, 320) if degrees == 180
                                                                             else (320, 136))
+    assert json.loads((tmp_path / "small" / "manifest.json").read_text())["short_side"] == 136
+    extract_frames(rotated, tmp_path / "native", fps=25, short_side=320)
+    assert cv2.imread(str(tmp_path / "native" / "000000.jpg")).shape[:2] == upright.shape[:2]

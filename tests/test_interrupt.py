@@ -39,7 +39,7 @@ def files(folder: Path) -> dict[str, bytes]:
 def project(tmp_path, bikes) -> Path:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["weights"]["pretrained"] = False
-    params["frames"]["height"] = 136
+    params["frames"]["short_side"] = 136
     params["runtime"]["warm_seconds"] = 0  # each stage its own process; killing a warm process's client: test_warm.py
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.copy(bikes, tmp_path / "clip.mp4")

@@ -69,7 +69,7 @@ def detector() -> BlazePoseDetector:
 def run(video: Path, tmp: Path, detector, search: Search) -> object:
     frames = tmp / "frames"
     if not frames.exists():
-        extract_frames(video, frames, fps=FPS, height=128, workers=1)
+        extract_frames(video, frames, fps=FPS, short_side=128, workers=1)
     return detect_persons(frames, tmp / "p.parquet", detector=detector, every=5, search=search, fps=FPS)
 
 
@@ -101,7 +101,7 @@ def test_an_empty_wall_and_a_poster_on_it_are_not_a_climber(what, detector, tmp_
     summary(table, tmp_path / "wall.parquet")
     err = capsys.readouterr().err
     assert "warning: wall: only" in err and "of its frames show a person to the filter" in err
-    assert "persons.track true" in err and "boulderseg inspect persons wall" in err
+    assert "persons.track true" in err and "boulderseg inspect video wall" in err
 
 
 def test_tiles_cover_the_frame_with_overlap():

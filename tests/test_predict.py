@@ -53,6 +53,8 @@ def test_predict_segments_a_video_as_the_pipeline_would_and_touches_nothing(proj
 
     report = json.loads((out / "report.json").read_text())
     assert report["duration_s"] == 10.0 and report["head"] == "mstcn" and report["backbone"] == "x3d_xs"
+    assert report["notes"] == ["the video's frames are 320x240, below the bundle's frames.short_side (256): a small "
+                               "source is never upscaled, and each backbone resizes it to its own input"]
     assert report["attempts"] == (seg["label"] == "grimpe").sum()
     assert sum(ph["total_s"] for ph in report["phases"].values()) == pytest.approx(10.0)
     assert (out / "timeline.png").read_bytes()[:4] == b"\x89PNG"
@@ -131,13 +133,35 @@ def test_predict_refuses_features_not_computed_as_the_bundle_was_trained(project
         assert r.returncode == 1 and words in r.stderr, r.stderr
     # frames stored at another height than the bundle's: rebuilt for real, then refused
     p = yaml.safe_load((project / "params.yaml").read_text())
-    p["frames"]["height"] = 200
+    p["frames"]["short_side"] = 200
     (project / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     sh("dvc", "repro", "features-pytorchvideo-unannotated@climb5_face-x3d_xs", cwd=project)
     r = subprocess.run([BOULDERSEG, "predict", "--all-unannotated", "--model", str(model)], cwd=project,
                        capture_output=True, text=True)
-    assert r.returncode == 1 and "frame_height: the store has 200, the bundle 240" in r.stderr, r.stderr
+    assert r.returncode == 1 and "frames_short_side: the store has 200, the bundle 256" in r.stderr, r.stderr
     assert not (project / "data/unannotated/predicted/climb5_face").exists()
+
+
+def test_a_bundle_trained_on_small_sources_segments_a_taller_video(project, tmp_path):
+    """The sample's sources are 240 rows, below frames.short_side (256): a real video is taller, and what its
+    backbone sees is sized the same way (frames.short_side, then the input spec), so it is segmented."""
+    import av
+
+    tall = tmp_path / "tall.mp4"
+    with av.open(str(project / "data/raw/videos/climb3_face.mp4")) as src, av.open(str(tall), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+        for frame in src.decode(video=0):
+            out.mux(stream.encode(frame.reformat(width=640, height=480, format="yuv420p")))
+        out.mux(stream.encode())
+    out = tmp_path / "pred"
+    r = subprocess.run([BOULDERSEG, "predict", str(tall), "--model", str(project / "models/x3d_xs/linear"), "--out",
+                        str(out)], cwd=project, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((out / "work/frames/manifest.json").read_text())
+    assert (manifest["width"], manifest["height"], manifest["short_side"]) == (342, 256, 256)
+    assert json.loads((out / "report.json").read_text())["notes"] == [] and "below the bundle's" not in r.stderr
+    assert len(pd.read_csv(out / "frames.csv")) == 250
 
 
 @pytest.mark.parametrize(("key", "value", "words"), [

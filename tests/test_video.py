@@ -86,12 +86,12 @@ def test_variable_rate_source_is_placed_by_timestamps_not_the_stated_rate(tmp_pa
         "source": str(tmp_path / "vfr.mkv"), "codec": "h264", "stated_fps": 30.0,
         "mean_fps": pytest.approx(180 / float(info.duration)), "duration_s": pytest.approx(float(info.duration)),
         "source_frames": 180, "decoded": 180, "missing": 0, "keyframes": len(info.keyframes), "rotation": 0,
-        "fps": 25, "frames": 200, "width": 128, "height": 32}
+        "fps": 25, "frames": 200, "width": 128, "height": 32, "short_side": None}
 
 
 def test_extract_frames_native_fps_exact_count_and_names(bikes, tmp_path):
     out = tmp_path / "f"
-    assert extract_frames(bikes, out, fps=25, height=None) == 250
+    assert extract_frames(bikes, out, fps=25, short_side=None) == 250
     names = sorted(p.name for p in out.iterdir())
     assert names[0] == "000000.jpg" and names[-2:] == ["000249.jpg", "manifest.json"] and len(names) == 251
     assert cv2.imread(str(out / "000100.jpg")).shape == (272, 640, 3)
@@ -118,7 +118,7 @@ def test_rerun_after_a_crash_replaces_stale_temp_output(bikes, tmp_path):
     stale = tmp_path / ".f.tmp-99999"
     stale.mkdir()
     (stale / "000000.jpg").write_bytes(b"half")
-    extract_frames(bikes, out, fps=5, height=68)
+    extract_frames(bikes, out, fps=5, short_side=68)
     assert not stale.exists() and len(list(out.glob("*.jpg"))) == 50
 
 
@@ -220,7 +220,7 @@ def test_a_cut_off_last_packet_ends_the_video_at_its_last_decoded_frame(bikes, t
     assert probe(video).n_frames == info.n_frames  # the same answer, and the warning only once
     err = capsys.readouterr().err
     assert err.count("warning:") == 1 and f"{video}: its last {info.missing} of 250 frames do not decode" in err
-    n = extract_frames(video, tmp_path / "f", fps=25, height=64)
+    n = extract_frames(video, tmp_path / "f", fps=25, short_side=64)
     assert n == output_frame_count(info, 25) == info.n_frames  # 25 fps source: one output frame each
     manifest = json.loads((tmp_path / "f" / "manifest.json").read_text())
     assert (manifest["source_frames"], manifest["decoded"], manifest["missing"]) == (250, n, info.missing)

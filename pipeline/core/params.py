@@ -65,7 +65,8 @@ class Labels(Section):
 
 
 class Frames(Section):
-    height: int | None = Field(default=256, gt=0)  # rows after resizing, never above the source's; null: the source's
+    short_side: int | None = Field(default=256, gt=0)  # the short side after resizing (rows of a landscape video, columns
+    # of a portrait one), never above the source's; null: the source's size
     jpg_quality: int = Field(default=90, ge=1, le=100)
 
 
@@ -229,6 +230,7 @@ def load(path: str | Path = DEFAULT_PARAMS) -> Params:
 _MOVED = {"features.backbone": "features.backbones.<family> (a list per library family)",
           "weights.dir": "runtime.weights_dir", "frames.workers": "runtime.frames_workers",
           "persons.batch": "runtime.persons_batch", "persons.device": "runtime.device",
+          "frames.height": "frames.short_side (rows of a landscape video, columns of a portrait one)",
           "features.batch_size": "runtime.features_batch", "features.device": "runtime.device",
           "features.workers": "runtime.features_workers"}
 _EXPECTED = {

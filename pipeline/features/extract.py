@@ -176,9 +176,18 @@ def frame_size(paths: list[Path]) -> tuple[int, int]:
     return int(image.shape[0]), int(image.shape[1])
 
 
+def configured_short_side(frames_dir: str | Path) -> int | None:
+    """The frames.short_side the frames were written with (their manifest's); None when it does not say."""
+    try:
+        return json.loads((Path(frames_dir) / "manifest.json").read_text()).get("short_side")
+    except (OSError, ValueError):
+        return None
+
+
 def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretrained: bool, weights_dir: str | Path,
                  seed: int, pooling: str, clip: str, fps: float, window: int, stride: int, dtype: str,
-                 skip_static: float | None = None, pose_smoothing: str = "none") -> dict:
+                 skip_static: float | None = None, pose_smoothing: str = "none",
+                 frames_short_side: int | None = None) -> dict:
     """What a store made now would record as its configuration, all but the frames' fingerprint."""
     fed = spec.input.clip(clip)
     return {
@@ -190,6 +199,7 @@ def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretra
             "interpolation": "INTER_AREA", "frame_pooling": pooling if spec.level == "frame" else None},
         "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": n_frames, "frame_height": height,
         "skip_static": skip_static, "pose_smoothing": smoothed(spec, pose_smoothing),
+        "frames_short_side": frames_short_side,
     }
 
 
@@ -244,7 +254,8 @@ def extract_features(
     size = frame_size(paths)
     config = store_config(spec, n_frames=len(paths), height=size[0], pretrained=pretrained, weights_dir=weights_dir,
                           seed=seed, pooling=pooling, clip=clip, fps=fps, window=window, stride=stride, dtype=dtype,
-                          skip_static=skip_static, pose_smoothing=pose_smoothing)
+                          skip_static=skip_static, pose_smoothing=pose_smoothing,
+                          frames_short_side=configured_short_side(frames_dir))
     if config["pose_smoothing"] and skip_static is not None:
         raise BouldersegError(f"{frames_dir}: features.pose_smoothing ({pose_smoothing}) needs every fed frame's "
                               f"landmarks, so {backbone} cannot also skip static windows: set features.skip_static "
@@ -346,6 +357,6 @@ def upscale(spec: backbones.Backbone, frames_dir: str | Path, *, short: int) -> 
     if scale > 1 and key not in _UPSCALE_WARNED:
         _UPSCALE_WARNED.add(key)
         warn(f"{spec.name} resizes frames to a short side of {spec.input.needs_rows}, but the stored frames have "
-             f"{short}: they are upscaled {scale:.2f}x. Set frames.height to {spec.input.needs_rows} or more to feed "
+             f"{short}: they are upscaled {scale:.2f}x. Set frames.short_side to {spec.input.needs_rows} or more to feed "
              "it what it was trained on (frames never have more rows than their source).")
     return scale

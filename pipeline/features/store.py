@@ -9,7 +9,8 @@
       motion       (n_windows,) float32, likewise: its clip's difference from the last computed one (NaN: first)
       attrs        the configuration (CONFIG: backbone, weights, preprocessing, windows, dtype, the rows of
                    the frames and a hash of those read; OPTIONAL ones when set: skip_static, pose_smoothing,
-                   boxes: a hash of the person boxes fed), then how it ran (device, precision) and the code version
+                   boxes: a hash of the person boxes fed, frames_short_side: the frames.short_side the frames
+                   were written with), then how it ran (device, precision) and the code version
 
 A store is used only for the configuration it records: one that differs is rebuilt, never read.
 """
@@ -32,7 +33,7 @@ from pipeline.core.errors import BouldersegError
 CHUNK_ROWS = 256
 CONFIG = ("backbone", "family", "level", "feature_dim", "weights", "preprocessing", "fps", "window", "stride",
           "dtype", "n_frames", "frame_height", "frames_sha256")
-OPTIONAL = ("skip_static", "pose_smoothing", "boxes")  # recorded only when set: a store made without is as before
+OPTIONAL = ("skip_static", "pose_smoothing", "boxes", "frames_short_side")  # recorded only when set: a store made without is as before
 
 
 CODE = ("features/extract.py", "features/windows.py", "features/store.py", "media/probe.py", "core/prefetch.py",

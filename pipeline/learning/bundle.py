@@ -83,20 +83,30 @@ def check_store(meta: dict[str, Any], attrs: dict[str, Any], *, store_path: Path
                 member: int = 0) -> None:
     """Refuse a feature store that was not computed the way the bundle's training features of its `member`-th
     backbone were: other weights (file and sha256), preprocessing (input spec, clip rule, pooling), precision,
-    windows, dtype, skipped windows, pose smoothing, or frames of another height than the training features'."""
+    windows, dtype, skipped windows, pose smoothing, or frames written at another frames.short_side. What the
+    backbone sees is its input spec applied to frames sized by frames.short_side, so a video whose source is
+    smaller (its frames stayed below frames.short_side) is not refused: `predict` notes it."""
     require_checkable(meta, bundle_dir)
     b = members(meta)[member]
     expect = json.loads(json.dumps({k: b[k] for k in CHECKED}))
     differ = {k: v for k, v in expect.items() if attrs.get(k) != v}
     differ |= {k: b.get(k) for k in OPTIONAL if attrs.get(k) != b.get(k)}
-    if attrs.get("frame_height") not in b[HEIGHTS]:
-        differ["frame_height"] = b[HEIGHTS][0] if len(b[HEIGHTS]) == 1 else b[HEIGHTS]
+    wanted = short_side(meta)
+    if attrs.get("frames_short_side", wanted) != wanted:
+        differ["frames_short_side"] = wanted
     if differ:
         lines = "\n".join(f"  {k}: the store has {attrs.get(k)!r}, the bundle {v!r}" for k, v in differ.items())
         raise BouldersegError(
             f"{store_path} was not computed as {bundle_dir} was trained, so its predictions would not be the model's:\n"
             f"{lines}\nRecompute it with the bundle's settings (weights file, runtime.device for the precision, "
-            "frames.height), or use a bundle trained on such features.")
+            "frames.short_side), or use a bundle trained on such features.")
+
+
+def short_side(meta: dict[str, Any]) -> int | None:
+    """The frames.short_side the bundle's training frames were written with (a bundle from before the key: its
+    frames.height, which sized the rows of the landscape videos it was trained on)."""
+    frames = meta["frames"]
+    return frames["short_side"] if "short_side" in frames else frames.get("height")
 
 
 @torch.inference_mode()

@@ -130,7 +130,7 @@ def extract_frames(
     out_dir: str | Path,
     *,
     fps: float,
-    height: int | None = None,
+    short_side: int | None = None,
     jpg_quality: int = 90,
     workers: int | None = None,
 ) -> int:
@@ -143,7 +143,7 @@ def extract_frames(
     """
     video, out_dir = Path(video), Path(out_dir)
     info = probe(video)
-    size = output_size(info, height)
+    size = output_size(info, short_side)
     wanted = source_indices(info, fps)
     workers = workers or os.cpu_count() or 1
     chunks = plan_chunks(info, wanted, workers * CHUNKS_PER_WORKER)
@@ -158,6 +158,6 @@ def extract_frames(
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
-        summary = manifest(info, fps=fps, n_out=len(wanted), size=size)
+        summary = manifest(info, fps=fps, n_out=len(wanted), size=size, short_side=short_side)
         (tmp / MANIFEST).write_text(json.dumps(summary, indent=2) + "\n")
     return len(wanted)

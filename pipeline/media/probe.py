@@ -177,7 +177,7 @@ def source_indices(info: VideoInfo, fps: float) -> np.ndarray:
     return np.array([bisect.bisect_right(info.pts, t) - 1 for t in times], dtype=np.int64)
 
 
-def manifest(info: VideoInfo, *, fps: float, n_out: int, size: tuple[int, int]) -> dict:
+def manifest(info: VideoInfo, *, fps: float, n_out: int, size: tuple[int, int], short_side: int | None = None) -> dict:
     """What a frames directory was made from, written beside its frames as manifest.json."""
     return {
         "source": str(info.path), "codec": info.codec,
@@ -185,17 +185,20 @@ def manifest(info: VideoInfo, *, fps: float, n_out: int, size: tuple[int, int]) 
         "mean_fps": info.n_frames / float(info.duration), "duration_s": float(info.duration),
         "source_frames": info.n_frames + info.missing, "decoded": info.n_frames, "missing": info.missing,
         "keyframes": len(info.keyframes), "rotation": info.rotation,
-        "fps": fps, "frames": n_out, "width": size[0], "height": size[1],
+        "fps": fps, "frames": n_out, "width": size[0], "height": size[1], "short_side": short_side,
     }
 
 
-def output_size(info: VideoInfo, height: int | None) -> tuple[int, int]:
-    """(width, height) as displayed after resizing to `height` rows, keeping the aspect ratio, even width; a source
-    with fewer rows keeps its own size: an upscaled frame holds nothing more, only costs more."""
+def output_size(info: VideoInfo, short_side: int | None) -> tuple[int, int]:
+    """(width, height) as displayed after resizing its short side (rows of a landscape video, columns of a portrait
+    one) to `short_side`, keeping the aspect ratio, the long side even; a smaller source keeps its own size: an
+    upscaled frame holds nothing more, only costs more."""
     width0, height0 = info.display_size
-    if not height or height >= height0:
+    if not short_side or short_side >= min(width0, height0):
         return width0, height0
-    return round(width0 * height / height0 / 2) * 2, height
+    if height0 <= width0:
+        return round(width0 * short_side / height0 / 2) * 2, short_side
+    return short_side, round(height0 * short_side / width0 / 2) * 2
 
 
 def frame_paths(frames_dir: str | Path) -> list[Path]:

@@ -7,3 +7,13 @@ offer the complete source under the AGPL; a detector with another licence only i
 
 May import: core, models, media.
 """
+from __future__ import annotations
+
+LOW_SHARE = 0.5  # a video keeping less than this share of its frames is warned about wherever its share is shown
+
+
+def low_share_advice(key: str, share: float) -> str:
+    """What to say of a video whose person share is below LOW_SHARE."""
+    return (f"{key}: only {share:.0%} of its frames show a person to the filter, and only those are trained on and "
+            "scored. If a climber is there, try persons.track true, persons.tiles [2, 3], a larger persons.short_side "
+            f"or a lower persons.conf; `boulderseg inspect video {key}` draws what it found.")

@@ -26,11 +26,11 @@ from pipeline.core.prefetch import prefetch
 from pipeline.core.errors import warn
 from pipeline.media.probe import VideoInfo, frame_paths, probe
 from pipeline.media.source import read_frames, video_of
+from pipeline.persons import LOW_SHARE, low_share_advice
 from pipeline.persons.detector import PersonDetector
 from pipeline.persons.search import Found, look
 from pipeline.persons.tracks import Follower, decide, foreground, thumbnail
 
-LOW_SHARE = 0.5  # a video keeping less than this share of its frames is warned about
 UNTRAINED_REASON = "detector untrained (weights.pretrained=false): every frame passes"
 WALL_REASON = "dropped: its track never stands out from the wall"
 BRIDGE_REASON = "bridged: a miss inside the climber's track"
@@ -251,7 +251,4 @@ def summary(table: pa.Table, out_parquet: str | Path) -> None:
     print(f"{out_parquet}: {person.sum()} of {len(person)} frames pass the person filter ({person.mean():.0%}"
           f"{': ' + found if found else ''})")
     if person.mean() < LOW_SHARE:
-        warn(f"{Path(out_parquet).stem}: only {person.mean():.0%} of its frames show a person to the filter, and "
-             "only those are trained on and scored. If a climber is there, try persons.track true, persons.tiles "
-             "[2, 3], a larger persons.short_side or a lower persons.conf; `boulderseg inspect persons "
-             f"{Path(out_parquet).stem}` draws what it found.")
+        warn(low_share_advice(Path(out_parquet).stem, float(person.mean())))

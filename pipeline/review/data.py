@@ -18,6 +18,7 @@ from pipeline.core import params
 from pipeline.core.errors import BouldersegError
 from pipeline.core.names import name_problem
 from pipeline.media.probe import FRAME_NAME
+from pipeline.persons import LOW_SHARE, low_share_advice
 from pipeline.views.look import person_share, predictions_of, video_frames, video_of
 from pipeline.views.phases import phases
 
@@ -71,6 +72,7 @@ def video_row(p: params.Params, key: str, stale: list[str] | None, root: Path) -
         "frames": manifest["frames"] if manifest else None,
         "duration_s": round(manifest["frames"] / manifest["fps"], 2) if manifest else None,
         "person_share": None if share is None else round(share, 4),
+        "person_warning": low_share_advice(key, share) if share is not None and share < LOW_SHARE else None,
         "phase_shares": {c: round(float(n), 4) for c in p.labels.classes
                          if (n := (labels == c).mean() if len(labels) else 0) > 0},
         "stale": None if stale is None else sorted(s.partition("@")[0] for s in stale

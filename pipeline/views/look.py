@@ -19,6 +19,7 @@ from pipeline.core import params
 from pipeline.core.atomic import atomic_output
 from pipeline.core.commandline import dvc_executable
 from pipeline.core.errors import BouldersegError
+from pipeline.persons import LOW_SHARE, low_share_advice
 from pipeline.views.tables import table
 
 def dvc_status(root: Path = Path(".")) -> dict[str, list]:
@@ -70,11 +71,15 @@ def status_table(p: params.Params, stale: list[str], root: Path = Path(".")) -> 
         rerun = [s.partition("@")[0] for s in stale if video_of(s, keys) == key]
         rows.append([key, v.climb or "", v.view or "", "yes" if key in p.videos else "no",
                      json.loads(manifest.read_text())["frames"] if manifest.exists() else "-",
-                     "-" if share is None else f"{100 * share:.0f} %", ", ".join(have) or "-",
+                     "-" if share is None else f"{100 * share:.0f} %" + (" (low)" if share < LOW_SHARE else ""),
+                     ", ".join(have) or "-",
                      ", ".join(rerun) or "up to date"])
     text = table(rows, ["video", "climb", "view", "annotated", "frames", "person", "features", "dvc would rerun"])
     others = [s for s in stale if video_of(s, keys) is None]
-    return text + "\n" + (f"also stale: {', '.join(others)}" if others else "no aggregate stage is stale")
+    low = [low_share_advice(key, share) for key in keys
+           if (share := person_share(artifacts(p, key, root)[0])) is not None and share < LOW_SHARE]
+    return "\n".join([text, f"also stale: {', '.join(others)}" if others else "no aggregate stage is stale",
+                      *(f"low person share: {line}" for line in low)])
 
 
 def video_frames(p: params.Params, key: str, root: Path = Path(".")) -> tuple[pd.DataFrame, dict]:

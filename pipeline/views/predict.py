@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.annotations.videotable import UNANNOTATED
 from pipeline.core import params
 from pipeline.core.atomic import atomic_output
-from pipeline.core.errors import BouldersegError
+from pipeline.core.errors import BouldersegError, warn
 from pipeline.features import store
 from pipeline.learning import bundle
 from pipeline.learning.dataset import nearest_window
@@ -43,7 +43,7 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
     bundle.require_checkable(meta, bundle_dir)  # before any work
     b, w = meta["backbone"], meta["weights"]
     work = out_dir / "work"
-    extract_frames(video, work / "frames", fps=b["fps"], height=meta["frames"]["height"],
+    extract_frames(video, work / "frames", fps=b["fps"], short_side=bundle.short_side(meta),
                    jpg_quality=meta["frames"]["jpg_quality"], workers=runtime.frames_workers)
     persons = params.Persons(**meta["persons"])  # a bundle from before the search keys looks as it was trained
     detector = registry.build(persons, pretrained=w["pretrained"], weights_dir=runtime.weights_dir,
@@ -96,6 +96,17 @@ def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path =
                          stores=stores, frames_dir=Path("data/frames") / key)
 
 
+def notes(manifest: dict, meta: dict) -> list[str]:
+    """What the coach should know of how this video was seen: frames below the bundle's frames.short_side."""
+    wanted, (w, h) = bundle.short_side(meta), (manifest["width"], manifest["height"])
+    if wanted and min(w, h) < wanted:
+        note = (f"the video's frames are {w}x{h}, below the bundle's frames.short_side ({wanted}): a small source is "
+                "never upscaled, and each backbone resizes it to its own input")
+        warn(note)
+        return [note]
+    return []
+
+
 def write_outputs(video: Path, head, meta: dict, bundle_dir: Path, out_dir: Path, *, person: np.ndarray,
                   stores: list[store.FeatureSet], frames_dir: Path) -> Prediction:
     """Predict every frame from a video's window features (a fusion's stores concatenated, in the bundle's order)
@@ -106,13 +117,15 @@ def write_outputs(video: Path, head, meta: dict, bundle_dir: Path, out_dir: Path
     features = np.concatenate([np.asarray(fs.features) for fs in stores], axis=1)  # (W, D1 + D2 + …)
     labels, confidence = bundle.predict(head, meta, features, nearest_window(np.asarray(stores[0].frame_range), n))
     fps = b["fps"]
-    duration = json.loads((frames_dir / MANIFEST).read_text())["duration_s"]  # the frames stage timed the video
+    manifest = json.loads((frames_dir / MANIFEST).read_text())
+    duration = manifest["duration_s"]  # the frames stage timed the video
     frames = pd.DataFrame({"frame": np.arange(n), "time": np.round(np.arange(n) / fps, 4), "label": labels,
                            "confidence": np.round(confidence, 4)})
     words = phases.annotator_words(meta["labels"]["map"], meta["classes"])
     segments = phases.segments_table(labels, fps=fps, duration=duration, words=words)
     report = phases.report(labels, person, fps=fps, duration=duration) | {
-        "video": str(video), "model": str(bundle_dir), "backbone": b["backbone"], "head": meta["head"]}
+        "video": str(video), "model": str(bundle_dir), "backbone": b["backbone"], "head": meta["head"],
+        "notes": notes(manifest, meta)}
     phases.write_segments(segments, out_dir)
     with atomic_output(out_dir / "frames.csv") as tmp:
         frames.to_csv(tmp, index=False)

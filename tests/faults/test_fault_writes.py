@@ -55,7 +55,7 @@ def assert_disk_full_message(e: BouldersegError, out: Path) -> None:
 def test_frames_disk_full_injected(tmp_path, bikes, monkeypatch):
     monkeypatch.setattr(Path, "write_bytes", disk_full_after(30, Path.write_bytes))
     with pytest.raises(BouldersegError) as e:
-        extract_frames(bikes, tmp_path / "frames", fps=25, height=136, workers=1)
+        extract_frames(bikes, tmp_path / "frames", fps=25, short_side=136, workers=1)
     assert_disk_full_message(e.value, tmp_path / "frames")
     assert list(tmp_path.iterdir()) == []
 
@@ -174,12 +174,12 @@ def fill(disk: Path) -> None:
 def test_frames_on_a_full_tmpfs_then_a_rerun_with_room_matches_a_clean_run(tmp_path, bikes, tmpfs):
     disk = tmpfs(512 * 1024)
     with pytest.raises(BouldersegError) as e:
-        extract_frames(bikes, disk / "frames", fps=25, height=136, workers=2)
+        extract_frames(bikes, disk / "frames", fps=25, short_side=136, workers=2)
     assert_disk_full_message(e.value, disk / "frames")
     assert list(disk.iterdir()) == []
     subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
-    extract_frames(bikes, disk / "frames", fps=25, height=136, workers=2)
-    extract_frames(bikes, tmp_path / "clean", fps=25, height=136, workers=2)
+    extract_frames(bikes, disk / "frames", fps=25, short_side=136, workers=2)
+    extract_frames(bikes, tmp_path / "clean", fps=25, short_side=136, workers=2)
     assert files(disk / "frames") == files(tmp_path / "clean") and len(files(tmp_path / "clean")) == 251
 
 
@@ -213,7 +213,7 @@ def test_frames_into_a_read_only_folder(tmpfs, bikes):
     disk = tmpfs(1024 * 1024, ro=True)
     with pytest.raises(BouldersegError, match=r"frames: cannot write there \(Read-only file system: .*Make the folder "
                                               r"writable, or write the output elsewhere"):
-        extract_frames(bikes, disk / "frames", fps=25, height=136, workers=1)
+        extract_frames(bikes, disk / "frames", fps=25, short_side=136, workers=1)
 
 
 def test_labels_into_a_read_only_folder_exits_1_with_one_message(tmp_path, tmpfs, bikes):
