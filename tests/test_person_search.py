@@ -146,6 +146,10 @@ def test_decide_bridges_misses_inside_accepted_tracks_only():
     assert saw[2:4].tolist() == [0, 0]  # 0.6 s apart: longer than max_gap
     saw, _ = decide(frames, tracks, fg, fps=25, max_gap=2.0, min_foreground=None)
     assert saw.tolist() == [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1]  # every track accepted
+    whole = np.zeros(12, bool)
+    whole[7] = True  # track 1 seen once in the whole frame: a person standing still, not the holds of a busy wall
+    saw, _ = decide(frames, tracks, fg, fps=25, max_gap=2.0, min_foreground=0.2, whole=whole)
+    assert saw.tolist() == [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1]
 
 
 def test_foreground_tells_a_moving_shape_from_the_drifting_wall():

@@ -140,3 +140,18 @@ def test_detector_runs_only_on_every_nth_frame(pinned_yolo, bikes_frames, tmp_pa
     assert np.flatnonzero(table["detected"].to_numpy()).tolist() == detection_frames(n, 7).tolist()
     off = ~table["detected"].to_numpy()
     assert (table["n_persons"].to_numpy()[off] == 0).all() and table.schema.metadata[b"every"] == b"7"
+
+
+def test_yolo_searches_tiles_as_one_batch_each_and_then_follows_the_track(pinned_yolo, bikes_frames, tmp_path):
+    from pipeline.persons.filter import Search
+
+    search = Search(tiles=(2, 3), track=True, max_gap=1.0)
+    blind = Recording(yolo(tmp_path, pretrained=True, conf=0.999))  # random weights this sure: nobody, anywhere
+    table = detect_persons(bikes_frames, tmp_path / "a.parquet", detector=blind, every=10, search=search, fps=10)
+    assert blind.calls == [1, 4, 9] * 11  # 100 frames: 0, 10, … 90, 99; the whole frame, then each grid in one batch
+    assert not table["person"].to_numpy().any() and set(table["found_by"].to_pylist()) == {""}
+    seeing = Recording(yolo(tmp_path, pretrained=True, conf=0.0001))  # boxes everywhere
+    table = detect_persons(bikes_frames, tmp_path / "b.parquet", detector=seeing, every=10, search=search, fps=10)
+    assert seeing.calls == [1] * 11  # found in the whole frame, then around its box
+    found = table.filter(table["detected"])["found_by"].to_pylist()
+    assert found[0] == "frame" and "track" in found[1:]

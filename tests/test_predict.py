@@ -91,6 +91,26 @@ def test_an_unannotated_video_gets_frames_persons_features_only_and_predict_fill
     assert stages_run(sh("dvc", "repro", cwd=project)) == set()  # predicting touched no stage's inputs
 
 
+def test_a_phone_clip_whose_last_packet_does_not_decode_goes_through_add_and_repro(project, tmp_path):
+    from pathlib import Path
+
+    from videocut import cut_tail
+
+    entry = make_video(tmp_path / "incoming", climb=6, view="face")
+    phone = cut_tail(Path(entry["video"]), tmp_path / "climb6_face.mp4", 1)
+    added = subprocess.run([BOULDERSEG, "add", str(phone), entry["annotation"], "--climb", "climb6", "--view", "face"],
+                           cwd=project, capture_output=True, text=True)
+    assert added.returncode == 0, added.stderr
+    assert added.stderr.count("warning:") == 1 and "frames do not decode (a cut-off last packet" in added.stderr
+    ran = stages_run(sh("dvc", "repro", cwd=project))
+    assert {"labels@climb6_face", "frames@climb6_face", "persons@climb6_face"} <= ran
+    manifest = json.loads((project / "data/frames/climb6_face/manifest.json").read_text())
+    assert manifest["missing"] > 0 and manifest["source_frames"] == 250 == manifest["decoded"] + manifest["missing"]
+    labels = pd.read_csv(project / "data/labels/climb6_face.csv")
+    assert len(labels) == manifest["frames"] == manifest["decoded"]  # 25 fps: labels follow the decoded length
+    assert pq.read_table(project / "data/persons/climb6_face.parquet").num_rows == manifest["frames"]
+
+
 def edited_bundle(model, tmp_path, edit) -> str:
     """A copy of the bundle at `model` with its bundle.json edited, as if trained elsewhere or by other code."""
     import shutil

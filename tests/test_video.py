@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from videocut import cut_tail
 
 from pipeline.core.errors import BouldersegError
 from pipeline.media.frames import extract_frames
@@ -190,24 +191,6 @@ def test_label_rows_equal_frames_for_a_variable_rate_source(tmp_path):
     labels = label_video(entry, LabelPolicy(classes=("climbing", "nothing")), fps=25).labels
     assert len(labels) == extract_frames(tmp_path / "vfr.mkv", tmp_path / "f", fps=25) == 200  # 8 s, not 178 / 30
     assert labels[188:199] == ["climbing"] * 11 and labels[187] == labels[199] == "nothing"  # 7.52 … 7.92 s
-
-
-def cut_tail(src: Path, out: Path, packets: int) -> Path:
-    """`src` remuxed with the payload of each of its last `packets` packets cut to 20 bytes: they no longer decode,
-    as a phone's cut-off last packet does."""
-    import av
-
-    with av.open(str(src)) as i, av.open(str(out), "w") as o:
-        stream = o.add_stream_from_template(i.streams.video[0])
-        kept = [p for p in i.demux(i.streams.video[0]) if p.size]
-        for j, p in enumerate(kept):
-            if j >= len(kept) - packets:
-                cut = av.Packet(bytes(p)[:20])
-                cut.pts, cut.dts, cut.time_base = p.pts, p.dts, p.time_base
-                p = cut
-            p.stream = stream
-            o.mux(p)
-    return out
 
 
 def test_a_cut_off_last_packet_ends_the_video_at_its_last_decoded_frame(bikes, tmp_path, capsys):

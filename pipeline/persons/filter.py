@@ -203,7 +203,8 @@ def detect_persons(frames_dir: str | Path, out_parquet: str | Path, *, detector:
         fg = foreground(looks.thumbs, near, looks.width) if search.min_foreground is not None else \
             np.full(len(detected), np.nan, np.float32)
         saw, bridged = decide(detected, looks.tracks, fg, fps=fps, max_gap=search.max_gap if search.track else 0.0,
-                              min_foreground=search.min_foreground)
+                              min_foreground=search.min_foreground,
+                              whole=np.array([f.by == "frame" for f in looks.found], bool))
     if looks.width:  # detection pixels -> stored-frame pixels
         scale = cv2.imread(str(paths[0]), cv2.IMREAD_GRAYSCALE).shape[1] / looks.width
         near = near * scale

@@ -93,15 +93,19 @@ def foreground(thumbs: list[np.ndarray], boxes: np.ndarray, image_width: int) ->
 
 
 def decide(frames: np.ndarray, tracks: np.ndarray, fg: np.ndarray, *, fps: float, max_gap: float,
-           min_foreground: float | None) -> tuple[np.ndarray, np.ndarray]:
+           min_foreground: float | None, whole: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """At the sorted detection frames `frames` (D,): whether each saw the climber, and (D,) bool whether that was
     bridged (a miss between two detections of one accepted track at most `max_gap` seconds apart).
 
-    A track (`tracks` (D,), -1: nobody) is accepted when at least a quarter of its detections have a foreground share
-    `fg` of `min_foreground` or more (None: every track): a climber who rests stays in it, while a long track on the
-    wall is not accepted for the few boxes where a drifting camera made the wall differ from its median."""
+    A track (`tracks` (D,), -1: nobody) is accepted when the detector saw it in the whole frame (`whole` (D,) bool)
+    or at least a quarter of its detections have a foreground share `fg` of `min_foreground` or more (None: every
+    track). Tiles are where a busy wall's holds look like a person, and what a whole-frame detector sees can be a
+    person who stands still for most of the video (and so is part of the median); a long track on the wall is not
+    accepted for the few boxes where a drifting camera made the wall differ from its median."""
+    whole = np.zeros(len(frames), bool) if whole is None else whole
     accepted = {t for t in np.unique(tracks[tracks >= 0])
-                if min_foreground is None or np.mean(np.nan_to_num(fg[tracks == t]) >= min_foreground) >= ACCEPT_SHARE}
+                if min_foreground is None or whole[tracks == t].any()
+                or np.mean(np.nan_to_num(fg[tracks == t]) >= min_foreground) >= ACCEPT_SHARE}
     saw = np.array([t in accepted for t in tracks.tolist()], bool)
     bridged = np.zeros(len(frames), bool)
     for t in accepted:
