@@ -16,7 +16,7 @@ from pipeline.media.frames import extract_frames
 from pipeline.persons.blazepose import BlazePoseDetector
 from pipeline.persons.filter import Search, detect_persons, summary
 from pipeline.persons.search import look, tiles
-from pipeline.persons.tracks import Follower, decide, foreground
+from pipeline.persons.tracks import Follower, accepted, bridge, foreground
 
 H, W, FPS, N = 720, 960, 25, 60
 SEARCH = Search(short_side=720, tiles=(2, 3), track=True, max_gap=2.0, min_foreground=0.2)
@@ -115,41 +115,42 @@ def test_tiles_cover_the_frame_with_overlap():
         assert cover.min() >= 1 and cover.max() >= 2
 
 
-def test_look_starts_around_the_last_box(detector):
+def test_look_starts_around_the_last_box_and_scans_when_told(detector):
     image = busy_wall()
     image[300:500, 500:700] = person()
-    around = look(detector, image, last=np.array([520, 320, 680, 480], np.float32), grids=(2, 3))
-    assert around.by == "track" and 480 < around.boxes[0][0] < 720
-    assert look(detector, busy_wall(), last=None, grids=()).by == ""
+    last = np.array([520, 320, 680, 480], np.float32)
+    around = look(detector, image, around=[last], grids=(2, 3), scan=False)
+    assert around.by == ("track",) and 480 < around.boxes[0][0] < 720
+    scanned = look(detector, image, around=[last], grids=(2, 3), scan=True)  # the same person seen twice: one box
+    assert len(scanned.conf) == 1 and scanned.by[0] in {"track", "tile2", "tile3"}
+    assert look(detector, busy_wall(), around=[], grids=(), scan=True).by == ()
 
 
 def test_the_follower_keeps_the_climbers_track_across_a_false_detection():
     f = Follower(fps=25, max_gap=2.0)
     climber = np.array([[100, 100, 140, 200]], np.float32)
-    assert f.step(0, climber) == (0, 0)
-    assert f.step(5, np.array([[600, 50, 640, 150]], np.float32)) == (0, 1)  # far away: another track
-    assert f.step(10, np.zeros((0, 4), np.float32)) == (None, -1)
-    two = np.array([[610, 55, 650, 155], [104, 102, 144, 204]], np.float32)  # the false one the more confident
-    assert f.step(15, two) == (0, 1)  # the most recently seen track continues first...
-    assert f.step(20, climber + 6) == (0, 0)  # ...and the climber's is still live, 0.8 s on
-    assert f.step(200, climber) == (0, 2)  # 7.2 s later: a new track
+    assert f.assign(0, climber).tolist() == [0]
+    assert f.assign(5, np.array([[600, 50, 640, 150]], np.float32)).tolist() == [1]  # far away: another track
+    assert f.assign(10, np.zeros((0, 4), np.float32)).tolist() == []
+    assert [b.tolist() for b in f.live(12)] == [[600, 50, 640, 150], [100, 100, 140, 200]]  # most recent first
+    two = np.array([[610, 55, 650, 155], [104, 102, 144, 204]], np.float32)
+    assert f.assign(15, two).tolist() == [1, 0]  # each live track takes its own box
+    assert f.assign(200, climber).tolist() == [2]  # 7.4 s later: a new track
 
 
-def test_decide_bridges_misses_inside_accepted_tracks_only():
+def test_tracks_are_accepted_by_foreground_or_a_whole_frame_look_and_bridged_inside():
+    tracks = np.array([0, 0, 0, 1, 1, 1, 2, 3, 3])
+    fg = np.array([.5, .4, .1, .01, .02, .0, .6, .25, .01])
+    whole = np.zeros(9, bool)
+    # track 1 never stands out from the wall; 2 is one box, no track; 3 stands out once in two boxes
+    assert accepted(tracks, fg, whole, 0.2) == {0}
+    assert accepted(tracks, fg, whole, None) == {0, 1, 2, 3}
+    whole[4] = whole[6] = True  # seen in the whole frame: a person standing still, not holds seen in a tile
+    assert accepted(tracks, fg, whole, 0.2) == {0, 1, 2}
     frames = np.arange(0, 60, 5)  # 12 detections, 0.2 s apart at 25 fps
-    tracks = np.array([0, 0, -1, -1, 0, 1, -1, 1, 1, -1, -1, 2])
-    fg = np.array([.5, .4, np.nan, np.nan, .3, .01, np.nan, .02, .0, np.nan, np.nan, .6])
-    saw, bridged = decide(frames, tracks, fg, fps=25, max_gap=2.0, min_foreground=0.2)
-    assert saw.tolist() == [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1]  # track 1 is the wall; track 0 bridged at 2, 3
-    assert bridged.tolist() == [0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
-    saw, _ = decide(frames, tracks, fg, fps=25, max_gap=0.3, min_foreground=0.2)
-    assert saw[2:4].tolist() == [0, 0]  # 0.6 s apart: longer than max_gap
-    saw, _ = decide(frames, tracks, fg, fps=25, max_gap=2.0, min_foreground=None)
-    assert saw.tolist() == [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1]  # every track accepted
-    whole = np.zeros(12, bool)
-    whole[7] = True  # track 1 seen once in the whole frame: a person standing still, not the holds of a busy wall
-    saw, _ = decide(frames, tracks, fg, fps=25, max_gap=2.0, min_foreground=0.2, whole=whole)
-    assert saw.tolist() == [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1]
+    track_at = np.array([0, 0, -1, -1, 0, -1, -1, 3, -1, -1, -1, 2])
+    assert bridge(frames, track_at, fps=25, max_gap=2.0).tolist() == [0, 0, 1, 1] + [0] * 8
+    assert not bridge(frames, track_at, fps=25, max_gap=0.5).any()  # 0.6 s apart: longer than max_gap
 
 
 def test_foreground_tells_a_moving_shape_from_the_drifting_wall():
@@ -160,6 +161,6 @@ def test_foreground_tells_a_moving_shape_from_the_drifting_wall():
         x = 100 + 30 * k
         image[300:500, x:x + 100] = 30  # a dark shape crossing the wall
         thumbs.append(cv2.resize(image, (213, 160), interpolation=cv2.INTER_AREA))
-        boxes.append([x, 300, x + 100, 500] if k % 2 else [400, 100, 500, 300])  # the shape, or a patch of wall
-    fg = foreground(thumbs, np.array(boxes, np.float32), 960)
-    assert (fg[1::2] > 0.6).all() and (fg[0::2] < 0.1).all()
+        boxes += [[x, 300, x + 100, 500], [400, 100, 500, 300]]  # the shape, and a patch of wall
+    fg = foreground(thumbs, np.repeat(np.arange(20), 2), np.array(boxes, np.float32), 960)
+    assert (fg[0::2] > 0.6).all() and (fg[1::2] < 0.1).all()

@@ -11,7 +11,7 @@ train and score only on frames that pass; `found_by` records what found each fra
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,12 @@ from pipeline.media.source import read_frames, video_of
 from pipeline.persons import LOW_SHARE, low_share_advice
 from pipeline.persons.detector import PersonDetector
 from pipeline.persons.search import Found, look
-from pipeline.persons.tracks import Follower, decide, foreground, thumbnail
+from pipeline.persons.tracks import Follower, accepted, bridge, foreground, thumbnail
 
 UNTRAINED_REASON = "detector untrained (weights.pretrained=false): every frame passes"
 WALL_REASON = "dropped: its track never stands out from the wall"
 BRIDGE_REASON = "bridged: a miss inside the climber's track"
+RESCAN = 1.0  # seconds: the whole frame and the tiles are looked at at least this often, even while following
 
 BOX = pa.list_(pa.float32(), 4)  # x1, y1, x2, y2 in pixels of the stored frames
 SCHEMA = pa.schema(
@@ -122,13 +123,13 @@ def _read_batches(paths: list[Path], batch: int) -> Iterator[list[np.ndarray]]:
 
 @dataclass
 class Looks:
-    """What the detector found at each detection frame, and which box the filter follows."""
+    """What the detector found at each detection frame, the track of each box, and what the filter follows."""
 
     found: list[Found]
-    chosen: list[int | None]  # index into found[k].boxes of the followed person
-    tracks: np.ndarray  # (D,) int32 track ids, -1: nobody
+    tracks: list[np.ndarray]  # per detection frame, (n,) int32 the track of each box (-1: not tracked)
     thumbs: list[np.ndarray]  # grey thumbnails (searched looks only)
-    width: int  # the looked-at images' width in pixels (0: the stored frames')
+    width: int = 0  # the looked-at images' width in pixels (0: the stored frames')
+    chosen: list[int | None] = field(default_factory=list)  # per detection frame, the followed box (None: nobody)
 
     def near(self) -> np.ndarray:
         """(D, 4) float32 the followed box in the looked-at images' pixels; NaN: nobody."""
@@ -141,30 +142,56 @@ def _plain(detector: PersonDetector, paths: list[Path], batch: int, bar: tqdm) -
     for images in prefetch(_read_batches(paths, batch)):
         found += [Found.of(d, "frame") for d in detector.detect(images)]
         bar.update(len(images))
-    chosen, previous = [], None
+    looks = Looks(found, [np.full(len(f.conf), -1, np.int32) for f in found], [])
+    previous = None
     for f in found:
-        chosen.append(nearest(f.boxes, previous) if len(f.conf) else None)
-        previous = f.boxes[chosen[-1]] if chosen[-1] is not None else previous
-    return Looks(found, chosen, np.full(len(found), -1, np.int32), [], 0)
+        looks.chosen.append(nearest(f.boxes, previous) if len(f.conf) else None)
+        previous = f.boxes[looks.chosen[-1]] if looks.chosen[-1] is not None else previous
+    return looks
 
 
 def _searched(detector: PersonDetector, images: Iterator[tuple[int, np.ndarray]], search: Search, fps: float,
               bar: tqdm) -> Looks:
-    """Each detection frame looked at in order, around the live track's last box first."""
+    """Each detection frame looked at in order: around the live tracks' last boxes, and the whole frame and tiles
+    when they found nobody or RESCAN seconds have passed since the last full look."""
     follow = Follower(fps, search.max_gap if search.track else 0.0)
-    looks = Looks([], [], np.zeros(0, np.int32), [], 0)
-    tracks = []
+    looks, scanned = Looks([], [], []), -np.inf
     for i, image in prefetch(images):
-        f = look(detector, image, last=follow.live(i) if search.track else None, grids=search.tiles)
-        c, t = follow.step(i, f.boxes)
+        around = follow.live(i) if search.track else []
+        scan = (i - scanned) / fps >= RESCAN
+        f = look(detector, image, around=around, grids=search.tiles, scan=scan)
+        if scan or not around or not len(f.conf):
+            scanned = i
         looks.found.append(f)
-        looks.chosen.append(c)
-        tracks.append(t)
+        looks.tracks.append(follow.assign(i, f.boxes))
         looks.thumbs.append(thumbnail(image))
         looks.width = image.shape[1]
         bar.update(1)
-    looks.tracks = np.array(tracks, np.int32)
     return looks
+
+
+def _follow(looks: Looks, detected: np.ndarray, search: Search, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Choose each detection frame's followed box among the accepted tracks' (the track with the most boxes first):
+    sets `looks.chosen`; returns (D,) the followed box's foreground share (NaN: none) and (D,) bool bridged."""
+    frame_of = np.concatenate([np.full(len(f.conf), k) for k, f in enumerate(looks.found)]).astype(int)
+    boxes = np.concatenate([f.boxes for f in looks.found]).reshape(-1, 4)
+    tracks = np.concatenate(looks.tracks).astype(np.int32)
+    whole = np.array([b == "frame" for f in looks.found for b in f.by], bool)
+    fg = foreground(looks.thumbs, frame_of, boxes, looks.width) if search.min_foreground is not None else \
+        np.full(len(boxes), np.nan, np.float32)
+    ok = accepted(tracks, np.nan_to_num(fg), whole, search.min_foreground)
+    size = {t: int((tracks == t).sum()) for t in ok}
+    track_at, fg_at, first = np.full(len(detected), -1, np.int32), np.full(len(detected), np.nan, np.float32), 0
+    looks.chosen = []
+    for k, f in enumerate(looks.found):
+        mine = [i for i, t in enumerate(looks.tracks[k].tolist()) if t in ok]
+        c = max(mine, key=lambda i: (size[int(looks.tracks[k][i])], f.conf[i])) if mine else None
+        looks.chosen.append(c)
+        if c is not None:
+            track_at[k], fg_at[k] = looks.tracks[k][c], fg[first + c]
+        first += len(f.conf)
+    bridged = bridge(detected, track_at, fps=fps, max_gap=search.max_gap if search.track else 0.0)
+    return fg_at, bridged
 
 
 def _images(paths: list[Path], detected: np.ndarray, search: Search, video: VideoInfo | None,
@@ -195,16 +222,12 @@ def detect_persons(frames_dir: str | Path, out_parquet: str | Path, *, detector:
             looks = _plain(detector, [paths[i] for i in detected], batch, bar)
         else:
             looks = _searched(detector, _images(paths, detected, search, video, fps), search, fps, bar)
-    near = looks.near()
     if search.plain:
-        fg = np.full(len(detected), np.nan, np.float32)
-        saw, bridged = ~np.isnan(near[:, 0]), np.zeros(len(detected), bool)
+        fg, bridged = np.full(len(detected), np.nan, np.float32), np.zeros(len(detected), bool)
     else:
-        fg = foreground(looks.thumbs, near, looks.width) if search.min_foreground is not None else \
-            np.full(len(detected), np.nan, np.float32)
-        saw, bridged = decide(detected, looks.tracks, fg, fps=fps, max_gap=search.max_gap if search.track else 0.0,
-                              min_foreground=search.min_foreground,
-                              whole=np.array([f.by == "frame" for f in looks.found], bool))
+        fg, bridged = _follow(looks, detected, search, fps)
+    near = looks.near()
+    saw = ~np.isnan(near[:, 0]) | bridged
     if looks.width:  # detection pixels -> stored-frame pixels
         scale = cv2.imread(str(paths[0]), cv2.IMREAD_GRAYSCALE).shape[1] / looks.width
         near = near * scale
@@ -229,10 +252,11 @@ def _table(paths: list[Path], detected: np.ndarray, looks: Looks, near: np.ndarr
         counts[i], fgs[i] = len(f.conf), fg[k]
         if len(f.conf):
             best[i], boxes[i] = f.conf[0], f.boxes[0].tolist()
+        c = looks.chosen[k]
         if bridged[k]:
             by[i], reason[i] = "bridge", BRIDGE_REASON
-        elif saw[k]:
-            near_box[i], by[i], track[i] = near[k].tolist(), f.by, looks.tracks[k]
+        elif c is not None:
+            near_box[i], by[i], track[i] = near[k].tolist(), f.by[c], looks.tracks[k][c]
         elif len(f.conf):
             reason[i] = WALL_REASON
     by = [b or ("carried" if person[i] else "") for i, b in enumerate(by)]

@@ -2,8 +2,9 @@
 
 Whole-frame detectors miss a climber who is a few hundred pixels of a wide view of a busy wall (BlazePose's
 detector is a selfie and fitness model). The same detector finds them in a crop where they fill more of its input:
-a square around the box the track last had, else overlapping tiles of the frame. The first place that finds a
-person wins, so a frame costs one detector call while the climber is followed.
+a square around the box each live track last had, else overlapping tiles of the frame. While the climber is
+followed a frame costs one detector call; the whole frame and the tiles are still looked at regularly (`scan`),
+so a track that follows something else (a hold that looks like a person) never hides the climber.
 """
 from __future__ import annotations
 
@@ -20,16 +21,17 @@ AROUND_MIN = 0.3  # ... and at least this share of the frame's short side
 
 @dataclass(frozen=True)
 class Found:
-    """A frame's persons in its own pixels, and which look found them: track | frame | tile2 | tile3 … | '' (nobody)."""
+    """A frame's persons in its own pixels, and which look found each: track | frame | tile2 | tile3 …"""
 
     boxes: np.ndarray  # (n, 4) float32 x1, y1, x2, y2, most confident first
     conf: np.ndarray  # (n,) float32
-    by: str
+    by: tuple[str, ...]  # (n,)
 
     @classmethod
-    def of(cls, d: Detections, by: str) -> Found:
+    def of(cls, d: Detections, by: str | tuple[str, ...]) -> Found:
         order = np.argsort(-d.conf, kind="stable")
-        return cls(d.boxes[order], d.conf[order], by if len(order) else "")
+        tags = (by,) * len(d.conf) if isinstance(by, str) else by
+        return cls(d.boxes[order], d.conf[order], tuple(tags[i] for i in order))
 
 
 def tiles(height: int, width: int, grid: int) -> Iterator[tuple[int, int, int, int]]:
@@ -40,7 +42,7 @@ def tiles(height: int, width: int, grid: int) -> Iterator[tuple[int, int, int, i
             yield (round(j * (width - tw) / max(grid - 1, 1)), round(i * (height - th) / max(grid - 1, 1)), tw, th)
 
 
-def around(box: np.ndarray, height: int, width: int) -> tuple[int, int, int, int]:
+def around_box(box: np.ndarray, height: int, width: int) -> tuple[int, int, int, int]:
     """(x, y, w, h) of the square crop centred on `box`, inside the frame."""
     side = max(box[2] - box[0], box[3] - box[1]) * AROUND
     side = int(min(max(side, AROUND_MIN * min(height, width)), min(height, width)))
@@ -51,19 +53,19 @@ def around(box: np.ndarray, height: int, width: int) -> tuple[int, int, int, int
 
 
 def _in_frame(found: list[Detections], rects: list[tuple[int, int, int, int]]) -> Detections:
-    """The crops' detections moved into frame pixels, overlapping duplicates (tiles overlap) merged."""
+    """The crops' detections moved into frame pixels."""
     boxes = [d.boxes + np.array([x, y, x, y], np.float32) for d, (x, y, _, _) in zip(found, rects)]
-    d = Detections(np.concatenate(boxes).astype(np.float32), np.concatenate([d.conf for d in found]))
-    return suppress(d)
+    return Detections(np.concatenate(boxes).astype(np.float32), np.concatenate([d.conf for d in found]))
 
 
-def suppress(d: Detections, iou: float = 0.5) -> Detections:
-    """Greedy non-maximum suppression: a box overlapping a more confident one by more than `iou` is dropped."""
-    order, keep = np.argsort(-d.conf, kind="stable"), []
-    for i in order:
-        if all(_iou(d.boxes[i], d.boxes[k]) <= iou for k in keep):
+def suppress(found: Found, iou: float = 0.5) -> Found:
+    """Greedy non-maximum suppression (overlapping tiles and crops see one person twice): a box overlapping a more
+    confident one by more than `iou` is dropped."""
+    keep: list[int] = []
+    for i in range(len(found.conf)):  # most confident first
+        if all(_iou(found.boxes[i], found.boxes[k]) <= iou for k in keep):
             keep.append(i)
-    return Detections(d.boxes[keep], d.conf[keep])
+    return Found(found.boxes[keep], found.conf[keep], tuple(found.by[i] for i in keep))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -73,21 +75,35 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(w * h / union) if union > 0 else 0.0
 
 
-def look(detector: PersonDetector, image: np.ndarray, *, last: np.ndarray | None, grids: tuple[int, ...]) -> Found:
-    """Persons in one (H, W, 3) BGR frame: around `last` (the track's box, if any), else the whole frame, else the
-    tiles of each grid in turn (each grid one detector batch); the first that finds someone wins."""
+def merge(parts: list[Found]) -> Found:
+    """Several looks' persons in one frame, duplicates suppressed."""
+    parts = [f for f in parts if len(f.conf)]
+    if not parts:
+        return Found.of(Detections.none(), "")
+    d = Detections(np.concatenate([f.boxes for f in parts]), np.concatenate([f.conf for f in parts]))
+    return suppress(Found.of(d, sum((f.by for f in parts), ())))
+
+
+def look(detector: PersonDetector, image: np.ndarray, *, around: list[np.ndarray], grids: tuple[int, ...],
+         scan: bool) -> Found:
+    """Persons in one (H, W, 3) BGR frame: in a crop around each box of `around` (the live tracks' last boxes); then,
+    when those found nobody or `scan` says to look anyway, in the whole frame, else in the tiles of each grid in
+    turn (each grid one detector batch) until one finds someone."""
     h, w = image.shape[:2]
-    if last is not None:
-        x, y, cw, ch = around(last, h, w)
+    parts = []
+    for box in around:
+        x, y, cw, ch = around_box(box, h, w)
         d = detector.detect([image[y:y + ch, x:x + cw]])[0]
         if len(d.conf):
-            return Found.of(_in_frame([d], [(x, y, cw, ch)]), "track")
+            parts.append(Found.of(_in_frame([d], [(x, y, cw, ch)]), "track"))
+    if parts and not scan:
+        return merge(parts)
     d = detector.detect([image])[0]
-    if len(d.conf) or not grids:
-        return Found.of(d, "frame")
+    if len(d.conf):
+        return merge([*parts, Found.of(d, "frame")])
     for grid in grids:
         rects = list(tiles(h, w, grid))
         found = detector.detect([image[y:y + th, x:x + tw] for x, y, tw, th in rects])
         if any(len(f.conf) for f in found):
-            return Found.of(_in_frame(found, rects), f"tile{grid}")
-    return Found.of(Detections.none(), "")
+            return merge([*parts, Found.of(_in_frame(found, rects), f"tile{grid}")])
+    return merge(parts)

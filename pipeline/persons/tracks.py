@@ -14,7 +14,7 @@ import numpy as np
 
 THUMB = 160  # short side of the grey thumbnails the background is estimated from
 DIFF = 25  # grey levels: a pixel this far from the background is foreground
-ACCEPT_SHARE = 0.25  # of a track's detections that must stand out from the wall
+MIN_BOXES = 2  # a track found only in tiles needs this many boxes: one box is no track
 MEDIAN_OF = 255  # thumbnails, evenly spaced, whose median is the background
 
 
@@ -27,38 +27,36 @@ def linked(last: np.ndarray, box: np.ndarray, seconds: float) -> bool:
 
 @dataclass
 class Follower:
-    """Chooses, at each detection, the box that continues a live track (the most recently seen first), else the most
-    confident box, which starts a new track. A track is live for `max_gap` seconds after its last box, so a false
-    detection elsewhere does not end the climber's track."""
+    """Links each detection's boxes to live tracks: each live track (the most recently seen first) takes the nearest
+    box it can be (`linked`); a box no track takes starts a track of its own. A track is live for `max_gap` seconds
+    after its last box, so one false detection elsewhere does not end the climber's track."""
 
     fps: float
     max_gap: float
     seen: dict[int, tuple[int, np.ndarray]] = field(default_factory=dict)  # track -> (last frame, last box)
 
-    def _live(self, frame: int) -> list[tuple[int, int, np.ndarray]]:
-        """(track, last frame, last box) of the live tracks, the most recently seen first."""
-        live = [(t, f, b) for t, (f, b) in self.seen.items() if (frame - f) / self.fps <= self.max_gap]
-        return sorted(live, key=lambda x: -x[1])
+    def live(self, frame: int, most: int = 2) -> list[np.ndarray]:
+        """The last boxes of at most `most` tracks live at `frame`, the most recently seen first."""
+        live = sorted(((f, b) for f, b in self.seen.values() if (frame - f) / self.fps <= self.max_gap),
+                      key=lambda x: -x[0])
+        return [b for _, b in live[:most]]
 
-    def live(self, frame: int) -> np.ndarray | None:
-        """The most recently seen live track's last box at `frame`, else None."""
-        live = self._live(frame)
-        return live[0][2] if live else None
-
-    def step(self, frame: int, boxes: np.ndarray) -> tuple[int | None, int]:
-        """(index of the chosen box or None, its track id or -1) among `boxes` (most confident first)."""
-        if not len(boxes):
-            return None, -1
-        chosen, track = 0, len(self.seen)
-        for t, f, last in self._live(frame):
-            near = [i for i, b in enumerate(boxes) if linked(last, b, (frame - f) / self.fps)]
-            if near:
+    def assign(self, frame: int, boxes: np.ndarray) -> np.ndarray:
+        """(n,) int32 the track of each of `boxes` at `frame`."""
+        tracks = np.full(len(boxes), -1, np.int32)
+        live = sorted(((t, f, b) for t, (f, b) in self.seen.items() if (frame - f) / self.fps <= self.max_gap),
+                      key=lambda x: -x[1])
+        for t, f, last in live:
+            free = [i for i in range(len(boxes)) if tracks[i] < 0 and linked(last, boxes[i], (frame - f) / self.fps)]
+            if free:
                 centre = (last[:2] + last[2:]) / 2
-                chosen = min(near, key=lambda i: float(np.linalg.norm((boxes[i, :2] + boxes[i, 2:]) / 2 - centre)))
-                track = t
-                break
-        self.seen[track] = (frame, boxes[chosen].copy())
-        return chosen, track
+                tracks[min(free, key=lambda i: float(np.linalg.norm((boxes[i, :2] + boxes[i, 2:]) / 2 - centre)))] = t
+        for i in np.flatnonzero(tracks < 0):
+            tracks[i] = len(self.seen)
+            self.seen[int(tracks[i])] = (frame, boxes[i].copy())
+        for i, t in enumerate(tracks.tolist()):
+            self.seen[t] = (frame, boxes[i].copy())
+        return tracks
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
@@ -68,49 +66,49 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (round(grey.shape[1] * k), round(grey.shape[0] * k)), interpolation=cv2.INTER_AREA)
 
 
-def foreground(thumbs: list[np.ndarray], boxes: np.ndarray, image_width: int) -> np.ndarray:
-    """(D,) float32: the share of each box's pixels that differ from the background by more than DIFF grey levels,
-    each thumbnail first shifted onto the background (phase correlation: a drifting camera); NaN where the box is.
+def foreground(thumbs: list[np.ndarray], frame_of: np.ndarray, boxes: np.ndarray, image_width: int) -> np.ndarray:
+    """(B,) float32: the share of each box's pixels that differ from the background by more than DIFF grey levels,
+    its frame's thumbnail first shifted onto the background (phase correlation: a drifting camera).
 
-    `boxes` (D, 4) are in pixels of images `image_width` wide; `thumbs` are their thumbnails, one per box."""
-    out = np.full(len(thumbs), np.nan, np.float32)
-    if not len(thumbs):
+    `thumbs` are the detection frames' grey thumbnails; box b (`boxes` (B, 4), pixels of images `image_width`
+    wide) is in frame `frame_of[b]`."""
+    out = np.zeros(len(boxes), np.float32)
+    if not len(boxes):
         return out
     pick = np.unique(np.linspace(0, len(thumbs) - 1, min(MEDIAN_OF, len(thumbs))).round().astype(int))
     background = np.median(np.stack([thumbs[i] for i in pick]), 0).astype(np.float32)
     scale = thumbs[0].shape[1] / image_width
-    for i, (thumb, box) in enumerate(zip(thumbs, boxes)):
-        if np.isnan(box).any():
-            continue
-        grey = thumb.astype(np.float32)
-        (dx, dy), _ = cv2.phaseCorrelate(background, grey)
-        grey = cv2.warpAffine(grey, np.float32([[1, 0, -dx], [0, 1, -dy]]), grey.shape[::-1],
-                              borderMode=cv2.BORDER_REPLICATE)
-        x1, y1, x2, y2 = np.clip(np.round(box * scale).astype(int), 0, [grey.shape[1], grey.shape[0]] * 2)
-        patch = np.abs(grey[y1:y2 + 1, x1:x2 + 1] - background[y1:y2 + 1, x1:x2 + 1])
-        out[i] = float((patch > DIFF).mean()) if patch.size else 0.0
+    aligned: dict[int, np.ndarray] = {}
+    for b, (k, box) in enumerate(zip(frame_of.tolist(), boxes)):
+        if k not in aligned:
+            grey = thumbs[k].astype(np.float32)
+            (dx, dy), _ = cv2.phaseCorrelate(background, grey)
+            aligned[k] = np.abs(cv2.warpAffine(grey, np.float32([[1, 0, -dx], [0, 1, -dy]]), grey.shape[::-1],
+                                               borderMode=cv2.BORDER_REPLICATE) - background)
+        x1, y1, x2, y2 = np.clip(np.round(box * scale).astype(int), 0, [background.shape[1], background.shape[0]] * 2)
+        patch = aligned[k][y1:y2 + 1, x1:x2 + 1]
+        out[b] = float((patch > DIFF).mean()) if patch.size else 0.0
     return out
 
 
-def decide(frames: np.ndarray, tracks: np.ndarray, fg: np.ndarray, *, fps: float, max_gap: float,
-           min_foreground: float | None, whole: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """At the sorted detection frames `frames` (D,): whether each saw the climber, and (D,) bool whether that was
-    bridged (a miss between two detections of one accepted track at most `max_gap` seconds apart).
+def accepted(tracks: np.ndarray, fg: np.ndarray, whole: np.ndarray, min_foreground: float | None) -> set[int]:
+    """The tracks that are a person: per box, its track `tracks` (B,), foreground share `fg` (B,) and whether the
+    whole-frame look found it `whole` (B,). A track is accepted when the detector saw it in the whole frame once,
+    or it has MIN_BOXES boxes whose median foreground share is at least `min_foreground` (None: every track). Tiles are where a busy wall's holds look like a person; what the whole-frame look sees can be a person
+    who stands still for most of the video (and so is part of the median); and a track on the wall is not accepted
+    for the few boxes where a drifting camera made the wall differ from its median."""
+    return {int(t) for t in np.unique(tracks)
+            if min_foreground is None or whole[tracks == t].any()
+            or ((tracks == t).sum() >= MIN_BOXES and np.median(fg[tracks == t]) >= min_foreground)}
 
-    A track (`tracks` (D,), -1: nobody) is accepted when the detector saw it in the whole frame (`whole` (D,) bool)
-    or at least a quarter of its detections have a foreground share `fg` of `min_foreground` or more (None: every
-    track). Tiles are where a busy wall's holds look like a person, and what a whole-frame detector sees can be a
-    person who stands still for most of the video (and so is part of the median); a long track on the wall is not
-    accepted for the few boxes where a drifting camera made the wall differ from its median."""
-    whole = np.zeros(len(frames), bool) if whole is None else whole
-    accepted = {t for t in np.unique(tracks[tracks >= 0])
-                if min_foreground is None or whole[tracks == t].any()
-                or np.mean(np.nan_to_num(fg[tracks == t]) >= min_foreground) >= ACCEPT_SHARE}
-    saw = np.array([t in accepted for t in tracks.tolist()], bool)
+
+def bridge(frames: np.ndarray, track_at: np.ndarray, *, fps: float, max_gap: float) -> np.ndarray:
+    """(D,) bool: the detection frames (sorted `frames` (D,)) inside a gap of at most `max_gap` seconds between two
+    detections of one track, where `track_at` (D,) is the accepted track each detection saw (-1: none)."""
     bridged = np.zeros(len(frames), bool)
-    for t in accepted:
-        at = np.flatnonzero(tracks == t)
+    for t in np.unique(track_at[track_at >= 0]):
+        at = np.flatnonzero(track_at == t)
         for a, b in zip(at[:-1], at[1:]):
             if b > a + 1 and (frames[b] - frames[a]) / fps <= max_gap:
-                bridged[a + 1:b] = ~saw[a + 1:b]
-    return saw | bridged, bridged
+                bridged[a + 1:b] = track_at[a + 1:b] < 0
+    return bridged
