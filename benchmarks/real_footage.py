@@ -1,12 +1,14 @@
 """The person filter on real climbing footage: the share of frames kept, what found them, and its cost, against
-the filter as it was before it searched (BlazePose on the whole 256-row JPG, conf 0.5, every 5th frame, carry).
+the filter as main had it before 2026-12-05 ("before": BlazePose on the whole JPG, 256 rows high whatever the
+orientation, conf 0.5, every 5th frame, carry).
 
     python benchmarks/real_footage.py CLIP.mp4 [CLIP.mp4 ...] [--walls] [--minutes 5] [--params params.yaml]
 
 Each clip must show a person in every frame (the footage of ../shared/footage does; its README says so), so the
 share kept is the filter's recall. Frames are written as the frames stage writes them (params.yaml's data.fps and
-frames), then `detect_persons` runs with the persons section of --params ("now") and with the old settings
-("before"). ms per frame is the persons stage's wall time over the video's frames at data.fps.
+frames; before: 256 rows), then `detect_persons` runs with the persons section of --params ("now") and with the
+old settings ("before"). ms per frame is `detect_persons`' wall time (source decoding included) over the video's
+frames at data.fps.
 
 --walls: the false-positive side. From each clip, the per-pixel median of its frames over time (the wall without
 the climber, who moves; a clip filmed by a moving hand leaves a ghost of them, shown in --out) drifted slowly (40
@@ -73,10 +75,16 @@ def looped(clip: Path, out: Path, fps: float, minutes: float) -> Path:
     return write_video(out, [frames[i % len(frames)] for i in range(n)], fps)
 
 
-def run(video: Path, work: Path, p: params.Params, persons: params.Persons) -> dict:
-    frames_dir = work / "frames"
+def main_short_side(video: Path, rows: int = 256) -> int:
+    """The short side main's frames had: frames.height counted rows, so a portrait clip's short side was smaller."""
+    w, h = probe(video).display_size
+    return min(rows, h) if h <= w else round(min(rows, h) * w / h)
+
+
+def run(video: Path, work: Path, p: params.Params, persons: params.Persons, short_side: int) -> dict:
+    frames_dir = work / f"frames{short_side}"
     if not frames_dir.exists():
-        extract_frames(video, frames_dir, fps=p.data.fps, short_side=p.frames.short_side, jpg_quality=p.frames.jpg_quality)
+        extract_frames(video, frames_dir, fps=p.data.fps, short_side=short_side, jpg_quality=p.frames.jpg_quality)
     detector = registry.build(persons, pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir)
     t = time.perf_counter()
     table = detect_persons(frames_dir, work / f"persons-{id(persons)}.parquet", detector=detector,
@@ -90,7 +98,7 @@ def run(video: Path, work: Path, p: params.Params, persons: params.Persons) -> d
 def line(name: str, before: dict, now: dict) -> str:
     by = ", ".join(f"{b} {s:.0%}" for b, s in sorted(now["by"].items(), key=lambda x: -x[1]))
     return (f"| {name} | {before['n']} | {before['kept']:.0%} | **{now['kept']:.0%}** | {by} | {before['ms']:.1f} | "
-            f"{now['ms']:.1f} |")
+            f"{now['ms']:.1f} | {before['seconds']:.1f} | {now['seconds']:.1f} |")
 
 
 def main() -> None:
@@ -104,8 +112,9 @@ def main() -> None:
     p = params.load(args.params)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.out or Path(tmp)
-        print("| clip | frames | kept before | kept now | found by (now) | ms/frame before | ms/frame now |")
-        print("|---|---|---|---|---|---|---|")
+        print("| clip | frames | kept before | kept now | found by (now) | ms/frame before | ms/frame now | "
+              "s before | s now |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for clip in args.clips:
             videos = {clip.stem: clip}
             if args.walls:
@@ -117,7 +126,8 @@ def main() -> None:
                                                                     p.data.fps, args.minutes)
             for name, video in videos.items():
                 work = root / name.replace(" ", "_")
-                before, now = run(video, work, p, BEFORE), run(video, work, p, p.persons)
+                before = run(video, work, p, BEFORE, main_short_side(video))
+                now = run(video, work, p, p.persons, p.frames.short_side)
                 print(line(name, before, now), flush=True)
 
 
