@@ -39,3 +39,22 @@ def test_timeline_and_inspect_draw_pictures_of_the_expected_size(project):
     sheet = cv2.imread(str(project / "reports/look/climb1_face/contact.png"))
     assert sheet.shape == (3 * 240, 4 * 320, 3)  # 12 frames, 4 a row
     assert sh("git", "status", "--porcelain", cwd=project) == ""  # pictures are not part of the dataset
+
+
+def test_a_video_with_a_low_person_share_is_shown_by_status_and_stats(project):
+    from personshare import lower_person_share
+
+    lower_person_share(project / "data/persons/climb2_face.parquet", 0.2)
+    out = sh(BOULDERSEG, "status", cwd=project)
+    row = next(line for line in out.splitlines() if line.startswith("climb2_face"))
+    assert "20 % (low)" in row and "(low)" not in next(line for line in out.splitlines() if line.startswith("climb1_face"))
+    advice = [line for line in out.splitlines() if line.startswith("low person share: ")]
+    assert advice == ["low person share: climb2_face: only 20% of its frames show a person to the filter, and only "
+                      "those are trained on and scored. If a climber is there, try persons.track true, persons.tiles "
+                      "[2, 3], a larger persons.short_side or a lower persons.conf; `boulderseg inspect video "
+                      "climb2_face` draws what it found."]
+    printed = sh(BOULDERSEG, "stats", cwd=project)
+    assert "low person share: climb2_face: only 20%" in printed
+    share = json.loads((project / "reports/dataset.json").read_text())["person_share"]
+    assert share["per_video"]["climb2_face"] == 0.2 and share["low"] == ["climb2_face"] and share["threshold"] == 0.5
+    assert all(0.5 <= v <= 1 for k, v in share["per_video"].items() if k != "climb2_face")

@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from e2e import BOULDERSEG, sh
@@ -174,3 +175,21 @@ def test_the_report_page_shows_predicts_figures_for_the_same_labels(small, page,
         assert cells[6] == (", ".join(f"{s:g}" for s in expected["reading_before_attempt_s"]) or "-")
         assert cells[7] == f"{expected['phases'].get('brushing', {}).get('total_s', 0.0):g}"
         shot(page, "report")
+
+
+def test_the_videos_list_marks_a_video_the_person_filter_mostly_cannot_see(small, page):
+    from personshare import lower_person_share
+
+    lower_person_share(small / "data/persons/climb2_face.parquet", 0.3)
+    with review(small) as (base, token, _):
+        api = httpx.get(f"{base}/api/videos", headers={"Authorization": f"Bearer {token}"}, timeout=60).json()
+        warning = {v["key"]: v["person_warning"] for v in api["videos"]}
+        assert warning["climb1_face"] is None
+        assert warning["climb2_face"].startswith("climb2_face: only 30% of its frames show a person to the filter")
+        page.goto(f"{base}/?token={token}")
+        page.get_by_test_id("video-row").first.wait_for()
+        low = page.get_by_test_id("low-share")
+        assert low.count() == 1 and low.inner_text() == "30 % ⚠ low"
+        assert low.get_attribute("title") == warning["climb2_face"]
+        row = page.get_by_test_id("video-row").filter(has=low)
+        assert row.get_by_role("link").inner_text() == "climb2_face"

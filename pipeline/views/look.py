@@ -78,8 +78,8 @@ def status_table(p: params.Params, stale: list[str], root: Path = Path(".")) -> 
     others = [s for s in stale if video_of(s, keys) is None]
     low = [low_share_advice(key, share) for key in keys
            if (share := person_share(artifacts(p, key, root)[0])) is not None and share < LOW_SHARE]
-    return "\n".join([text, f"also stale: {', '.join(others)}" if others else "no aggregate stage is stale",
-                      *(f"low person share: {line}" for line in low)])
+    return "\n".join([text, *(f"low person share: {line}" for line in low),
+                      f"also stale: {', '.join(others)}" if others else "no aggregate stage is stale"])
 
 
 def video_frames(p: params.Params, key: str, root: Path = Path(".")) -> tuple[pd.DataFrame, dict]:
