@@ -10,6 +10,9 @@ frames; before: 256 rows), then `detect_persons` runs with the persons section o
 old settings ("before"). ms per frame is `detect_persons`' wall time (source decoding included) over the video's
 frames at data.fps.
 
+--smaller K: each clip shrunk K times into the middle of its own empty wall (the median, at full size): the
+climber K times smaller in a frame of the same size (a wider view of the wall).
+
 --walls: the false-positive side. From each clip, the per-pixel median of its frames over time (the wall without
 the climber, who moves; a clip filmed by a moving hand leaves a ghost of them, shown in --out) drifted slowly (40
 pixels of 720 over the clip) with sensor noise (sigma 3 grey levels), as long as the clip: the share kept should be
@@ -69,6 +72,22 @@ def empty_wall(clip: Path, out: Path, fps: float, seed: int = 0) -> Path:
     return write_video(out, drifted, fps)
 
 
+def smaller(clip: Path, out: Path, fps: float, factor: float) -> Path:
+    """The clip shrunk by `factor` into the middle of its own empty wall (the median, at full size): the same
+    frame size, the climber `factor` times smaller."""
+    frames = upright(clip, fps)
+    wall = np.median(np.stack(frames[:: max(1, len(frames) // 60)]), 0).astype(np.uint8)
+    h, w = wall.shape[:2]
+    sh, sw = round(h / factor), round(w / factor)
+    y, x = (h - sh) // 2, (w - sw) // 2
+    shrunk = []
+    for image in frames:
+        canvas = wall.copy()
+        canvas[y:y + sh, x:x + sw] = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        shrunk.append(canvas)
+    return write_video(out, shrunk, fps)
+
+
 def looped(clip: Path, out: Path, fps: float, minutes: float) -> Path:
     frames = upright(clip, fps)
     n = int(minutes * 60 * fps)
@@ -106,6 +125,7 @@ def main() -> None:
     ap.add_argument("clips", nargs="+", type=Path)
     ap.add_argument("--walls", action="store_true", help="also the empty walls made from each clip")
     ap.add_argument("--minutes", type=float, help="also each clip looped to this many minutes")
+    ap.add_argument("--smaller", type=float, help="also each clip shrunk by this factor into its own empty wall")
     ap.add_argument("--params", type=Path, default=params.DEFAULT_PARAMS)
     ap.add_argument("--out", type=Path, help="keep the work here (default: a temporary folder)")
     args = ap.parse_args()
@@ -120,6 +140,10 @@ def main() -> None:
             if args.walls:
                 (root / "walls").mkdir(parents=True, exist_ok=True)
                 videos[f"{clip.stem} empty wall"] = empty_wall(clip, root / "walls" / f"{clip.stem}.mp4", p.data.fps)
+            if args.smaller:
+                (root / "smaller").mkdir(parents=True, exist_ok=True)
+                videos[f"{clip.stem} 1/{args.smaller:g} size"] = smaller(clip, root / "smaller" / f"{clip.stem}.mp4",
+                                                                       p.data.fps, args.smaller)
             if args.minutes:
                 (root / "long").mkdir(parents=True, exist_ok=True)
                 videos[f"{clip.stem} x {args.minutes:g} min"] = looped(clip, root / "long" / f"{clip.stem}.mp4",

@@ -14,10 +14,11 @@ def main(
     labels_dir: Annotated[Path, typer.Argument(help="Per-video label CSVs written by `boulderseg labels`.")] = Path("data/labels"),
     out_json: Annotated[Path, typer.Option("--out", help="Output statistics JSON.")] = Path("reports/dataset.json"),
     plots_dir: Annotated[Path, typer.Option("--plots", help="Output directory for dataset plots.")] = Path("reports/dataset"),
-    persons_dir: Annotated[Path, typer.Option("--persons", help="Per-video person parquets: each video's share of frames that pass the person filter.")] = Path("data/persons"),
+    persons_dir: Annotated[Path, typer.Option("--persons", help="Per-video person parquets: each video's share of frames that pass the person filter (null where the persons stage has not run).")] = Path("data/persons"),
     params_file: ParamsOpt = params.DEFAULT_PARAMS,
 ) -> None:
-    """Dataset statistics: class shares, segment durations, imbalance, repetition and order variation, plots."""
+    """Dataset statistics: class shares, segment durations, imbalance, repetition and order variation, each video's
+    person share, plots."""
     import json
 
     import pandas as pd
@@ -41,14 +42,10 @@ def main(
                                   f"{key} {csv}`) first.")
         videos[key] = pd.read_csv(csv, usecols=["label"])["label"].astype(str).tolist()
     s = dataset_stats(videos, fps=fps, classes=policy.classes, scope=policy.model_classes, bins=p.stats.bins)
-    share = {}
-    for key in p.videos:
-        parquet = persons_dir / f"{key}.parquet"
-        if not parquet.is_file():
-            raise BouldersegError(f"{parquet}: no person filter output for video '{key}'. Run `dvc repro persons` first.")
-        share[key] = round(float(pq.read_table(parquet, columns=["person"])["person"].to_numpy().mean()), 4)
-    s["person_share"] = {"per_video": share, "low": sorted(k for k, v in share.items() if v < LOW_SHARE),
-                         "threshold": LOW_SHARE}
+    share = {key: round(float(pq.read_table(parquet, columns=["person"])["person"].to_numpy().mean()), 4)
+             if (parquet := persons_dir / f"{key}.parquet").is_file() else None for key in p.videos}  # None: not run
+    s["person_share"] = {"per_video": share, "threshold": LOW_SHARE,
+                         "low": sorted(k for k, v in share.items() if v is not None and v < LOW_SHARE)}
     with atomic_output(out_json) as tmp:
         tmp.write_text(json.dumps(s, indent=2) + "\n")
     with atomic_output(plots_dir, directory=True) as tmp:

@@ -163,4 +163,4 @@ def test_foreground_tells_a_moving_shape_from_the_drifting_wall():
         thumbs.append(cv2.resize(image, (213, 160), interpolation=cv2.INTER_AREA))
         boxes += [[x, 300, x + 100, 500], [400, 100, 500, 300]]  # the shape, and a patch of wall
     fg = foreground(thumbs, np.repeat(np.arange(20), 2), np.array(boxes, np.float32), 960)
-    assert (fg[0::2] > 0.6).all() and (fg[1::2] < 0.1).all()
+    assert (fg[0::2] > 0.85).all() and (fg[1::2] < 0.1).all()  # measured where the shape is, not where it was

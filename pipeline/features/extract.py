@@ -179,9 +179,10 @@ def frame_size(paths: list[Path]) -> tuple[int, int]:
 def configured_short_side(frames_dir: str | Path) -> int | None:
     """The frames.short_side the frames were written with (their manifest's); None when it does not say."""
     try:
-        return json.loads((Path(frames_dir) / "manifest.json").read_text()).get("short_side")
+        manifest = json.loads((Path(frames_dir) / "manifest.json").read_text())
     except (OSError, ValueError):
         return None
+    return manifest.get("short_side") if isinstance(manifest, dict) else None
 
 
 def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretrained: bool, weights_dir: str | Path,

@@ -92,7 +92,7 @@ def check_store(meta: dict[str, Any], attrs: dict[str, Any], *, store_path: Path
     differ = {k: v for k, v in expect.items() if attrs.get(k) != v}
     differ |= {k: b.get(k) for k in OPTIONAL if attrs.get(k) != b.get(k)}
     wanted = short_side(meta)
-    if attrs.get("frames_short_side", wanted) != wanted:
+    if attrs.get("frames_short_side") != wanted:
         differ["frames_short_side"] = wanted
     if differ:
         lines = "\n".join(f"  {k}: the store has {attrs.get(k)!r}, the bundle {v!r}" for k, v in differ.items())

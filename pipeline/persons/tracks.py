@@ -68,7 +68,8 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
 
 def foreground(thumbs: list[np.ndarray], frame_of: np.ndarray, boxes: np.ndarray, image_width: int) -> np.ndarray:
     """(B,) float32: the share of each box's pixels that differ from the background by more than DIFF grey levels,
-    its frame's thumbnail first shifted onto the background (phase correlation: a drifting camera).
+    the background first shifted onto its frame's thumbnail (phase correlation: a drifting camera), so the box is
+    compared where it is.
 
     `thumbs` are the detection frames' grey thumbnails; box b (`boxes` (B, 4), pixels of images `image_width`
     wide) is in frame `frame_of[b]`."""
@@ -78,15 +79,16 @@ def foreground(thumbs: list[np.ndarray], frame_of: np.ndarray, boxes: np.ndarray
     pick = np.unique(np.linspace(0, len(thumbs) - 1, min(MEDIAN_OF, len(thumbs))).round().astype(int))
     background = np.median(np.stack([thumbs[i] for i in pick]), 0).astype(np.float32)
     scale = thumbs[0].shape[1] / image_width
-    aligned: dict[int, np.ndarray] = {}
+    differ: dict[int, np.ndarray] = {}
     for b, (k, box) in enumerate(zip(frame_of.tolist(), boxes)):
-        if k not in aligned:
+        if k not in differ:
             grey = thumbs[k].astype(np.float32)
-            (dx, dy), _ = cv2.phaseCorrelate(background, grey)
-            aligned[k] = np.abs(cv2.warpAffine(grey, np.float32([[1, 0, -dx], [0, 1, -dy]]), grey.shape[::-1],
-                                               borderMode=cv2.BORDER_REPLICATE) - background)
+            (dx, dy), _ = cv2.phaseCorrelate(background, grey)  # grey(x) ~ background(x - (dx, dy))
+            moved = cv2.warpAffine(background, np.float32([[1, 0, dx], [0, 1, dy]]), grey.shape[::-1],
+                                   borderMode=cv2.BORDER_REPLICATE)
+            differ[k] = np.abs(grey - moved)
         x1, y1, x2, y2 = np.clip(np.round(box * scale).astype(int), 0, [background.shape[1], background.shape[0]] * 2)
-        patch = aligned[k][y1:y2 + 1, x1:x2 + 1]
+        patch = differ[k][y1:y2 + 1, x1:x2 + 1]
         out[b] = float((patch > DIFF).mean()) if patch.size else 0.0
     return out
 
