@@ -80,7 +80,7 @@ class Persons(Section):
     short_side: int | None = Field(default=None, gt=0)  # decode the source at this short side; null: the stored JPGs
     tiles: list[Annotated[int, Field(ge=2, le=6)]] = []  # tile grids (2: 2x2 tiles of 3/4 side; 3: 3x3 of 1/2)
     track: bool = False  # look around the climber's last box first; link detections; bridge misses
-    max_gap: float = Field(default=0.0, ge=0)  # seconds: a miss inside a track this short is bridged
+    max_gap: float = Field(default=1.0, ge=0)  # seconds: a track stays live this long; a miss this short is bridged
     min_foreground: float | None = Field(default=None, ge=0, le=1)  # a track that never stands out from the wall is dropped
 
 

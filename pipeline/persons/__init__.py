@@ -12,8 +12,8 @@ from __future__ import annotations
 LOW_SHARE = 0.5  # a video keeping less than this share of its frames is warned about wherever its share is shown
 
 
-def low_share_advice(key: str, share: float) -> str:
-    """What to say of a video whose person share is below LOW_SHARE."""
-    return (f"{key}: only {share:.0%} of its frames show a person to the filter, and only those are trained on and "
-            "scored. If a climber is there, try persons.track true, persons.tiles [2, 3], a larger persons.short_side "
-            f"or a lower persons.conf; `boulderseg inspect video {key}` draws what it found.")
+def low_share_advice(key: str, share: float, *, fix: str | None = None) -> str:
+    """What to say of a video whose person share is below LOW_SHARE; `fix`: what to try (default: the persons keys)."""
+    fix = fix or ("If a climber is there, try persons.track true, persons.tiles [2, 3], a larger persons.short_side "
+                  f"or a lower persons.conf; `boulderseg inspect video {key}` draws what it found.")
+    return f"{key}: only {share:.0%} of its frames show a person to the filter, and only those are trained on and scored. {fix}"

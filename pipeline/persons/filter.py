@@ -10,6 +10,7 @@ train and score only on frames that pass; `found_by` records what found each fra
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from pipeline.media.source import read_frames, video_of
 from pipeline.persons import LOW_SHARE, low_share_advice
 from pipeline.persons.detector import PersonDetector
 from pipeline.persons.search import Found, look
-from pipeline.persons.tracks import Follower, accepted, bridge, foreground, thumbnail
+from pipeline.persons.tracks import MIN_BOXES, Follower, accepted, bridge, foreground, thumbnail
 
 UNTRAINED_REASON = "detector untrained (weights.pretrained=false): every frame passes"
 WALL_REASON = "dropped: its track never stands out from the wall"
@@ -47,7 +48,7 @@ SCHEMA = pa.schema(
         ("near_box", BOX),  # the person the filter follows (the climber), where a detection saw them
         ("person", pa.bool_()),  # the frame passes the person filter
         ("reason", pa.string()),
-        ("found_by", pa.string()),  # track | frame | tile2 | tile3 … | bridge | carried | '' (does not pass)
+        ("found_by", pa.string()),  # track | frame | tile2 | tile3 … | bridge | carried | untrained | '' (not passed)
         ("track", pa.int32()),  # the track near_box belongs to; -1: none
         ("foreground", pa.float32()),  # share of the followed box's pixels unlike the wall; null: not measured
     ]
@@ -127,8 +128,8 @@ class Looks:
 
     found: list[Found]
     tracks: list[np.ndarray]  # per detection frame, (n,) int32 the track of each box (-1: not tracked)
-    thumbs: list[np.ndarray]  # grey thumbnails (searched looks only)
-    width: int = 0  # the looked-at images' width in pixels (0: the stored frames')
+    thumbs: list[np.ndarray]  # grey thumbnails (searched looks with a foreground check only)
+    size: tuple[int, int] = (0, 0)  # the looked-at images' (width, height) in pixels ((0, 0): the stored frames')
     chosen: list[int | None] = field(default_factory=list)  # per detection frame, the followed box (None: nobody)
 
     def near(self) -> np.ndarray:
@@ -160,32 +161,35 @@ def _searched(detector: PersonDetector, images: Iterator[tuple[int, np.ndarray]]
         around = follow.live(i) if search.track else []
         scan = (i - scanned) / fps >= RESCAN
         f = look(detector, image, around=around, grids=search.tiles, scan=scan)
-        if scan or not around or not len(f.conf):
+        if scan or "track" not in f.by:  # the whole frame was looked at
             scanned = i
         looks.found.append(f)
         looks.tracks.append(follow.assign(i, f.boxes))
-        looks.thumbs.append(thumbnail(image))
-        looks.width = image.shape[1]
+        if search.min_foreground is not None:
+            looks.thumbs.append(thumbnail(image))
+        looks.size = image.shape[1], image.shape[0]
         bar.update(1)
     return looks
 
 
 def _follow(looks: Looks, detected: np.ndarray, search: Search, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Choose each detection frame's followed box among the accepted tracks' (the track with the most boxes first):
-    sets `looks.chosen`; returns (D,) the followed box's foreground share (NaN: none) and (D,) bool bridged."""
+    """Choose each detection frame's followed box among the accepted tracks': the track that stands out from the wall
+    most (the median foreground share of its boxes: a climber moves, a judge or belayer standing by is part of the
+    background), then the longest. Sets `looks.chosen`; returns (D,) the followed box's foreground share (NaN: none)
+    and (D,) bool bridged."""
     frame_of = np.concatenate([np.full(len(f.conf), k) for k, f in enumerate(looks.found)]).astype(int)
     boxes = np.concatenate([f.boxes for f in looks.found]).reshape(-1, 4)
     tracks = np.concatenate(looks.tracks).astype(np.int32)
     whole = np.array([b == "frame" for f in looks.found for b in f.by], bool)
-    fg = foreground(looks.thumbs, frame_of, boxes, looks.width) if search.min_foreground is not None else \
+    fg = foreground(looks.thumbs, frame_of, boxes, looks.size[0]) if search.min_foreground is not None else \
         np.full(len(boxes), np.nan, np.float32)
-    ok = accepted(tracks, np.nan_to_num(fg), whole, search.min_foreground)
-    size = {t: int((tracks == t).sum()) for t in ok}
+    ok = accepted(tracks, np.nan_to_num(fg), whole, search.min_foreground, min_boxes=MIN_BOXES if search.track else 1)
+    rank = {t: (float(np.median(np.nan_to_num(fg[tracks == t]))), int((tracks == t).sum())) for t in ok}
     track_at, fg_at, first = np.full(len(detected), -1, np.int32), np.full(len(detected), np.nan, np.float32), 0
     looks.chosen = []
     for k, f in enumerate(looks.found):
         mine = [i for i, t in enumerate(looks.tracks[k].tolist()) if t in ok]
-        c = max(mine, key=lambda i: (size[int(looks.tracks[k][i])], f.conf[i])) if mine else None
+        c = max(mine, key=lambda i: (*rank[int(looks.tracks[k][i])], f.conf[i])) if mine else None
         looks.chosen.append(c)
         if c is not None:
             track_at[k], fg_at[k] = looks.tracks[k][c], fg[first + c]
@@ -203,20 +207,20 @@ def _images(paths: list[Path], detected: np.ndarray, search: Search, video: Vide
 
 
 def detect_persons(frames_dir: str | Path, out_parquet: str | Path, *, detector: PersonDetector,
-                   every: int = 1, batch: int = 16, search: Search = Search(), video: VideoInfo | None = None,
-                   fps: float = 25.0) -> pa.Table:
+                   every: int = 1, batch: int = 16, search: Search = Search(), fps: float = 25.0) -> pa.Table:
     """Run `detector` on every `every`-th frame and write the persons parquet; returns its table.
 
     A plain search reads the whole JPGs in batches of `batch` on a background thread. Otherwise each detection frame
-    is looked at as `search` says, decoded from `video` (whose frames were written at `fps`) when
+    is looked at as `search` says, decoded from the source video the frames' manifest names (written at `fps`) when
     `search.short_side` is set. Boxes are recorded in the stored JPGs' pixels. An untrained detector's boxes are
-    noise, so then every frame passes and `reason` says why.
+    noise, so then every frame passes, `reason` says why, and the detector runs as a plain search (its boxes
+    decide nothing).
     """
     paths = frame_paths(frames_dir)
     n = len(paths)
     detected = detection_frames(n, every)
-    if search.short_side is not None and video is None:
-        video = probe(video_of(frames_dir))
+    search = search if detector.trained else Search()
+    video = probe(video_of(frames_dir)) if search.short_side is not None else None
     with tqdm(total=len(detected), desc=f"persons {Path(frames_dir).name}", unit="frame", disable=None) as bar:
         if search.plain:
             looks = _plain(detector, [paths[i] for i in detected], batch, bar)
@@ -228,12 +232,15 @@ def detect_persons(frames_dir: str | Path, out_parquet: str | Path, *, detector:
         fg, bridged = _follow(looks, detected, search, fps)
     near = looks.near()
     saw = ~np.isnan(near[:, 0]) | bridged
-    if looks.width:  # detection pixels -> stored-frame pixels
-        scale = cv2.imread(str(paths[0]), cv2.IMREAD_GRAYSCALE).shape[1] / looks.width
+    if looks.size[0]:  # detection pixels -> stored-frame pixels
+        rows, columns = cv2.imread(str(paths[0]), cv2.IMREAD_GRAYSCALE).shape
+        scale = np.array([columns / looks.size[0], rows / looks.size[1]] * 2, np.float32)
         near = near * scale
         looks.found = [Found(f.boxes * scale, f.conf, f.by) for f in looks.found]
     table = _table(paths, detected, looks, near, fg, saw, bridged, trained=detector.trained)
-    metadata = detector.provenance | {"every": every} | ({} if search.plain else {"search": search.as_dict()})
+    metadata = detector.provenance | {"every": every}
+    if not search.plain:
+        metadata["search"] = json.dumps(search.as_dict())
     table = table.replace_schema_metadata({k: str(v) for k, v in metadata.items()})
     with atomic_output(out_parquet) as tmp:
         pq.write_table(table, tmp)
@@ -261,19 +268,23 @@ def _table(paths: list[Path], detected: np.ndarray, looks: Looks, near: np.ndarr
             reason[i] = WALL_REASON
     by = [b or ("carried" if person[i] else "") for i, b in enumerate(by)]
     if not trained:
-        person, reason = np.ones(n, bool), [UNTRAINED_REASON] * n
+        person, reason, by = np.ones(n, bool), [UNTRAINED_REASON] * n, ["untrained"] * n
     is_detected = np.zeros(n, bool)
     is_detected[detected] = True
     return pa.table([[int(p.stem) for p in paths], is_detected, counts, best, boxes, near_box, person, reason, by,
                      track, pa.array(fgs, mask=np.isnan(fgs))], schema=SCHEMA)
 
 
-def summary(table: pa.Table, out_parquet: str | Path) -> None:
-    """One line on what the filter kept and what found it; a warning when it kept less than LOW_SHARE."""
+def summary(table: pa.Table, out_parquet: str | Path, *, key: str | None = None, fix: str | None = None) -> None:
+    """One line on what the filter kept and what found it, and how many detected frames show nobody or several
+    people (the paper found 15 % and 3 %); a warning naming the video (`key`, default the parquet's stem) when it
+    kept less than LOW_SHARE, with `fix` (default: the persons keys to try)."""
     person = table["person"].to_numpy(zero_copy_only=False)
     by = table.filter(table["person"])["found_by"].value_counts().to_pylist()
-    found = ", ".join(f"{d['counts']} {d['values'] or 'untrained'}" for d in sorted(by, key=lambda d: -d["counts"]))
+    found = ", ".join(f"{d['counts']} {d['values']}" for d in sorted(by, key=lambda d: -d["counts"]))
+    counts = table.filter(table["detected"])["n_persons"].to_numpy()
     print(f"{out_parquet}: {person.sum()} of {len(person)} frames pass the person filter ({person.mean():.0%}"
-          f"{': ' + found if found else ''})")
+          f"{': ' + found if found else ''}); of {len(counts)} detected frames {(counts == 0).mean():.0%} show "
+          f"nobody and {(counts > 1).mean():.0%} several people")
     if person.mean() < LOW_SHARE:
-        warn(low_share_advice(Path(out_parquet).stem, float(person.mean())))
+        warn(low_share_advice(key or Path(out_parquet).stem, float(person.mean()), fix=fix))

@@ -33,29 +33,33 @@ class Follower:
 
     fps: float
     max_gap: float
-    seen: dict[int, tuple[int, np.ndarray]] = field(default_factory=dict)  # track -> (last frame, last box)
+    seen: dict[int, tuple[int, np.ndarray]] = field(default_factory=dict)  # live track -> (last frame, last box)
+    boxes: dict[int, int] = field(default_factory=dict)  # track -> boxes so far
+    tracks: int = 0  # tracks started
+
+    def _live(self, frame: int) -> list[tuple[int, int, np.ndarray]]:
+        """(track, last frame, last box) of the tracks live at `frame`: the most recently seen first, then the
+        longest (so the climber's track is not crowded out by holds seen in the same frame). Others are forgotten."""
+        self.seen = {t: v for t, v in self.seen.items() if (frame - v[0]) / self.fps <= self.max_gap}
+        return sorted(((t, f, b) for t, (f, b) in self.seen.items()), key=lambda x: (-x[1], -self.boxes[x[0]]))
 
     def live(self, frame: int, most: int = 2) -> list[np.ndarray]:
-        """The last boxes of at most `most` tracks live at `frame`, the most recently seen first."""
-        live = sorted(((f, b) for f, b in self.seen.values() if (frame - f) / self.fps <= self.max_gap),
-                      key=lambda x: -x[0])
-        return [b for _, b in live[:most]]
+        """The last boxes of at most `most` tracks live at `frame`, in `_live`'s order."""
+        return [b for _, _, b in self._live(frame)[:most]]
 
     def assign(self, frame: int, boxes: np.ndarray) -> np.ndarray:
         """(n,) int32 the track of each of `boxes` at `frame`."""
         tracks = np.full(len(boxes), -1, np.int32)
-        live = sorted(((t, f, b) for t, (f, b) in self.seen.items() if (frame - f) / self.fps <= self.max_gap),
-                      key=lambda x: -x[1])
-        for t, f, last in live:
+        for t, f, last in self._live(frame):
             free = [i for i in range(len(boxes)) if tracks[i] < 0 and linked(last, boxes[i], (frame - f) / self.fps)]
             if free:
                 centre = (last[:2] + last[2:]) / 2
                 tracks[min(free, key=lambda i: float(np.linalg.norm((boxes[i, :2] + boxes[i, 2:]) / 2 - centre)))] = t
         for i in np.flatnonzero(tracks < 0):
-            tracks[i] = len(self.seen)
-            self.seen[int(tracks[i])] = (frame, boxes[i].copy())
+            tracks[i], self.tracks = self.tracks, self.tracks + 1
         for i, t in enumerate(tracks.tolist()):
             self.seen[t] = (frame, boxes[i].copy())
+            self.boxes[t] = self.boxes.get(t, 0) + 1
         return tracks
 
 
@@ -93,15 +97,22 @@ def foreground(thumbs: list[np.ndarray], frame_of: np.ndarray, boxes: np.ndarray
     return out
 
 
-def accepted(tracks: np.ndarray, fg: np.ndarray, whole: np.ndarray, min_foreground: float | None) -> set[int]:
+def accepted(tracks: np.ndarray, fg: np.ndarray, whole: np.ndarray, min_foreground: float | None, *,
+             min_boxes: int = MIN_BOXES) -> set[int]:
     """The tracks that are a person: per box, its track `tracks` (B,), foreground share `fg` (B,) and whether the
     whole-frame look found it `whole` (B,). A track is accepted when the detector saw it in the whole frame once,
-    or it has MIN_BOXES boxes whose median foreground share is at least `min_foreground` (None: every track). Tiles are where a busy wall's holds look like a person; what the whole-frame look sees can be a person
-    who stands still for most of the video (and so is part of the median); and a track on the wall is not accepted
-    for the few boxes where a drifting camera made the wall differ from its median."""
-    return {int(t) for t in np.unique(tracks)
-            if min_foreground is None or whole[tracks == t].any()
-            or ((tracks == t).sum() >= MIN_BOXES and np.median(fg[tracks == t]) >= min_foreground)}
+    or it has `min_boxes` boxes whose median foreground share is at least `min_foreground` (None: every track).
+    Tiles are where a busy wall's holds look like a person; what the whole-frame look sees can be a person who
+    stands still for most of the video (and so is part of the median); and a track on the wall is not accepted for
+    the few boxes where a drifting camera made the wall differ from its median."""
+    order = np.argsort(tracks, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(tracks[order]) != 0])  # each track's boxes, grouped once
+    ok = set()
+    for group in np.split(order, starts[1:]) if len(order) else []:
+        if min_foreground is None or whole[group].any() or (
+                len(group) >= min_boxes and np.median(fg[group]) >= min_foreground):
+            ok.add(int(tracks[group[0]]))
+    return ok
 
 
 def bridge(frames: np.ndarray, track_at: np.ndarray, *, fps: float, max_gap: float) -> np.ndarray:

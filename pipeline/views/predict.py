@@ -50,7 +50,9 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
                                seed=w["seed"], device=runtime.device)
     table = detect_persons(work / "frames", work / "persons.parquet", detector=detector, every=persons.every,
                            batch=runtime.persons_batch, search=Search.of(persons), fps=b["fps"])
-    summary(table, work / "persons.parquet")
+    summary(table, work / "persons.parquet", key=Path(video).stem,
+            fix="The others are reported as nobody in frame. The bundle's persons settings decide this: retrain with "
+                "persons.track true, persons.tiles [2, 3] or a lower persons.conf to change them.")
     person = table["person"].to_numpy()
     stores = []
     for i, m in enumerate(bundle.members(meta)):  # a fusion's backbones, each computed as it was for training
@@ -73,6 +75,8 @@ def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path =
     for it under `root` (checked against the bundle's settings), into `root/predicted/<key>/`."""
     import pyarrow.parquet as pq
 
+    from pipeline.persons.filter import Search
+
     head, meta = bundle.load(bundle_dir)
     bundle.require_checkable(meta, bundle_dir)
     persons_parquet = root / "persons" / f"{key}.parquet"
@@ -89,6 +93,8 @@ def segment_unannotated(key: str, video: Path, bundle_dir: Path, *, root: Path =
     ps = params.Persons(**meta["persons"])
     settings = ("detector", "conf", "every", *(("model", "imgsz") if ps.detector == "yolo" else ()))
     wanted = {k: str(getattr(ps, k)) for k in settings}
+    search, trained = Search.of(ps), ps.detector != "yolo" or meta["weights"]["pretrained"]
+    wanted["search"] = None if search.plain or not trained else json.dumps(search.as_dict())  # how it looked
     if any(stored.get(k) != v for k, v in wanted.items()):
         raise BouldersegError(f"{persons_parquet}: detected with {({k: stored.get(k) for k in wanted})}, but the bundle "
                               f"{bundle_dir} was trained with {wanted}: run `dvc repro` with the bundle's params.")
