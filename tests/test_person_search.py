@@ -47,15 +47,17 @@ def write(path: Path, frames: list[np.ndarray]) -> Path:
     return path
 
 
-def footage(path: Path, *, moving: bool = True, present: bool = True) -> Path:
+def footage(path: Path, *, moving: bool = True, present: bool = True, judge: bool = False) -> Path:
     """N frames of the busy wall, drifting 1 pixel every 3 frames, with noise; a 200-pixel person climbing across it
-    (moving), pinned to it (a poster), or absent."""
-    rng, wall, p = np.random.default_rng(1), busy_wall(), person()
+    (moving), pinned to it (a poster), or absent; with `judge`, a larger person standing still at the left."""
+    rng, wall, p, big = np.random.default_rng(1), busy_wall(), person(), person(420)
     frames = []
     for k in range(N):
         image = wall.copy()
+        if judge:
+            image[280:700, 0:420] = big
         if present:
-            x = 150 + (8 * k if moving else 0)
+            x = 440 + (5 * k if moving else 0)
             image[300:500, x:x + 200] = p
         image = np.roll(image, k // 3, axis=1)
         frames.append(np.clip(image + rng.normal(0, 2, image.shape), 0, 255).astype(np.uint8))
@@ -89,6 +91,15 @@ def test_a_small_person_on_a_busy_wall_is_found_in_tiles_and_followed(detector, 
     assert 0 <= box[:, 1].min() and box[:, 3].max() <= 128 and np.median(box[:, 3] - box[:, 1]) > 15
     meta = pq.read_table(tmp_path / "p.parquet").schema.metadata
     assert json.loads(meta[b"search"]) == SEARCH.as_dict()
+
+
+def test_the_filter_follows_the_climber_not_a_judge_standing_in_full_view(detector, tmp_path):
+    table = run(footage(tmp_path / "judged.mp4", judge=True), tmp_path, detector, SEARCH).to_pandas()
+    assert table.person.mean() >= 0.95
+    seen = table.loc[table.detected & table.near_box.notna()]
+    left = np.stack(seen.near_box)[:, 0] * 720 / 128  # x1 in the source's pixels
+    assert (left > 430).mean() >= 0.8  # the moving climber (x >= 440), not the judge (x < 420)
+    assert (seen.foreground > 0.2).mean() >= 0.8
 
 
 @pytest.mark.parametrize("what", ["empty", "poster"])

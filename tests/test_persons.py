@@ -152,9 +152,9 @@ def test_yolo_searches_tiles_as_one_batch_each_and_then_follows_the_track(pinned
     assert not table["person"].to_numpy().any() and set(table["found_by"].to_pylist()) == {""}
     seeing = Recording(yolo(tmp_path, pretrained=True, conf=0.0001))  # boxes everywhere
     table = detect_persons(bikes_frames, tmp_path / "b.parquet", detector=seeing, every=2, search=search, fps=10)
-    assert seeing.calls[0] == 1 and set(seeing.calls) == {1}  # the whole frame finds someone: no tiles
-    # 51 detections: then a crop around each of (at most) the two most recent live tracks, and the whole frame again
-    # once a second (every 5th detection)
-    assert 51 + 9 <= len(seeing.calls) <= 1 + 2 * 50 + 10
+    # 51 detections, 0.2 s apart: a crop around each of (at most) two live tracks, and once a second (every 5th
+    # detection: frames 0, 10, … 90) the whole frame and the 2x2 tiles as one batch; never the 3x3, someone was found
+    assert seeing.calls[:2] == [1, 4] and seeing.calls.count(4) == 10 and set(seeing.calls) == {1, 4}
+    assert 51 + 10 <= len(seeing.calls) <= 2 * 51 + 10 + 10
     found = table.filter(table["detected"])["found_by"].to_pylist()
     assert found[0] == "frame" and "track" in found[1:]

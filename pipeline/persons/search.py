@@ -87,23 +87,27 @@ def merge(parts: list[Found]) -> Found:
 def look(detector: PersonDetector, image: np.ndarray, *, around: list[np.ndarray], grids: tuple[int, ...],
          scan: bool) -> Found:
     """Persons in one (H, W, 3) BGR frame: in a crop around each box of `around` (the live tracks' last boxes); then,
-    when those found nobody or `scan` says to look anyway, in the whole frame, else in the tiles of each grid in
-    turn (each grid one detector batch) until one finds someone."""
+    when those found nobody or `scan` says to look anyway, in the whole frame; then in the tiles of each grid in turn
+    (each grid one detector batch) while nobody is found. A scan always looks at the first grid too: a detector
+    that sees one person per image (BlazePose) would otherwise never see a small climber beside a judge in full
+    view."""
     h, w = image.shape[:2]
-    parts = []
+    found = []
     for box in around:
         x, y, cw, ch = around_box(box, h, w)
         d = detector.detect([image[y:y + ch, x:x + cw]])[0]
         if len(d.conf):
-            parts.append(Found.of(_in_frame([d], [(x, y, cw, ch)]), "track"))
-    if parts and not scan:
-        return merge(parts)
+            found.append(Found.of(_in_frame([d], [(x, y, cw, ch)]), "track"))
+    if found and not scan:
+        return merge(found)
     d = detector.detect([image])[0]
     if len(d.conf):
-        return merge([*parts, Found.of(d, "frame")])
-    for grid in grids:
+        found.append(Found.of(d, "frame"))
+    for k, grid in enumerate(grids):
+        if found and not (scan and k == 0):
+            break
         rects = list(tiles(h, w, grid))
-        found = detector.detect([image[y:y + th, x:x + tw] for x, y, tw, th in rects])
-        if any(len(f.conf) for f in found):
-            return merge([*parts, Found.of(_in_frame(found, rects), f"tile{grid}")])
-    return merge(parts)
+        in_tiles = detector.detect([image[y:y + th, x:x + tw] for x, y, tw, th in rects])
+        if any(len(f.conf) for f in in_tiles):
+            found.append(Found.of(_in_frame(in_tiles, rects), f"tile{grid}"))
+    return merge(found)
