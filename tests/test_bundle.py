@@ -42,3 +42,14 @@ def test_a_missing_bundle_says_how_to_make_it(tmp_path):
     with pytest.raises(BouldersegError, match=r"not a model bundle .* Run `dvc repro` to train it \(its stage is "
                                               r"train-<family>@<backbone>-<head>\)"):
         bundle.load(tmp_path)
+
+
+def test_a_bundle_from_before_the_search_keys_predicts_as_it_was_trained():
+    from pipeline.core import params
+    from pipeline.persons.filter import Search
+
+    old = {"frames": {"height": 256, "jpg_quality": 90},
+           "persons": {"detector": "blazepose", "model": "yolo11n", "imgsz": 320, "conf": 0.5, "every": 5}}
+    assert bundle.short_side(old) == 256  # frames.height sized the rows of the landscape videos it was trained on
+    assert bundle.short_side({"frames": {"short_side": None, "jpg_quality": 90}}) is None
+    assert Search.of(params.Persons(**old["persons"])).plain  # the whole-frame filter it was trained with

@@ -61,12 +61,14 @@ def status_table(p: params.Params, stale: list[str], root: Path = Path(".")) -> 
     its stages `dvc status` would rerun."""
     backbones = [b for _, b in p.features.backbones.items()]
     keys = [*p.videos, *p.unannotated]
-    rows = []
+    rows, low = [], []
     for key in keys:
         v = p.videos.get(key) or p.unannotated[key]
         manifest = root / "data/frames" / key / "manifest.json"
         persons, features = artifacts(p, key, root)
         share = person_share(persons)
+        if share is not None and share < LOW_SHARE:
+            low.append(low_share_advice(key, share))
         have = [b for b in backbones if (features / b / f"{key}.zarr").exists()]
         rerun = [s.partition("@")[0] for s in stale if video_of(s, keys) == key]
         rows.append([key, v.climb or "", v.view or "", "yes" if key in p.videos else "no",
@@ -76,8 +78,6 @@ def status_table(p: params.Params, stale: list[str], root: Path = Path(".")) -> 
                      ", ".join(rerun) or "up to date"])
     text = table(rows, ["video", "climb", "view", "annotated", "frames", "person", "features", "dvc would rerun"])
     others = [s for s in stale if video_of(s, keys) is None]
-    low = [low_share_advice(key, share) for key in keys
-           if (share := person_share(artifacts(p, key, root)[0])) is not None and share < LOW_SHARE]
     return "\n".join([text, *(f"low person share: {line}" for line in low),
                       f"also stale: {', '.join(others)}" if others else "no aggregate stage is stale"])
 
