@@ -17,7 +17,7 @@ from pipeline.media.frames import extract_frames
 from pipeline.persons.blazepose import BlazePoseDetector
 from pipeline.persons.filter import Search, detect_persons, summary
 from pipeline.persons.search import look, tiles
-from pipeline.persons.tracks import Follower, accepted, bridge, foreground
+from pipeline.persons.tracks import Follower, bridge, foreground, judged
 
 H, W, FPS, N = 720, 960, 25, 60
 SEARCH = Search(short_side=720, tiles=(2, 3), track=True, max_gap=2.0, min_foreground=0.2)
@@ -150,19 +150,24 @@ def test_the_follower_keeps_the_climbers_track_across_a_false_detection():
     assert f.assign(200, climber).tolist() == [2]  # 7.4 s later: a new track
 
 
-def test_tracks_are_accepted_by_foreground_or_a_whole_frame_look_and_bridged_inside():
-    tracks = np.array([0, 0, 0, 1, 1, 1, 2, 3, 3])
-    fg = np.array([.5, .4, .1, .01, .02, .0, .6, .25, .01])
-    whole = np.zeros(9, bool)
-    # track 1 never stands out from the wall; 2 is one box, no track; 3 stands out once in two boxes
-    assert accepted(tracks, fg, whole, 0.2) == {0}
-    assert accepted(tracks, fg, whole, None) == {0, 1, 2, 3}
-    whole[4] = whole[6] = True  # seen in the whole frame: a person standing still, not holds seen in a tile
-    assert accepted(tracks, fg, whole, 0.2) == {0, 1, 2}
-    frames = np.arange(0, 60, 5)  # 12 detections, 0.2 s apart at 25 fps
+def test_boxes_are_judged_with_their_tracks_neighbours_and_bridged_inside_a_track():
+    # track 0: a hold seen for 8 s, then the climber passing by takes its track over for 2 s
+    frames = np.r_[np.arange(0, 200, 5), np.arange(200, 250, 5), [0, 5, 10], [300], [20, 25]]
+    tracks = np.r_[np.zeros(50, int), [1, 1, 1], [2], [3, 3]]
+    fg = np.r_[np.full(40, 0.02), np.full(10, 0.5), [0.01, 0.02, 0.0], [0.6], [0.35, 0.15]]
+    whole = np.zeros(56, bool)
+    ok, local = judged(tracks, frames, fg, whole, 0.2, fps=25)
+    assert not ok[:30].any() and ok[42:50].all()  # the hold's boxes are not the climber's, nor theirs the hold's
+    assert not ok[50:53].any()  # the wall
+    assert not ok[53]  # one box is no track
+    assert ok[54:].all() and local[54] == pytest.approx(0.25)  # two boxes whose median stands out: (0.35 + 0.15) / 2
+    assert judged(tracks, frames, fg, whole, None, fps=25)[0].all()
+    whole[51] = True  # seen in the whole frame: a person standing still, not holds seen in a tile
+    assert judged(tracks, frames, fg, whole, 0.2, fps=25)[0][50:53].all()
     track_at = np.array([0, 0, -1, -1, 0, -1, -1, 3, -1, -1, -1, 2])
-    assert bridge(frames, track_at, fps=25, max_gap=2.0).tolist() == [0, 0, 1, 1] + [0] * 8
-    assert not bridge(frames, track_at, fps=25, max_gap=0.5).any()  # 0.6 s apart: longer than max_gap
+    detected = np.arange(0, 60, 5)  # 12 detections, 0.2 s apart at 25 fps
+    assert bridge(detected, track_at, fps=25, max_gap=2.0).tolist() == [0, 0, 1, 1] + [0] * 8
+    assert not bridge(detected, track_at, fps=25, max_gap=0.5).any()  # 0.6 s apart: longer than max_gap
 
 
 def test_foreground_tells_a_moving_shape_from_the_drifting_wall():

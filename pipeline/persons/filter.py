@@ -30,7 +30,7 @@ from pipeline.media.source import read_frames, video_of
 from pipeline.persons import LOW_SHARE, low_share_advice
 from pipeline.persons.detector import PersonDetector
 from pipeline.persons.search import Found, look
-from pipeline.persons.tracks import MIN_BOXES, Follower, accepted, bridge, foreground, thumbnail
+from pipeline.persons.tracks import MIN_BOXES, Follower, bridge, foreground, judged, thumbnail
 
 UNTRAINED_REASON = "detector untrained (weights.pretrained=false): every frame passes"
 WALL_REASON = "dropped: its track never stands out from the wall"
@@ -173,23 +173,24 @@ def _searched(detector: PersonDetector, images: Iterator[tuple[int, np.ndarray]]
 
 
 def _follow(looks: Looks, detected: np.ndarray, search: Search, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Choose each detection frame's followed box among the accepted tracks': the track that stands out from the wall
-    most (the median foreground share of its boxes: a climber moves, a judge or belayer standing by is part of the
-    background), then the longest. Sets `looks.chosen`; returns (D,) the followed box's foreground share (NaN: none)
-    and (D,) bool bridged."""
+    """Choose each detection frame's followed box among the boxes judged a person: the one that stands out from the
+    wall most (with its track's boxes nearby: a climber moves, a judge or belayer standing by is part of the
+    background), then the one of the longest track. Sets `looks.chosen`; returns (D,) the followed box's foreground
+    share (NaN: none) and (D,) bool bridged."""
     frame_of = np.concatenate([np.full(len(f.conf), k) for k, f in enumerate(looks.found)]).astype(int)
     boxes = np.concatenate([f.boxes for f in looks.found]).reshape(-1, 4)
     tracks = np.concatenate(looks.tracks).astype(np.int32)
     whole = np.array([b == "frame" for f in looks.found for b in f.by], bool)
     fg = foreground(looks.thumbs, frame_of, boxes, looks.size[0]) if search.min_foreground is not None else \
         np.full(len(boxes), np.nan, np.float32)
-    ok = accepted(tracks, np.nan_to_num(fg), whole, search.min_foreground, min_boxes=MIN_BOXES if search.track else 1)
-    rank = {t: (float(np.median(np.nan_to_num(fg[tracks == t]))), int((tracks == t).sum())) for t in ok}
+    ok, local = judged(tracks, detected[frame_of], fg, whole, search.min_foreground, fps=fps,
+                       min_boxes=MIN_BOXES if search.track else 1)
+    length = np.bincount(tracks) if len(tracks) else np.zeros(0, int)
     track_at, fg_at, first = np.full(len(detected), -1, np.int32), np.full(len(detected), np.nan, np.float32), 0
     looks.chosen = []
     for k, f in enumerate(looks.found):
-        mine = [i for i, t in enumerate(looks.tracks[k].tolist()) if t in ok]
-        c = max(mine, key=lambda i: (*rank[int(looks.tracks[k][i])], f.conf[i])) if mine else None
+        mine = [i for i in range(len(f.conf)) if ok[first + i]]
+        c = max(mine, key=lambda i: (local[first + i], length[looks.tracks[k][i]], f.conf[i])) if mine else None
         looks.chosen.append(c)
         if c is not None:
             track_at[k], fg_at[k] = looks.tracks[k][c], fg[first + c]

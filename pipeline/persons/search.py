@@ -88,9 +88,9 @@ def look(detector: PersonDetector, image: np.ndarray, *, around: list[np.ndarray
          scan: bool) -> Found:
     """Persons in one (H, W, 3) BGR frame: in a crop around each box of `around` (the live tracks' last boxes); then,
     when those found nobody or `scan` says to look anyway, in the whole frame; then in the tiles of each grid in turn
-    (each grid one detector batch) while nobody is found. A scan always looks at the first grid too: a detector
-    that sees one person per image (BlazePose) would otherwise never see a small climber beside a judge in full
-    view."""
+    (each grid one detector batch) while nobody is found, or all of them on a scan: a detector that sees one person
+    per image (BlazePose) would otherwise never see a small climber beside a judge in full view, nor beside holds
+    it takes for a person."""
     h, w = image.shape[:2]
     found = []
     for box in around:
@@ -103,8 +103,8 @@ def look(detector: PersonDetector, image: np.ndarray, *, around: list[np.ndarray
     d = detector.detect([image])[0]
     if len(d.conf):
         found.append(Found.of(d, "frame"))
-    for k, grid in enumerate(grids):
-        if found and not (scan and k == 0):
+    for grid in grids:
+        if found and not scan:
             break
         rects = list(tiles(h, w, grid))
         in_tiles = detector.detect([image[y:y + th, x:x + tw] for x, y, tw, th in rects])

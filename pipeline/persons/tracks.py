@@ -15,6 +15,7 @@ import numpy as np
 THUMB = 160  # short side of the grey thumbnails the background is estimated from
 DIFF = 25  # grey levels: a pixel this far from the background is foreground
 MIN_BOXES = 2  # a track found only in tiles needs this many boxes: one box is no track
+LOCAL = 2.0  # seconds: a box is judged with its track's boxes this close in time
 MEDIAN_OF = 255  # thumbnails, evenly spaced, whose median is the background
 
 
@@ -97,22 +98,32 @@ def foreground(thumbs: list[np.ndarray], frame_of: np.ndarray, boxes: np.ndarray
     return out
 
 
-def accepted(tracks: np.ndarray, fg: np.ndarray, whole: np.ndarray, min_foreground: float | None, *,
-             min_boxes: int = MIN_BOXES) -> set[int]:
-    """The tracks that are a person: per box, its track `tracks` (B,), foreground share `fg` (B,) and whether the
-    whole-frame look found it `whole` (B,). A track is accepted when the detector saw it in the whole frame once,
-    or it has `min_boxes` boxes whose median foreground share is at least `min_foreground` (None: every track).
+def judged(tracks: np.ndarray, frames: np.ndarray, fg: np.ndarray, whole: np.ndarray, min_foreground: float | None,
+           *, fps: float, min_boxes: int = MIN_BOXES) -> tuple[np.ndarray, np.ndarray]:
+    """Per box: whether it is a person, and how much it stands out ((B,) bool, (B,) float32), from its track
+    `tracks` (B,), its frame `frames` (B,), its foreground share `fg` (B,) and whether a whole-frame look found it
+    `whole` (B,). Each box is judged with its track's boxes within LOCAL seconds of it: a person when a whole-frame
+    look saw one of them, or when the track has `min_boxes` boxes and their median foreground share reaches
+    `min_foreground` (None: every box); how much it stands out is that median.
+
     Tiles are where a busy wall's holds look like a person; what the whole-frame look sees can be a person who
-    stands still for most of the video (and so is part of the median); and a track on the wall is not accepted for
-    the few boxes where a drifting camera made the wall differ from its median."""
-    order = np.argsort(tracks, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(tracks[order]) != 0])  # each track's boxes, grouped once
-    ok = set()
+    stands still for most of the video (and so is part of the median); and judging boxes by their neighbourhood
+    rather than the whole track means a climber whose track once took over a hold's (they passed by it) is not
+    judged by the hold's minutes of boxes, nor a hold by the climber's."""
+    ok, local = np.ones(len(tracks), bool), np.nan_to_num(fg.astype(np.float32))
+    if min_foreground is None:
+        return ok, local
+    order = np.lexsort((frames, tracks))
+    starts = np.flatnonzero(np.r_[True, np.diff(tracks[order]) != 0])  # each track's boxes, in time
     for group in np.split(order, starts[1:]) if len(order) else []:
-        if min_foreground is None or whole[group].any() or (
-                len(group) >= min_boxes and np.median(fg[group]) >= min_foreground):
-            ok.add(int(tracks[group[0]]))
-    return ok
+        at = frames[group]
+        lo = np.searchsorted(at, at - LOCAL * fps, side="left")
+        hi = np.searchsorted(at, at + LOCAL * fps, side="right")
+        for i, a, b in zip(group, lo, hi):
+            near = group[a:b]
+            local[i] = np.median(np.nan_to_num(fg[near]))
+            ok[i] = whole[near].any() or (len(group) >= min_boxes and local[i] >= min_foreground)
+    return ok, local
 
 
 def bridge(frames: np.ndarray, track_at: np.ndarray, *, fps: float, max_gap: float) -> np.ndarray:
