@@ -14,6 +14,7 @@ def persons_parquet(path: Path, boxes: dict[int, list[float] | None], n_frames: 
     near = [boxes.get(i) for i in range(n_frames)]
     table = pa.table([list(range(n_frames)), [i in boxes for i in range(n_frames)],
                       [int(b is not None) for b in near], [float(b is not None) for b in near], near, near,
-                      [True] * n_frames, ["test"] * n_frames], schema=SCHEMA)
+                      [True] * n_frames, ["test"] * n_frames, ["frame" if b else "" for b in near],
+                      [0 if b else -1 for b in near], [None] * n_frames], schema=SCHEMA)
     pq.write_table(table, path)
     return path

@@ -57,6 +57,7 @@ def test_validate_and_stats(tmp_path, bikes):
     assert "climbing:  20.0% of frames, 1 segments, mean 2.00 s" in r.stdout  # 50 of 250 frames
     stats = json.loads((p / "dataset.json").read_text())
     assert stats["classes"]["reading"]["frames"] == 12 and stats["classes"]["stopwatch"]["frames"] == 12
+    assert stats["person_share"] == {"per_video": {"clip": None}, "threshold": 0.5, "low": []}  # persons not run
     assert sorted(f.name for f in (p / "plots").rglob("*.png")) == [
         "class_distribution.png", "clip.png", "temporal_distribution.png"]
     write_sheet(p / "annotation.xlsx", [["Action", "Début"], ["grimpe", 1.0]])

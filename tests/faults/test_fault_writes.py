@@ -66,6 +66,7 @@ def stage_params(root: Path) -> Path:
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["videos"] = {f"v{i}": {"climb": f"c{i}", "video": f"v{i}.mp4", "annotation": f"v{i}.xlsx"} for i in (1, 2)}
     p["persons"]["detector"] = "hog"
+    p["persons"]["short_side"] = None  # the photographs have no source video to decode
     p["train"].update(folds=2, heads={"linear": p["train"]["heads"]["linear"] | {"epochs": 2}})
     p["runtime"]["warm_seconds"] = 0
     (root / "params.yaml").write_text(yaml.safe_dump(p))
