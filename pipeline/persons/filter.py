@@ -2,9 +2,9 @@
 
 `person` says whether the frame passes the filter. The detector runs on every `every`-th frame and on the last
 one, on the stored JPGs or, with `Search.short_side`, on frames decoded from the source at that resolution. With a
-`Search`, each look starts around the climber's last box, then the whole frame, then tiles
-(`pipeline.persons.search`); detections are linked into tracks, a track that never stands out from the wall is
-dropped and a short miss inside a track is bridged (`pipeline.persons.tracks`). A frame between two detections
+`Search`, each look starts around the live tracks' last boxes, then the whole frame, then tiles
+(`pipeline.persons.search`); detections are linked into tracks, boxes whose track does not stand out from the wall
+near them are dropped, and a short miss inside a track is bridged (`pipeline.persons.tracks`). A frame between two detections
 passes when either of them saw a person, so no frame next to a detection of a person is ever dropped. Later stages
 train and score only on frames that pass; `found_by` records what found each frame.
 """

@@ -1,4 +1,4 @@
-"""Detections over time: the climber followed as a track, each track checked against the wall, short misses bridged.
+"""Detections over time: the climber followed as a track, each box checked against the wall, short misses bridged.
 
 A climber moves continuously, so a box found at one detection bounds where to look at the next, and a short miss
 between two detections of one track is a detector's miss, not an empty frame. A detector that sees a person in the
