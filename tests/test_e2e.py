@@ -51,7 +51,8 @@ def test_first_run_builds_every_artifact(full_run):
         assert fs.frame_range.tolist() == windows(250, window=16, stride=8).tolist()
         assert fs.attrs["weights"] == {"pretrained": False, "random_init_seed": 0}
     kept, shown = np.concatenate(kept), np.concatenate(shown)  # BlazePose, shipped weights: a real filter
-    assert kept[shown].mean() > 0.75 and kept[~shown].mean() < 0.25  # measured: 0.88 and 0.13
+    # measured 0.97 and 0.39: the sample's empty gaps (0.3–0.8 s) are shorter than persons.max_gap, so bridged (README)
+    assert kept[shown].mean() > 0.9 and kept[~shown].mean() < 0.5
     assert sorted(p.name for p in (root / "models" / "x3d_xs" / "lstm").iterdir()) == [
         "bundle.json", "fold0.pt", "fold1.pt", "fold2.pt", "fold3.pt", "head.pt"]
     folds = json.loads((root / "reports" / "folds.json").read_text())
