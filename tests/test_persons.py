@@ -153,8 +153,8 @@ def test_yolo_searches_tiles_as_one_batch_each_and_then_follows_the_track(pinned
     seeing = Recording(yolo(tmp_path, pretrained=True, conf=0.0001))  # boxes everywhere
     table = detect_persons(bikes_frames, tmp_path / "b.parquet", detector=seeing, every=2, search=search, fps=10)
     # 51 detections, 0.2 s apart: a crop around each of (at most) two live tracks, and once a second (every 5th
-    # detection: frames 0, 10, … 90) the whole frame and the 2x2 tiles as one batch; never the 3x3, someone was found
-    assert seeing.calls[:2] == [1, 4] and seeing.calls.count(4) == 10 and set(seeing.calls) == {1, 4}
-    assert 51 + 10 <= len(seeing.calls) <= 2 * 51 + 10 + 10
+    # detection: frames 0, 10, … 90) a scan: the whole frame and each tile grid as one batch
+    assert seeing.calls[:3] == [1, 4, 9] and seeing.calls.count(4) == seeing.calls.count(9) == 10
+    assert set(seeing.calls) == {1, 4, 9} and 3 + 9 * 4 + 41 <= len(seeing.calls) <= 3 + 9 * 5 + 41 * 2
     found = table.filter(table["detected"])["found_by"].to_pylist()
     assert found[0] == "frame" and "track" in found[1:]
