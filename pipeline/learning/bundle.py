@@ -105,7 +105,7 @@ def check_store(meta: dict[str, Any], attrs: dict[str, Any], *, store_path: Path
 def short_side(meta: dict[str, Any]) -> int | None:
     """The frames.short_side the bundle's training frames were written with (a bundle from before the key: its
     frames.height, which sized the rows of the landscape videos it was trained on)."""
-    frames = meta["frames"]
+    frames = meta.get("frames") or {}
     return frames["short_side"] if "short_side" in frames else frames.get("height")
 
 
