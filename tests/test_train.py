@@ -7,7 +7,7 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from pipeline.core.errors import BouldersegError
-from pipeline.learning.dataset import IGNORE, VideoData, group_folds
+from pipeline.learning.dataset import IGNORE, VideoData, group_folds, nearest_window
 from pipeline.learning.heads import build_head
 from pipeline.learning.metrics import confusion, frame_metrics, summarize
 from pipeline.learning.train import HeadConfig, cross_validate, fit, pad
@@ -65,6 +65,24 @@ def test_owner_is_nearest_window_centre():
     v = VideoData("v", "c", np.zeros((3, 1), np.float32), np.array([[0, 4], [2, 6], [4, 8]], np.int32),
                   np.zeros(8, np.int64), np.ones(8, bool), np.array(["x"] * 8))
     assert v.owner.tolist() == [0, 0, 0, 1, 1, 2, 2, 2]  # centres 1.5, 3.5, 5.5
+
+
+def test_nearest_window_is_the_brute_force_argmin_on_random_windows_with_ties_and_edges():
+    def brute(frame_range: np.ndarray, n: int) -> np.ndarray:  # the N x W distance matrix it replaced
+        centres = (frame_range[:, 0] + frame_range[:, 1] - 1) / 2
+        return np.abs(np.arange(n)[:, None] - centres[None, :]).argmin(axis=1)
+
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        w = int(rng.integers(1, 12))
+        starts = np.sort(rng.integers(0, 40, w))  # repeated starts: windows sharing a centre
+        ends = np.maximum.accumulate(starts + rng.integers(1, 20, w))  # odd and even lengths: frame and midpoint ties
+        frame_range = np.stack([starts, ends], 1).astype(np.int32)
+        n = int(rng.integers(0, 80))  # frames before the first centre, past the last window, or fewer than windows
+        expected = brute(frame_range, n)
+        got = nearest_window(frame_range, n)
+        assert got.dtype == expected.dtype and got.tolist() == expected.tolist(), (frame_range.tolist(), n)
+    assert nearest_window(np.array([[0, 4], [0, 4], [4, 8]], np.int32), 8).tolist() == [0, 0, 0, 0, 2, 2, 2, 2]
 
 
 def test_padding_is_ignored_and_never_changes_lstm_outputs():

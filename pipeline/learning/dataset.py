@@ -58,8 +58,11 @@ def fuse(members: Sequence[VideoData]) -> VideoData:
 
 def nearest_window(frame_range: np.ndarray, n_frames: int) -> np.ndarray:
     """(N,) index of the window of (W, 2) `frame_range` whose centre is nearest to each frame (earlier on ties)."""
-    centres = (frame_range[:, 0] + frame_range[:, 1] - 1) / 2  # (W,) middle frame
-    return np.abs(np.arange(n_frames)[:, None] - centres[None, :]).argmin(axis=1)  # (N,)
+    centres = (frame_range[:, 0] + frame_range[:, 1] - 1) / 2  # (W,) middle frame, sorted: windows start in order
+    # a frame up to the midpoint between two centres (inclusive: ties go earlier) belongs to the earlier window;
+    # of windows sharing a centre, the first
+    nearest = np.searchsorted((centres[:-1] + centres[1:]) / 2, np.arange(n_frames), side="left")  # (N,)
+    return np.searchsorted(centres, centres[nearest], side="left")
 
 
 def load_video(
