@@ -122,3 +122,16 @@ def test_not_yaml_or_not_a_mapping(tmp_path):
     (tmp_path / "params.yaml").write_text("- 1\n")
     with pytest.raises(BouldersegError, match=r"1 problem\(s\):\n  \(top level\): expected a mapping, got \[1\]"):
         params.load(tmp_path / "params.yaml")
+
+
+def test_a_stride_longer_than_the_window_is_refused_naming_both_keys(tmp_path):
+    def edit(p):
+        p["features"].update(window=8, stride=12)
+    assert problems_of(tmp_path, edit) == [
+        "features.stride (12) is larger than features.window (8): the 4 frames between consecutive windows would "
+        "belong to no window, so no feature would see them and no head would learn their labels. Set features.stride to "
+        "at most features.window (8: windows that touch), or raise features.window"]
+    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    p["features"].update(window=8, stride=8)  # windows that touch: every frame in one
+    (tmp_path / "touching.yaml").write_text(yaml.safe_dump(p))
+    assert params.load(tmp_path / "touching.yaml").features.stride == 8

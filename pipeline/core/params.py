@@ -210,6 +210,16 @@ class Params(Section):
                                  "features.backbones; list it there so its features are extracted")
         return self
 
+    @model_validator(mode="after")
+    def _windows_cover_every_frame(self) -> Params:
+        f = self.features
+        if f.stride > f.window:
+            raise ValueError(f"features.stride ({f.stride}) is larger than features.window ({f.window}): the "
+                             f"{f.stride - f.window} frames between consecutive windows would belong to no window, so no feature "
+                             "would see them and no head would learn their labels. Set features.stride to at most "
+                             f"features.window ({f.window}: windows that touch), or raise features.window")
+        return self
+
 
 def load(path: str | Path = DEFAULT_PARAMS) -> Params:
     """Read and check params.yaml; every problem is reported at once, each with its key path."""
