@@ -81,3 +81,17 @@ def test_mode_filter_removes_short_flickers_and_keeps_ties_with_the_frame():
     assert mode_filter(pred, 3).tolist() == [0, 0, 0, 0, 0, 0, 2, 2, 2, 2]
     assert mode_filter(pred, 1).tolist() == pred.tolist()
     assert mode_filter(np.array([0, 1]), 5).tolist() == [0, 1]  # one of each in every window: each keeps its own
+
+
+def test_mode_filter_of_any_width_counts_exactly_that_many_frames():
+    # a 2-frame run is half of 4 frames (a tie: it stays) but not of 5; an even width used to count width + 1
+    assert mode_filter(np.array([0, 1, 1, 0, 0, 0]), 4).tolist() == [0, 1, 1, 0, 0, 0]
+    assert mode_filter(np.array([0, 1, 1, 0, 0, 0]), 5).tolist() == [1, 1, 0, 0, 0, 0]
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        pred, width = rng.integers(0, 3, int(rng.integers(1, 30))), int(rng.integers(2, 12))
+        expected = []
+        for i, own in enumerate(pred):  # width // 2 frames before i, (width - 1) // 2 after
+            counts = np.bincount(pred[max(i - width // 2, 0): i + (width - 1) // 2 + 1], minlength=3)
+            expected.append(own if counts[own] == counts.max() else counts.argmax())
+        assert mode_filter(pred, width).tolist() == expected, (pred.tolist(), width)

@@ -137,15 +137,15 @@ def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_pers
 
 
 def mode_filter(pred: np.ndarray, window: int) -> np.ndarray:
-    """(N,) class indices -> the most frequent class in a `window`-frame neighbourhood of each frame
-    (ties: the frame's own class if tied, else the lowest); window 0 or 1 returns `pred`."""
+    """(N,) class indices -> the most frequent class in the `window` frames around each frame: window // 2 before
+    it, (window - 1) // 2 after (an even width has one more before, as scipy.ndimage's filters), cut at the video's
+    ends (ties: the frame's own class if tied, else the lowest); window 0 or 1 returns `pred`."""
     if window <= 1:
         return pred
-    half = window // 2
     onehot = np.eye(int(pred.max()) + 1, dtype=np.int64)[pred]  # (N, C)
     c = np.vstack([np.zeros((1, onehot.shape[1]), np.int64), onehot.cumsum(0)])  # (N + 1, C)
     idx = np.arange(len(pred))
-    counts = c[np.minimum(idx + half + 1, len(pred))] - c[np.maximum(idx - half, 0)]  # (N, C)
+    counts = c[np.minimum(idx + (window - 1) // 2 + 1, len(pred))] - c[np.maximum(idx - window // 2, 0)]  # (N, C)
     best = counts.max(1)
     return np.where(counts[idx, pred] == best, pred, counts.argmax(1))
 
