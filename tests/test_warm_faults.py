@@ -109,9 +109,12 @@ def as_user(uid: int, path: Path, body: bytes) -> list[dict]:
 
 
 @pytest.fixture(autouse=True)
-def servers(monkeypatch):
+def servers(monkeypatch, tmp_path_factory):
     """Stage servers on sockets of this test's own, out of reach of any other session's `stop_all` (and ours of
     theirs), terminated afterwards (a stop request would wait behind a stuck client): a test records their pids."""
+    # pytest puts its temp base in the temp folder of the first test that asks for one: fixed now, it cannot fall
+    # in the folder below, which goes with this test
+    tmp_path_factory.getbasetemp()
     tmp = tempfile.mkdtemp(prefix="warm-faults-", dir="/tmp")  # short: a socket's path has at most 107 bytes
     monkeypatch.setenv("TMPDIR", tmp)
     monkeypatch.setattr(tempfile, "tempdir", tmp)
