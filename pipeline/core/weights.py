@@ -1,16 +1,18 @@
-"""Pretrained weights: pinned by sha256, fetched once, loaded as tensors only.
+"""Pretrained weights: pinned by sha256, fetched once, loaded as tensors only unless fully pinned.
 
 A file is looked for in the weights directory, else downloaded (to a temp name, checked, then
-renamed). Its sha256 is checked against the pin before every load. A checkpoint that needs
-pickled objects (ultralytics saves whole modules) is unpickled once, only when its full sha256 is
-pinned and matches, and its tensors are saved beside it; every later load is
-`torch.load(weights_only=True)`. The 8-hex-digit prefix of torch hub file names is 32 bits, cheap to
-forge: it checks a download's integrity, and never licenses unpickling.
+renamed). Every load reads the file's bytes once, checks their sha256 against the pin and loads
+those very bytes, so a file replaced or a symlink retargeted after the check is never what gets
+loaded. Loads are `torch.load(weights_only=True)` or safetensors; a checkpoint that needs pickled
+objects (ultralytics saves whole modules) is unpickled only when its full sha256 is pinned and the
+bytes match it. The 8-hex-digit prefix of torch hub file names is 32 bits, cheap to forge: it
+checks a download's integrity, and never licenses unpickling.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
 import pickle
 import re
@@ -90,8 +92,19 @@ def _sha256(path: Path, version: tuple[int, int, int, int]) -> str:
 
 def check(path: Path, file: WeightsFile) -> str:
     """The file's sha256, which must equal the pin (or start with the name's hash prefix where no full sha256 is
-    pinned); an error naming the file and both hashes."""
-    actual = sha256_of(path)
+    pinned); an error naming the file and both hashes. For a file about to be loaded, `read_checked`."""
+    return verify(path, file, sha256_of(path))
+
+
+def read_checked(path: Path, file: WeightsFile) -> tuple[bytes, str]:
+    """The file's bytes, read once, and their sha256, checked as `check` checks: load these bytes, never the path
+    again, so what is loaded is what was checked."""
+    data = path.read_bytes()
+    return data, verify(path, file, hashlib.sha256(data).hexdigest())
+
+
+def verify(path: Path, file: WeightsFile, actual: str) -> str:
+    """`actual`, the sha256 of what was read from `path`, checked against `file`'s pin."""
     pin = file.sha256 or file.hash_prefix
     if pin is None:
         if actual not in _WARNED:
@@ -140,29 +153,25 @@ def load_state(file: WeightsFile, weights_dir: str | Path, *,
     import torch
 
     path = fetch(file, weights_dir)
-    sha = check(path, file)
+    data, sha = read_checked(path, file)
     origin = provenance(file, sha)
-    tensors = path.with_name(f"{path.name}.{sha[:12]}.tensors.pt")
-    if tensors.is_file():
-        return Loaded(torch.load(tensors, map_location="cpu", weights_only=True), origin)
     if path.suffix == ".safetensors":  # tensors only by construction
-        from safetensors.torch import load_file
+        from safetensors.torch import load
 
-        return Loaded(to_state(load_file(path)), origin)
+        return Loaded(to_state(load(data)), origin)
     try:
-        return Loaded(to_state(torch.load(path, map_location="cpu", weights_only=True)), origin)
+        checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        if file.sha256 is None:  # a full pin, checked equal above: only it licenses unpickling
+        if file.sha256 is None:  # a full pin, which these bytes matched above: only it licenses unpickling
             pinned = (f"only its name's sha256 prefix {file.hash_prefix} pins it: {4 * len(file.hash_prefix)} bits, "
                       "cheap to forge" if file.hash_prefix else "no sha256 is pinned")
             raise BouldersegError(
                 f"{path}: this checkpoint needs pickled objects, which can run code when loaded, and {pinned}; it "
-                f"was not loaded. Pin its full sha256 ({sha}) in the registry once you know it is the published "
-                "file.") from None
-    state = to_state(torch.load(path, map_location="cpu", weights_only=False))  # the published file, fully pinned
-    with atomic_output(tensors) as tmp:
-        torch.save(state, tmp)
-    return Loaded(state, origin)
+                f"was not loaded. Once you know it is the published file, pin its full sha256 in the registry: "
+                f"sha256=\"{sha}\" in the WeightsFile of {file.url} (`grep -rn '{file.name}' pipeline/` finds "
+                "it).") from None
+        checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    return Loaded(to_state(checkpoint), origin)
 
 
 def provenance(file: WeightsFile, sha256: str) -> dict[str, Any]:
@@ -195,20 +204,29 @@ class ShippedFile:
         return path is not None and path.is_file()
 
     def identify(self, weights_dir: str | Path) -> dict[str, Any]:
+        path = self._installed()
+        return self._checked(path, sha256_of(path))
+
+    def load(self, weights_dir: str | Path) -> Loaded:
+        import torch
+
+        path = self._installed()
+        data = path.read_bytes()  # checked and loaded from these bytes: the path is not read again
+        origin = self._checked(path, hashlib.sha256(data).hexdigest())
+        return Loaded(self.to_state(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)), origin)
+
+    def _installed(self) -> Path:
         path = self.locate()
         if path is None or not path.is_file():
             raise BouldersegError(f"missing pretrained weights {self.package}/{self.path}: the package that ships them "
                                   f"is not installed. {self.install}; or run a profile that does without it, "
                                   "`boulderseg profile paper` (it downloads its weights).")
-        actual = sha256_of(path)
+        return path
+
+    def _checked(self, path: Path, actual: str) -> dict[str, Any]:
+        """The provenance of what was read from `path`, whose sha256 is `actual`; an error unless it is the pin."""
         if actual != self.sha256:
             raise BouldersegError(f"{path}: sha256 mismatch: the file has {actual}, the registry pins {self.sha256}. "
                                   f"It is damaged or not the published file: reinstall it ({self.install} "
                                   "--force-reinstall).")
         return {"pretrained": True, "package": self.package, "file": path.name, "sha256": actual}
-
-    def load(self, weights_dir: str | Path) -> Loaded:
-        import torch
-
-        origin = self.identify(weights_dir)
-        return Loaded(self.to_state(torch.load(self.locate(), map_location="cpu", weights_only=True)), origin)
