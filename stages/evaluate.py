@@ -26,7 +26,7 @@ def main(
     from pipeline.core.atomic import atomic_output
     from pipeline.core.errors import BouldersegError
     from pipeline.learning import leaderboard
-    from pipeline.learning.metrics import summarize
+    from pipeline.learning.metrics import not_scored_note, shown, summarize
     from pipeline.views.plots import plot_confusions, plot_timelines
 
     p = params.load(params_file)
@@ -44,16 +44,19 @@ def main(
         metrics = {b: metrics[b] | filtered[b] for b in metrics}
     with atomic_output(metrics_json) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-    title = leaderboard.protocol(policy.drop, p.train.min_person_fraction)
+    title = leaderboard.protocol(policy.drop, float((~table["person"]).mean()))  # every row: the same persons
     leaderboard.write(metrics, title=title, md_path=board.with_suffix(".md"), csv_path=board.with_suffix(".csv"))
     with atomic_output(plots_dir, directory=True) as tmp:
         plot_confusions(table, policy.model_classes, metrics, tmp / "confusion")
         plot_timelines(table, policy.classes, tmp / "timelines.png")
     for backbone, heads in metrics.items():
         for head, m in heads.items():
-            typer.echo(f"{backbone} + {head}: frame accuracy {m['accuracy']['mean']:.1f} ± {m['accuracy']['std']:.1f} % "
-                       f"(mean over folds; {m['pooled_accuracy']:.1f} % pooled), Edit {m['edit']['mean']:.1f}, "
-                       f"F1@10/25/50 {m['f1@10']['mean']:.1f}/{m['f1@25']['mean']:.1f}/{m['f1@50']['mean']:.1f}")
+            accuracy = shown(m["accuracy"]["mean"], m["accuracy"]["std"], " %")
+            typer.echo(f"{backbone} + {head}: frame accuracy {accuracy} (mean over folds; "
+                       f"{shown(m['pooled_accuracy'], unit=' %')} pooled), Edit {shown(m['edit']['mean'])}, "
+                       f"F1@10/25/50 {'/'.join(shown(m[k]['mean']) for k in ('f1@10', 'f1@25', 'f1@50'))}")
+            if not_scored_note(m):
+                typer.echo(f"  {not_scored_note(m)}")
 
 
 if __name__ == "__main__":

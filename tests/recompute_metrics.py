@@ -7,6 +7,7 @@ accuracy and macro-F1 over the scored frames; MS-TCN's segments: runs of one lab
 Edit averaged over videos, F1@k from TP/FP/FN summed over a fold's videos), prints the largest difference of
 any mean or std from metrics.json. Background: in the truth, frames not `scored`;
 in the prediction, frames the person filter removed. Accuracy: the `scored` frames. ± : sample std.
+A video without a scored frame, and a fold without one, count in no figure.
 """
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ def hits(truth: list, pred: list, k: float) -> tuple[int, int, int]:
 
 def fold_scores(df: pd.DataFrame) -> dict[str, float]:
     scored = df[df["scored"]]
+    if scored.empty:  # a fold with nothing scored has no figure
+        return {}
     out = {"accuracy": 100 * (scored["label"] == scored["pred"]).mean()}
     f1s = []
     for c in sorted(set(scored["label"]) | set(scored["pred"])):
@@ -64,6 +67,8 @@ def fold_scores(df: pd.DataFrame) -> dict[str, float]:
     out["macro_f1"] = 100 * sum(f1s) / len(f1s)
     edits, counts = [], {k: [0, 0, 0] for k in (10, 25, 50)}
     for _, v in df.sort_values("frame").groupby("video"):
+        if not v["scored"].any():  # a video none of whose frames counts is not scored
+            continue
         truth = runs(v["label"].tolist(), v["scored"].tolist())
         pred = runs(v["pred"].tolist(), v["person"].tolist())
         longest = max(len(truth), len(pred))

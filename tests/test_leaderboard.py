@@ -50,3 +50,26 @@ def test_the_papers_clip_of_every_table3_backbone_is_the_one_we_feed_under_the_p
     for _, r in TABLE3.iterrows():
         clip = registry[leaderboard.PAPER_NAMES[r["backbone"]]].input.clip("paper")
         assert clip.frames == r["frames"] and clip.seconds(25) == pytest.approx(r["seconds"]), r["backbone"]
+
+
+def test_a_row_that_left_videos_unscored_says_which_above_the_table_and_prints_none_as_a_dash(tmp_path):
+    partial = metrics_row(70.0) | {"edit": {"mean": None, "std": None},
+                                   "not_scored": {"videos": ["climb3_face"], "folds": [2]}}
+    leaderboard.write({"x3d_xs": {"mlp": partial, "lstm": partial, "linear": metrics_row(60.0)}}, title="t",
+                      md_path=tmp_path / "b.md", csv_path=tmp_path / "b.csv")
+    text = (tmp_path / "b.md").read_text()
+    note = ("x3d_xs + mlp, x3d_xs + lstm: Not scored: climb3_face (none of their frames counts: the person filter "
+            "removed them or their class is dropped); fold 2 scored nothing; in no figure or mean.")
+    assert note in text.splitlines() and text.index(note) < text.index("| backbone | head |")
+    mlp = next(line for line in text.splitlines() if line.startswith("| x3d_xs | mlp |"))
+    assert mlp.split(" | ")[7] == "—"  # edit
+
+
+@pytest.mark.parametrize(("drop", "removed", "title"), [
+    ([], 0.0, "full: all 5 classes scored, person filter off (it removed no frame)"),
+    ([], 0.125, "full: all 5 classes scored, person filter on (12.5 % of frames removed)"),
+    (["stopwatch", "nothing"], 0.3, "the paper's: stopwatch and nothing dropped, person filter on"),
+    (["stopwatch", "nothing"], 0.0, "custom: stopwatch, nothing dropped, person filter off (it removed no frame)"),
+])
+def test_the_title_says_whether_the_person_filter_removed_frames_from_scoring(drop, removed, title):
+    assert leaderboard.protocol(drop, removed) == title

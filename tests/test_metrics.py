@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.learning.metrics import edit_score, frame_metrics, overlap_counts, score, segment_metrics, segments, summarize
+from pipeline.learning.metrics import (edit_score, frame_metrics, not_scored_note, overlap_counts, score,
+                                       segment_metrics, segments, shown, summarize)
 
 A, B = "a", "b"
 TRUTH = [A] * 10 + [B] * 10
@@ -117,3 +118,31 @@ def test_frames_the_person_filter_removed_are_background_in_the_prediction_too()
     person = [True] * 10 + [False] * 2 + [True] * 8
     m = score(one_video([A] * 20, [A] * 20, person=person), [A])
     assert m["edit"] == 100.0 and m["f1@50"] == 100.0  # both split at the same frames: 2 segments each
+
+
+def test_a_video_whose_every_frame_the_person_filter_removed_is_not_scored():
+    seen = one_video([A] * 10 + [B] * 10, [A] * 20).assign(video="seen")  # Edit 50: one segment against two
+    nobody = one_video([A] * 6, [A] * 6, person=[False] * 6).assign(video="nobody")  # two empty lists: "Edit 100"
+    m = score(pd.concat([seen, nobody], ignore_index=True), [A, B])
+    assert m["edit"] == 50.0 and m["accuracy"] == 50.0 and m["not_scored"] == ["nobody"]
+    assert "not_scored" not in score(seen, [A, B])
+
+
+def test_a_fold_with_nothing_scored_has_no_figure_and_is_left_out_of_the_means():
+    def fold(k, name, labels, preds, person):
+        return one_video(labels, preds, person=person).assign(backbone="bb", head="h", fold=k, video=name)
+    table = pd.concat([fold(0, "v0", [A, A, B, B], [A, A, B, B], [True] * 4),
+                       fold(1, "v1", [A, A, B, B], [A, B, B, A], [True] * 4),
+                       fold(2, "gone", [A, A, B, B], [A, A, A, A], [False] * 4)], ignore_index=True)
+    m = summarize(table, [A, B])["bb"]["h"]
+    empty = m["folds"][2]
+    assert empty["fold"] == 2 and empty["not_scored"] == ["gone"] and empty["frames"] == 0
+    assert all(empty[k] is None for k in ("accuracy", "macro_f1", "edit", "f1@10", "f1@25", "f1@50"))
+    assert m["accuracy"] == {"mean": 75.0, "std": pytest.approx(25 * 2 ** 0.5)}  # folds 0 and 1 only, not 0.0 in it
+    assert m["edit"]["mean"] == pytest.approx((100 + 200 / 3) / 2) and m["pooled_accuracy"] == 75.0
+    assert m["not_scored"] == {"videos": ["gone"], "folds": [2]}
+    assert not_scored_note(m) == ("not scored: gone (none of their frames counts: the person filter removed them or "
+                                  "their class is dropped); fold 2 scored nothing; in no figure or mean")
+    nothing = summarize(table[table["fold"] == 2], [A, B])["bb"]["h"]
+    assert nothing["accuracy"] == {"mean": None, "std": None} and nothing["pooled_accuracy"] is None
+    assert shown(nothing["accuracy"]["mean"]) == "not scored" and shown(75.0, 2.5, " %") == "75.0 ± 2.5 %"

@@ -18,7 +18,7 @@ def score(
     """Score any segmentation against any ground truth: accuracy, Edit, F1@10/25/50, per-class accuracy (percent).
 
     Edit and F1@k follow MS-TCN: segments are runs of one label; ignored classes form no segment;
-    Edit is averaged over videos, F1 counts are summed over them.
+    Edit is averaged over videos, F1 counts are summed over them. A video whose truth is all ignored is not scored.
     """
     import json
 
@@ -29,8 +29,10 @@ def score(
         typer.echo(json.dumps(s, indent=2))
         return
     typer.echo(f"{s['videos']} video(s), {s['frames']} scored frames")
+    if "not_scored" in s:
+        typer.echo(f"not scored (every frame of the truth ignored), in no figure: {', '.join(s['not_scored'])}")
     for key in ("accuracy", "edit", "f1@10", "f1@25", "f1@50"):
-        typer.echo(f"{key:>10s} {s[key]:6.2f}")
+        typer.echo(f"{key:>10s} {'not scored' if s[key] is None else f'{s[key]:6.2f}'}")
     for c, v in s["per_class_accuracy"].items():
         typer.echo(f"{c:>10s} {v:6.2f}  (accuracy)")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.atomic import atomic_output
+from pipeline.learning.metrics import not_scored_note
 
 PER_CLASS = ("brushing", "reading", "climbing")  # Table 3's per-class columns
 COLUMNS = ("accuracy", *PER_CLASS, "macro_f1", "edit", "f1@10", "f1@25", "f1@50")
@@ -33,12 +34,15 @@ def paper_rows() -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def protocol(drop: Sequence[str], min_person_fraction: float) -> str:
-    """Which evaluation protocol the metrics follow, in words."""
-    if set(drop) == {"stopwatch", "nothing"} and min_person_fraction > 0:
+def protocol(drop: Sequence[str], removed: float) -> str:
+    """Which evaluation protocol the metrics follow, in words. `removed`: the share of frames the person filter took
+    out of scoring (the predictions' `person` column; train.min_person_fraction only picks the training windows)."""
+    if set(drop) == {"stopwatch", "nothing"} and removed > 0:
         return "the paper's: stopwatch and nothing dropped, person filter on"
     dropped = f"{', '.join(drop)} dropped" if drop else "all 5 classes scored"
-    return f"{'full' if not drop else 'custom'}: {dropped}, person filter {'on' if min_person_fraction > 0 else 'off'}"
+    person = f"person filter on ({100 * removed:.1f} % of frames removed)" if removed > 0 else \
+        "person filter off (it removed no frame)"
+    return f"{'full' if not drop else 'custom'}: {dropped}, {person}"
 
 
 def rows(metrics: dict) -> pd.DataFrame:
@@ -69,12 +73,13 @@ def _cells(r: pd.Series, best: dict | None) -> list[str]:
     return cells
 
 
-def markdown(table: pd.DataFrame, title: str) -> str:
+def markdown(table: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
     """Our rows as a Markdown table, the best of ours in each column in bold; the paper's whole Table 3 below,
-    labelled, in the same columns."""
+    labelled, in the same columns; `notes` (what a row left unscored) above it."""
     best = {c: table[c].max() for c in COLUMNS}
     lines = [f"# Leaderboard — protocol: {title}", "",
              "Percent, mean ± sample std over cross-validation folds. Bold: best of ours.", "",
+             *[line for note in notes for line in (note, "")],
              "| backbone | head | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---:|" * len(COLUMNS)]
     for _, r in table.sort_values(["backbone", "head"]).iterrows():
         lines.append(f"| {r['backbone']} | {r['head']} | " + " | ".join(_cells(r, best)) + " |")
@@ -86,6 +91,17 @@ def markdown(table: pd.DataFrame, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def unscored_notes(metrics: dict) -> list[str]:
+    """What each row left unscored, in words (`metrics.not_scored_note`), rows with the same note named together."""
+    by_note: dict[str, list[str]] = {}
+    for backbone, heads in metrics.items():
+        for head, m in heads.items():
+            note = not_scored_note(m)
+            if note:
+                by_note.setdefault(note, []).append(f"{backbone} + {head}")
+    return [f"{', '.join(names)}: {note[0].upper()}{note[1:]}." for note, names in by_note.items()]
+
+
 def write(metrics: dict, *, title: str, md_path: str | Path, csv_path: str | Path) -> pd.DataFrame:
     table = rows(metrics)
     with atomic_output(csv_path) as tmp:
@@ -93,5 +109,5 @@ def write(metrics: dict, *, title: str, md_path: str | Path, csv_path: str | Pat
                    paper_rows().assign(protocol="the paper's: stopwatch and nothing dropped, person filter on")],
                   ignore_index=True).to_csv(tmp, index=False, float_format="%.2f")
     with atomic_output(md_path) as tmp:
-        tmp.write_text(markdown(table, title))
+        tmp.write_text(markdown(table, title, unscored_notes(metrics)))
     return table

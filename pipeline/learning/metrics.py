@@ -4,8 +4,10 @@ Scores are percentages, as the field prints them. Segments are maximal runs of o
 MS-TCN's evaluation, with background forming none. The truth's background is every frame that does
 not count (its class is dropped, or the person filter removed it); the prediction's background is only
 what the pipeline itself knows at inference, the frames the person filter removed, so a prediction is
-never cut at a boundary of the truth. Frame accuracy counts the frames that count.
-± is the sample standard deviation over folds (ddof 1).
+never cut at a boundary of the truth. Frame accuracy counts the frames that count. A video none of whose frames
+counts is not scored: it is in no figure (its Edit would be 100 for two empty segment lists); a fold with no
+scored video has None for every figure and is left out of the means. ± is the sample standard deviation over
+folds (ddof 1).
 """
 from __future__ import annotations
 
@@ -27,14 +29,14 @@ def confusion(labels: Sequence[str], preds: Sequence[str], classes: Sequence[str
 
 
 def frame_metrics(labels: Sequence[str], preds: Sequence[str], classes: Sequence[str]) -> dict:
-    """Accuracy, per-class accuracy (recall; None for a class with no frames) and macro-F1 over the
-    classes that occur in the truth or the prediction, all in percent."""
+    """Accuracy (None for no frames), per-class accuracy (recall; None for a class with no frames) and macro-F1
+    over the classes that occur in the truth or the prediction, all in percent."""
     m = confusion(labels, preds, classes)
     support, predicted, hit = m.sum(1), m.sum(0), np.diag(m)
     present = (support + predicted) > 0
     f1 = 2 * hit[present] / (support[present] + predicted[present])
     return {
-        "accuracy": 100 * float(hit.sum() / max(m.sum(), 1)),
+        "accuracy": 100 * float(hit.sum() / m.sum()) if m.sum() else None,
         "per_class_accuracy": {c: (100 * float(hit[i] / support[i]) if support[i] else None)
                                for i, c in enumerate(classes)},
         "macro_f1": 100 * float(f1.mean()) if len(f1) else None,
@@ -85,8 +87,11 @@ def overlap_counts(truth: Sequence, pred: Sequence, overlap: float) -> tuple[int
     return tp, len(pred) - tp, len(truth) - tp
 
 
-def segment_metrics(videos: Sequence[tuple[list, list]]) -> dict[str, float]:
-    """Edit (mean over videos) and F1@{10,25,50} (TP/FP/FN summed over videos) of (truth, pred) segment lists."""
+def segment_metrics(videos: Sequence[tuple[list, list]]) -> dict[str, float | None]:
+    """Edit (mean over videos) and F1@{10,25,50} (TP/FP/FN summed over videos) of (truth, pred) segment lists;
+    all None for no video."""
+    if not videos:
+        return {"edit": None} | {f"f1@{round(k * 100)}": None for k in OVERLAPS}
     out = {"edit": float(np.mean([edit_score(t, p) for t, p in videos]))}
     for k in OVERLAPS:
         tp, fp, fn = np.sum([overlap_counts(t, p, k) for t, p in videos], axis=0)
@@ -99,11 +104,15 @@ def score(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
     """Frame and segment metrics of one set of videos (columns video, frame, label, pred, scored, person).
 
     Frame metrics: the `scored` frames. Segments: the truth's over the `scored` frames; the prediction's over
-    the `person` frames (the person filter's decision, known at inference), never over the truth's."""
+    the `person` frames (the person filter's decision, known at inference), never over the truth's. Videos
+    without a scored frame are in no figure and listed as "not_scored"; with none scored every figure is None."""
     scored = predictions[predictions["scored"]]
+    by_video = list(predictions.sort_values(["video", "frame"]).groupby("video", sort=True))
     videos = [(segments(df["label"], df["scored"]), segments(df["pred"], df["person"]))
-              for _, df in predictions.sort_values(["video", "frame"]).groupby("video", sort=True)]
-    return frame_metrics(scored["label"], scored["pred"], classes) | segment_metrics(videos)
+              for _, df in by_video if df["scored"].any()]
+    missing = [str(name) for name, df in by_video if not df["scored"].any()]
+    return (frame_metrics(scored["label"], scored["pred"], classes) | segment_metrics(videos)
+            | ({"not_scored": missing} if missing else {}))
 
 
 SPREAD = "sample standard deviation over folds (ddof 1)"  # what every `std` here is
@@ -120,6 +129,23 @@ def mean_std(values: list[float | None]) -> dict[str, float | None]:
 SCALARS = ("accuracy", "macro_f1", "edit", "f1@10", "f1@25", "f1@50")
 
 
+def shown(value: float | None, std: float | None = None, unit: str = "") -> str:
+    """A figure as printed: "not scored" for None, else one decimal with its ± std where there is one."""
+    if value is None:
+        return "not scored"
+    return f"{value:.1f}" + (f" ± {std:.1f}" if std is not None else "") + unit
+
+
+def not_scored_note(summary: dict) -> str | None:
+    """In words, what `summarize` left out of one backbone × head's figures (its "not_scored"), or None."""
+    if "not_scored" not in summary:
+        return None
+    videos, folds = summary["not_scored"]["videos"], summary["not_scored"]["folds"]
+    return (f"not scored: {', '.join(videos)} (none of their frames counts: the person filter removed them or their "
+            "class is dropped)" + (f"; fold {', '.join(map(str, folds))} scored nothing" if folds else "")
+            + "; in no figure or mean")
+
+
 def chosen(fold: pd.DataFrame) -> dict:
     """{"chosen": what the fold chose on its own training videos (logreg's C, nested selection's epochs)}, if anything."""
     made = json.loads(fold["chosen"].iloc[0]) if "chosen" in fold else {}
@@ -132,17 +158,21 @@ def summarize(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
 
     {backbone: {head: {"accuracy": {mean, std}, "macro_f1", "edit", "f1@10", "f1@25", "f1@50": {mean, std},
     "per_class_accuracy": {class: {mean, std}}, "pooled_accuracy", "confusion", "std": what std is,
-    "folds": [{the fold's metrics, "fold", and "chosen" where it chose something}]}}}.
+    "folds": [{the fold's metrics, "fold", "chosen" where it chose something, "not_scored" where a video was not}],
+    and where any video was not scored, "not_scored": {"videos": those, "folds": the folds that scored nothing}}}}.
+    A figure nothing was scored for is None; means and stds are over the folds that have it.
     """
     out: dict = {}
     for (backbone, head), df in predictions.groupby(["backbone", "head"], sort=True):
         folds = [score(f, classes) | {"fold": int(k)} | chosen(f) for k, f in df.groupby("fold", sort=True)]
         scored = df[df["scored"]]
+        missing = {"videos": sorted(v for f in folds for v in f.get("not_scored", [])),
+                   "folds": [f["fold"] for f in folds if f["accuracy"] is None]}
         out.setdefault(backbone, {})[head] = {k: mean_std([f[k] for f in folds]) for k in SCALARS} | {
             "per_class_accuracy": {c: mean_std([f["per_class_accuracy"][c] for f in folds]) for c in classes},
             "pooled_accuracy": frame_metrics(scored["label"], scored["pred"], classes)["accuracy"],
             "confusion": confusion(scored["label"], scored["pred"], classes).tolist(),
             "std": SPREAD,
             "folds": folds,
-        }
+        } | ({"not_scored": missing} if missing["videos"] else {})
     return out

@@ -38,19 +38,23 @@ def pairs(truth: Path, pred: Path) -> list[tuple[Path, Path]]:
 
 def score_files(truth: Path, pred: Path, ignore: Sequence[str] = ()) -> dict:
     """Accuracy, per-class accuracy, Edit and F1@{10,25,50}, in percent, over every pair; frames whose
-    truth is an ignored class are not scored and ignored labels form no segment in either file."""
-    labels, preds, videos = [], [], []
+    truth is an ignored class are not scored and ignored labels form no segment in either file. A pair whose
+    truth is all ignored is in no figure, listed under "not_scored"; with nothing scored every figure is None."""
+    labels, preds, videos, missing = [], [], [], []
     for t_path, p_path in pairs(truth, pred):
         t, p = read_labels(t_path), read_labels(p_path)
         if len(t) != len(p):
             raise BouldersegError(f"{t_path} has {len(t)} frames but {p_path} has {len(p)}: they must describe "
                                   "the same frames.")
         keep = ~np.isin(t, list(ignore))
+        if not keep.any():
+            missing.append(t_path.name)
+            continue
         labels.append(t[keep]), preds.append(p[keep])
         videos.append((segments(t, keep), segments(p, ~np.isin(p, list(ignore)))))
-    labels, preds = np.concatenate(labels), np.concatenate(preds)
+    labels, preds = (np.concatenate(labels), np.concatenate(preds)) if labels else ([], [])
     classes = sorted(set(labels) | set(preds))
     frames = frame_metrics(labels, preds, classes)
     return {"accuracy": frames["accuracy"]} | segment_metrics(videos) | {
         "per_class_accuracy": {c: v for c, v in frames["per_class_accuracy"].items() if v is not None},
-        "videos": len(videos), "frames": frames["frames"]}
+        "videos": len(videos), "frames": frames["frames"]} | ({"not_scored": missing} if missing else {})

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.atomic import atomic_output
-from pipeline.learning.metrics import confusion
+from pipeline.learning.metrics import confusion, shown
 
 
 def _pyplot():
@@ -39,8 +39,8 @@ def plot_confusions(predictions: pd.DataFrame, classes: Sequence[str], metrics: 
         for (i, j), v in np.ndenumerate(m):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black")
         score = metrics[backbone][head]
-        ax.set(title=f"{backbone} + {head}\naccuracy: fold mean {score['accuracy']['mean']:.1f} ± "
-                     f"{score['accuracy']['std']:.1f} %, pooled {score['pooled_accuracy']:.1f} %",
+        mean, pooled = shown(score["accuracy"]["mean"], score["accuracy"]["std"], " %"), shown(score["pooled_accuracy"])
+        ax.set(title=f"{backbone} + {head}\naccuracy: fold mean {mean}, pooled {pooled} %",
                xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
         ax.title.set_fontsize(9)
         ax.set_xticklabels(classes, rotation=45, ha="right")
