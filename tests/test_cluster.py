@@ -136,7 +136,7 @@ def test_ctrl_c_in_the_driver_records_what_finished_and_exits_130(stale, tmp_pat
     assert err.splitlines()[-1] == INTERRUPTED
     stale_now = set(yaml.safe_load(sh("dvc", "status", "--json", cwd=project)) or {})
     assert finished and not finished & stale_now and stale_now
-    cancelled = re.search(r"^cancelled: (.+?) \(on a scheduler of your own", out, re.M)
+    cancelled = re.search(r"^cancelled: (.+?); waiting for their processes to end", out, re.M)
     assert not cancelled or set(cancelled[1].split(", ")) <= stale_now  # named (when one ran), and left stale
     rerun = stages_done(sh(BOULDERSEG, "repro", "--workers", "2", cwd=project))
     assert rerun == ran - finished

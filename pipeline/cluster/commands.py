@@ -14,27 +14,29 @@ def repro(
     """Run the stale stages on a Dask cluster, each as soon as its inputs are done; dvc.lock is written by DVC itself.
 
     The same stages `dvc repro` would run, with the same commands; afterwards `dvc status` is clean. A failing
-    stage stops only its descendants; the others finish and are recorded.
+    stage stops only its descendants; the others finish and are recorded. Ctrl-C, SIGTERM or SIGHUP: what
+    finished is recorded, and every stage the run started is ended before it exits.
     """
     import time
 
     from dvc.repo import Repo
 
     from pipeline.cluster.driver import client_for, execute
-    from pipeline.cluster.dvcrun import locked, plan
+    from pipeline.cluster.dvcrun import dvc_errors, locked, plan, stops_interrupt
     from pipeline.cluster.worker import driver_settings
     from pipeline.core.errors import BouldersegError
 
     if workers is not None and scheduler is not None:
         raise BouldersegError("give --workers N (a local cluster) or --scheduler ADDRESS, not both.")
     t = time.perf_counter()
-    repo = Repo(".")
-    with locked(repo):
-        todo = plan(repo, targets or [])
-        planned = time.perf_counter() - t
-        settings = driver_settings()
-        with client_for(workers=workers, scheduler=scheduler) as client:
-            outcome = execute(todo, client, settings, say=typer.echo)
+    with stops_interrupt(), dvc_errors():
+        repo = Repo(".")
+        with locked(repo):
+            todo = plan(repo, targets or [])
+            planned = time.perf_counter() - t
+            settings = driver_settings()
+            with client_for(workers=workers, scheduler=scheduler) as client:
+                outcome = execute(todo, client, settings, say=typer.echo)
     if outcome.failed:
         lines = [f"  {name}: {error}" for name, error in outcome.failed.items()]
         raise BouldersegError(f"{len(outcome.failed)} stage(s) failed; {len(outcome.done)} done and recorded"

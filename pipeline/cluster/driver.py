@@ -11,12 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pipeline.cluster import dvcrun
-from pipeline.cluster.worker import IgnoreInterrupt, gpu_slots, run_on_worker
+from pipeline.cluster import dvcrun, stagelock
+from pipeline.cluster.worker import IgnoreInterrupt, run_on_worker
 from pipeline.core.errors import BouldersegError
 
 if TYPE_CHECKING:
     from distributed import Client
+
+
+ENDING_S = 20.0  # seconds a cancelled stage gets to end before its processes are killed
 
 
 @dataclass
@@ -41,8 +44,9 @@ def execute(p: dvcrun.Plan, client: Client, settings: dict[str, str | None], *,
     from distributed import as_completed
 
     workers = client.scheduler_info()["workers"]
-    gpu, slots = any(w.get("resources", {}).get("GPU") for w in workers.values()), gpu_slots(workers)
+    gpu = any(w.get("resources", {}).get("GPU") for w in workers.values())
     token, out = uuid.uuid4().hex[:12], Outcome()
+    before: dict[str, dict] = {}  # stage -> its inputs' hashes as checked before it ran
     running: dict[str, tuple[str, object]] = {}  # task key -> (stage, future)
     settled, stopped, ran_here = set(), set(), set()  # done or unchanged; failed or skipped; ran in this run
     waiting = list(p.order)
@@ -63,7 +67,7 @@ def execute(p: dvcrun.Plan, client: Client, settings: dict[str, str | None], *,
         say(f"failed: {name}")
 
     def record(finished: list) -> None:
-        failures = dvc(dvcrun.record, [p.stages[n] for n, _ in finished]) if finished else {}
+        failures = dvc(dvcrun.record, [p.stages[n] for n, _ in finished], before) if finished else {}
         for name, result in finished:
             if name in failures:
                 fail(name, failures[name])
@@ -105,10 +109,11 @@ def execute(p: dvcrun.Plan, client: Client, settings: dict[str, str | None], *,
                         ran_here.add(name)
                         say(f"done: {name} (by DVC: {'restored from the run cache' if dvcrun.runs_a_command(stage) else 'verified'})")
                     else:
+                        before[name] = dvcrun.inputs(stage)
                         future = client.submit(
                             run_on_worker, name, stage.cmd, [o.fs_path for o in stage.outs if not o.persist],
                             stage.wdir, {"DVC_ROOT": stage.repo.root_dir, "DVC_STAGE": name}, settings=settings,
-                            slots=slots, key=f"boulderseg-{token}-{name}", pure=False,
+                            key=f"boulderseg-{token}-{name}", pure=False,
                             resources={"GPU": 1} if gpu and uses_gpu(name) else None)
                         running[future.key] = (name, future)
                         completed.add(future)
@@ -128,12 +133,14 @@ def execute(p: dvcrun.Plan, client: Client, settings: dict[str, str | None], *,
         while not completed.is_empty():
             record(take(completed.next_batch(block=True)))
             settle()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP
         client.cancel([f for _, f in running.values() if f.status != "finished"])
         record(take([f for _, f in list(running.values()) if f.status == "finished"]))  # finished before it
         if running:
-            say(f"cancelled: {', '.join(sorted(n for n, _ in running.values()))} (on a scheduler of your own, a "
-                "stage a worker has started runs to its end, unrecorded: let it end before you run again)")
+            names = sorted(n for n, _ in running.values())
+            say(f"cancelled: {', '.join(names)}; waiting for their processes to end")
+            for name in names:  # a cancelled task ends its stage; one that does not within the grace is killed
+                stagelock.wait_ended(p.stages[name].repo.root_dir, name, grace=ENDING_S)
         raise
     return out
 
@@ -157,7 +164,7 @@ def client_for(*, workers: int | None, scheduler: str | None) -> Client:
     import dask.config
     from distributed import Client
 
-    from pipeline.cluster.worker import gpu_count
+    from pipeline.cluster.worker import usable_gpus
 
     if scheduler:
         try:
@@ -179,7 +186,7 @@ def client_for(*, workers: int | None, scheduler: str | None) -> Client:
     try:
         client = Client(host="127.0.0.1", n_workers=workers or 2, threads_per_worker=1, dashboard_address=None,
                         processes=True, security=True, silence_logs=logging.CRITICAL,
-                        resources={"GPU": 1} if gpu_count() else None)
+                        resources={"GPU": 1} if usable_gpus() else None)
     finally:
         signal.signal(signal.SIGINT, previous)  # owns its local cluster; a failure is reported once
     client.register_plugin(IgnoreInterrupt())

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.core.atomic import clean_stale
-from pipeline.core.errors import BouldersegError
+from pipeline.core.errors import BouldersegError, Stopped
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -89,6 +89,8 @@ class _WholeWrites:
         try:
             with open(tmp, mode, **kwargs) as f:
                 yield f
+                f.flush()
+                os.fsync(f.fileno())  # else a power loss can leave the renamed file empty
             os.replace(tmp, dst)
         finally:
             tmp.unlink(missing_ok=True)
@@ -112,7 +114,7 @@ def check(stage: Stage) -> str:
         if isinstance(stage, PipelineStage):
             _dump_lock([stage])
         else:
-            stage.dump(update_pipeline=False)  # a .dvc file: DVC's own write
+            _dump_dvcfile(stage)
         return "recorded"
     if not stage.changed():
         return "unchanged"
@@ -130,29 +132,88 @@ def check(stage: Stage) -> str:
 
 @contextmanager
 def deferred_interrupt() -> Iterator[None]:
-    """A Ctrl-C inside the block is raised when it ends. Python runs signal handlers in the main thread whichever
-    thread the signal reached (Dask's client runs several), so a handler that only takes note is never cut off;
-    blocking SIGINT in the main thread alone is not enough. Every call into DVC that writes needs it: DVC writes
-    its rwlock file and dvc.lock in place, and an interrupt inside such a write leaves it unreadable."""
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    """A Ctrl-C, SIGTERM or SIGHUP inside the block is raised when it ends (as `interruption`). Python runs signal
+    handlers in the main thread whichever thread the signal reached (Dask's client runs several), so a handler
+    that only takes note is never cut off; blocking signals in the main thread alone is not enough. Every call
+    into DVC that writes needs it: DVC writes its rwlock file and dvc.lock in place, and an interrupt inside such
+    a write leaves it unreadable."""
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in STOPS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     if caught:
-        raise KeyboardInterrupt
+        raise interruption(caught[0])
 
 
-def record(stages: list[Stage]) -> dict[str, str]:
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def interruption(signum: int) -> KeyboardInterrupt:
+    """What a stop signal raises in the driver: KeyboardInterrupt for Ctrl-C, `Stopped` for the others."""
+    return KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)
+
+
+@contextmanager
+def stops_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP stop the driver as a Ctrl-C does: the run cancelled, what finished
+    recorded, every stage ended; it exits 128+N."""
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    previous = {s: signal.signal(s, stop) for s in STOPS[1:]}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextmanager
+def dvc_errors() -> Iterator[None]:
+    """DVC's refusals as one clear message each, not its tracebacks."""
+    from dvc.exceptions import DvcException, NotDvcRepoError
+    from dvc.lock import LockError
+
+    try:
+        yield
+    except LockError:
+        raise BouldersegError(
+            "another DVC command is running in this project (a `boulderseg repro`, `dvc repro`, `dvc status`…): "
+            "it holds .dvc/tmp/lock. Wait for it to end, then run again.") from None
+    except NotDvcRepoError:
+        raise BouldersegError(f"{os.getcwd()} is not in a DVC project: run this in the project's folder (the one "
+                              "that holds dvc.yaml and .dvc/).") from None
+    except DvcException as e:
+        cause = f": {' '.join(str(e.__cause__).split())}" if e.__cause__ else ""
+        raise BouldersegError(f"DVC refused the project: {e}{cause}") from None
+
+
+def inputs(stage: Stage) -> dict[str, object]:
+    """Each dependency of `stage` (files, folders, params) and its hash as last computed."""
+    return {str(d): d.hash_info for d in stage.deps}
+
+
+def record(stages: list[Stage], before: dict[str, dict] | None = None) -> dict[str, str]:
     """DVC's own record of finished stages, as `Stage.run` and `dvc repro` make it: each stage's deps and outs
     hashed and its outs cached (`Stage.save`, into the run cache unless an output is not cached, as there;
     `Stage.commit`), then one write of dvc.lock for those that succeeded. A stage whose record fails (it exited 0
-    but left no output; the disk filled up) is not recorded: {stage: why}."""
+    but left no output; the disk filled up; an input is not as `before[stage]`, its `inputs` as it started) is not
+    recorded: {stage: why}."""
     failures: dict[str, str] = {}
     saved = []
     for stage in stages:
         try:
+            if stage.addressing in (before or {}):
+                stage.save_deps()
+                moved = [d for d, h in inputs(stage).items() if before[stage.addressing].get(d) != h]
+                if moved:
+                    failures[stage.addressing] = (
+                        f"{', '.join(moved)} changed while it ran, so its outputs may come from the old content: "
+                        "not recorded. Run again to rerun it on the new one.")
+                    continue
             stage.save(run_cache=all(o.use_cache for o in stage.outs if not (o.is_metric or o.is_plot)))
             stage.commit()
         except Exception as e:  # noqa: BLE001 - any failure to record a stage is that stage's failure
@@ -173,17 +234,37 @@ def _dump_lock(stages: list[Stage]) -> None:
     from dvc.dvcfile import Lockfile
 
     lock = Path(stages[0].dvcfile._lockfile.path)
-    clean_stale(lock)  # a driver killed mid-write
-    tmp = lock.with_name(f".{lock.name}.tmp-{os.getpid()}")
-    if lock.exists():
-        shutil.copyfile(lock, tmp)
-        shutil.copymode(lock, tmp)
-    else:
-        tmp.unlink(missing_ok=True)
-    try:
+    with _beside(lock) as tmp:
+        if lock.exists():
+            shutil.copyfile(lock, tmp)
+            shutil.copymode(lock, tmp)
         Lockfile(stages[0].repo, str(tmp), verify=False).dump_stages(stages)
+
+
+def _dump_dvcfile(stage: Stage) -> None:
+    """DVC's dump of a data source's .dvc file (`SingleStageFile.dump`), written to a temp file renamed over it."""
+    from dvc.stage import serialize
+    from dvc.utils.serialize import dump_yaml
+
+    dvcfile = Path(stage.dvcfile.path)
+    with _beside(dvcfile) as tmp:
+        dump_yaml(str(tmp), serialize.to_single_stage_file(stage))
+        if dvcfile.exists():
+            shutil.copymode(dvcfile, tmp)
+    stage.repo.scm_context.track_file(stage.dvcfile.relpath)
+
+
+@contextmanager
+def _beside(path: Path) -> Iterator[Path]:
+    """A temp path beside `path` for the block to write; then flushed to disk and renamed over `path`. A leftover
+    of a driver killed mid-write is removed first; an error leaves `path` as it was and no temp behind."""
+    clean_stale(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, lock)
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

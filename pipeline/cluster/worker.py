@@ -2,20 +2,26 @@
 worker), in a fresh process otherwise. Nothing here imports DVC."""
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import functools
 import multiprocessing
 import os
-import re
 import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from pipeline.cluster import guard, stagelock
 from pipeline.warm import runner
+from pipeline.warm.client import socket_dir
 
 
 def driver_settings() -> dict[str, str | None]:
@@ -38,64 +44,106 @@ class IgnoreInterrupt(WorkerPlugin):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker's event loop runs in its main thread
 
 
-def gpu_slots(workers: dict[str, dict]) -> dict[str, int]:
-    """Each worker's slot among the workers of its host (by name), from `Client.scheduler_info()["workers"]`:
-    the index of the GPU it takes, whatever its name looks like."""
-    hosts: dict[str, list[str]] = {}
-    for w in workers.values():
-        hosts.setdefault(w.get("host", ""), []).append(str(w["name"]))
-    return {name: i for names in hosts.values() for i, name in enumerate(sorted(names, key=_natural))}
+def visible_devices(visible: str | None, count: int) -> list[str]:
+    """The GPUs a process may use: those CUDA_VISIBLE_DEVICES names, as SLURM sets it (set but empty: none),
+    or else the `count` GPUs of its host."""
+    if visible is None:
+        return [str(i) for i in range(count)]
+    return [d.strip() for d in visible.split(",") if d.strip()]
 
 
-def _natural(name: str) -> list:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+def usable_gpus() -> int:
+    """How many GPUs this process may use."""
+    return len(visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES"), gpu_count()))
 
 
-def cuda_devices(slot: int, visible: str | None, count: int) -> str | None:
-    """The CUDA_VISIBLE_DEVICES of the worker in `slot`: one of the devices it was started with (`visible`, as
-    SLURM sets it), or of the `count` GPUs of its host; None where it has none to choose from."""
-    devices = [d for d in visible.split(",") if d.strip()] if visible else [str(i) for i in range(count)]
-    return devices[slot % len(devices)] if devices else None
+@functools.cache  # once per worker process, held for its life: a worker is one GPU's
+def claimed_device() -> str | None:
+    """The GPU this worker process takes: the first of those it may use that no other worker of this user on this
+    host holds (a lock in this user's private folder, released when the process ends, so a worker that joins
+    later or is restarted takes a free one); with more workers than GPUs, one by process id. None: no GPU."""
+    devices = visible_devices(_started_with("CUDA_VISIBLE_DEVICES"), gpu_count())
+    for device in devices:
+        fd = os.open(socket_dir() / f"gpu-{device}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _CLAIMS.append(fd)
+        return device
+    return devices[os.getpid() % len(devices)] if devices else None
+
+
+_CLAIMS: list[int] = []  # this process's GPU locks, open for its life
+
+
+class Cancelled(KeyboardInterrupt):
+    """Raised in a stage run in the worker whose task was cancelled: the stage ends as after a Ctrl-C."""
 
 
 def run_on_worker(stage: str, cmd: str, outs: list[str], cwd: str, env: dict[str, str], *,
-                  settings: dict[str, str | None], slots: dict[str, int]) -> dict:
-    """One stage on this worker: its outputs removed (again: a stage rerun after its worker died starts clean), then
-    its command in `cwd`, with `env` (DVC's DVC_ROOT and DVC_STAGE) added to the worker's environment.
-    {"tail": the end of its output, "fresh": why it ran in a fresh process, or ""}.
+                  settings: dict[str, str | None]) -> dict:
+    """One stage on this worker, once no process of an earlier attempt at it is left (`stagelock`): its outputs
+    removed (a stage rerun after its worker died starts clean), then its command in `cwd`, with `env` (DVC's
+    DVC_ROOT and DVC_STAGE) added to the worker's environment. {"tail": the end of its output, "fresh": why it
+    ran in a fresh process, or ""}. A cancelled task ends its stage and every process the stage started.
 
     boulderseg's own stages (`python -m stages.NAME ...`) run in the worker itself when it loaded exactly the
     checkout's code, runs one thread and may start processes; otherwise (and for any other command) in a fresh
-    process. `settings`: see `driver_settings`; `slots`: see `gpu_slots`."""
+    process under `guard`, which never hands the stage to a shared warm server. `settings`: see `driver_settings`."""
     from distributed import get_worker
+    from distributed.worker import thread_state
 
-    for out in map(Path, outs):
-        if out.is_dir() and not out.is_symlink():
-            shutil.rmtree(out)
-        elif out.exists() or out.is_symlink():
-            out.unlink()
-    worker = get_worker()
-    env = ({k: v for k, v in os.environ.items() if k not in settings} | {k: v for k, v in settings.items() if v}
-           | env)
-    device = cuda_devices(slots.get(str(worker.name), 0), _started_with("CUDA_VISIBLE_DEVICES"), gpu_count())
-    if device is not None:
-        env["CUDA_VISIBLE_DEVICES"] = device
-    argv = shlex.split(cmd)
-    fresh = _why_fresh(argv, cwd, worker.state.nthreads)
-    if fresh is None:
-        rc, output = _in_worker(stage, argv[2], argv[3:], cwd, env)
-    else:
-        r = subprocess.run(cmd, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, preexec_fn=_interruptible)
-        rc, output = r.returncode, r.stdout
+    worker, key = get_worker(), thread_state.key
+
+    def cancelled() -> bool:
+        ts = worker.state.tasks.get(key)
+        return ts is None or ts.state == "cancelled"
+
+    held = stagelock.hold(env["DVC_ROOT"], stage)
+    try:
+        for out in map(Path, outs):
+            if out.is_dir() and not out.is_symlink():
+                shutil.rmtree(out)
+            elif out.exists() or out.is_symlink():
+                out.unlink()
+        env = ({k: v for k, v in os.environ.items() if k not in settings} | {k: v for k, v in settings.items() if v}
+               | env)
+        device = claimed_device()
+        if device is not None:
+            env["CUDA_VISIBLE_DEVICES"] = device
+        argv = shlex.split(cmd)
+        fresh = _why_fresh(argv, cwd, worker.state.nthreads)
+        if fresh is None:
+            rc, output = _in_worker(stage, argv[2], argv[3:], cwd, env, cancelled)
+        else:
+            rc, output = _in_guard(cmd, cwd, env | {runner.IN_SERVER: "1"}, held, cancelled)
+    except KeyboardInterrupt:  # never out of a task: Dask would shut the worker down
+        raise RuntimeError("cancelled") from None
+    finally:
+        os.close(held)
     if rc:
         raise RuntimeError(f"exit {rc}: {output.strip()[-1500:]}")
     return {"tail": output.strip()[-500:], "fresh": fresh or ""}
 
 
-def _interruptible() -> None:
-    """In a stage's own process: a terminal's Ctrl-C stops it, as under `dvc repro` (its worker ignores it)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _in_guard(cmd: str, cwd: str, env: dict[str, str], held: int, cancelled: Callable[[], bool]) -> tuple[int, str]:
+    """`cmd` run by `guard` in a fresh process that holds the stage's lock `held`: its exit code and output."""
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([sys.executable, "-S", guard.__file__, str(os.getpid()), cmd], cwd=cwd, env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(held,))
+        stopping = False
+        while True:
+            try:
+                rc = proc.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if not stopping and cancelled():
+                    proc.terminate()  # the guard ends the stage and all it started
+                    stopping = True
+        log.seek(0)
+        return rc, log.read().decode(errors="replace")
 
 
 def _why_fresh(argv: list[str], cwd: str, nthreads: int) -> str | None:
@@ -112,16 +160,38 @@ def _why_fresh(argv: list[str], cwd: str, nthreads: int) -> str | None:
     return None
 
 
-def _in_worker(stage: str, module: str, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int, str]:
+def _in_worker(stage: str, module: str, argv: list[str], cwd: str, env: dict[str, str],
+               cancelled: Callable[[], bool]) -> tuple[int, str]:
     """`python -m MODULE ARGV` run in this worker as the warm server runs it: its exit code and output. The log
     is named after the stage and removed at once, so /proc/PID/fd/1 shows what a worker is running and a
-    killed worker leaves nothing behind."""
+    killed worker leaves nothing behind. Once `cancelled()`, `Cancelled` is raised in the stage's thread."""
     fd, name = tempfile.mkstemp(prefix=f"boulderseg-stage-{stage}-")
     os.unlink(name)
+    thread, done, lock = threading.get_ident(), threading.Event(), threading.Lock()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            if cancelled():
+                with lock:
+                    if not done.is_set():
+                        _raise_in(thread, Cancelled)
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
     with os.fdopen(fd, "w+b") as log:
-        rc = runner.run_in_process({"module": module, "argv": argv, "cwd": cwd, "env": env}, fd, fd, _defaults())
+        try:
+            rc = runner.run_in_process({"module": module, "argv": argv, "cwd": cwd, "env": env}, fd, fd, _defaults())
+        finally:
+            with lock:
+                done.set()
+                _raise_in(thread, None)  # one set as the stage returned is not raised in Dask's code
         log.seek(0)
         return rc, log.read().decode(errors="replace")
+
+
+def _raise_in(thread: int, exc: type[BaseException] | None) -> None:
+    """Raise `exc` in `thread` at its next Python instruction (None: forget one not raised yet)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exc) if exc else None)
 
 
 @functools.cache  # once per worker process: its state before its first stage

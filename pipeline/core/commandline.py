@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.core.errors import INTERRUPTED, BouldersegError
+from pipeline.core.errors import INTERRUPTED, BouldersegError, Stopped
 from pipeline.core.params import DEFAULT_PARAMS
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read the stage's sections from.")]
@@ -28,7 +29,7 @@ def dvc_executable() -> str:
 
 
 def friendly(fn: Callable) -> Callable:
-    """Print a BouldersegError as one clear message and exit 1; Ctrl-C exits 130."""
+    """Print a BouldersegError as one clear message and exit 1; Ctrl-C exits 130 (a `Stopped`: 128+N)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -37,9 +38,11 @@ def friendly(fn: Callable) -> Callable:
         except BouldersegError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            typer.echo(INTERRUPTED, err=True)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as e:
+            signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
+            by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+            typer.echo(INTERRUPTED.replace("interrupted", f"interrupted{by}", 1), err=True)
+            raise typer.Exit(128 + signum) from None
 
     return wrapper
 

@@ -11,6 +11,14 @@ class BouldersegError(Exception):
     """A problem with the user's input or environment; the CLI prints it and exits 1."""
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, where a command handles them as a Ctrl-C; the CLI exits 128+`signum`."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def warn(message: str) -> None:
     """A problem the run works around (and says how): printed to stderr, never fatal."""
     print(f"warning: {message}", file=sys.stderr)
