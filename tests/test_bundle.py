@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
+from test_selection import LINEAR, LOGREG, dataset
 from test_train import CLASSES, video
 
 from conftest import REPO
@@ -53,3 +56,28 @@ def test_a_bundle_from_before_the_search_keys_predicts_as_it_was_trained():
     assert bundle.short_side(old) == 256  # frames.height sized the rows of the landscape videos it was trained on
     assert bundle.short_side({"frames": {"short_side": None, "jpg_quality": 90}}) is None
     assert Search.of(params.Persons(**old["persons"])).plain  # the whole-frame filter it was trained with
+
+
+SYNTHETIC = {"backbone": {"backbone": "synthetic"}, "mode_filter": 0}
+
+
+def test_a_bundle_records_the_epochs_its_head_trained_for_and_an_older_one_still_loads(tmp_path):
+    videos, cfg = dataset(), replace(LINEAR, epochs=50)  # 50: not among the select_epochs (2, 10, 40)
+    bundle.train_bundle(videos, cfg, tmp_path / "b", info=SYNTHETIC, cv_metrics=None, classes=CLASSES,
+                        min_person_fraction=0.5, seed=0, loss=Loss(), select="nested")
+    head, meta = bundle.load(tmp_path / "b")
+    assert meta["params"]["epochs"] == meta["chosen"]["epochs"] in (2, 10, 40)
+    assert meta["params"]["configured_epochs"] == 50
+    alone = fit(replace(cfg, epochs=meta["params"]["epochs"]), videos, n_classes=3, min_person_fraction=0.5, seed=0)
+    for k, v in alone.state_dict().items():  # the recorded epochs are those its weights were trained for
+        assert torch.equal(head.state_dict()[k], v), k
+    old = meta | {"params": {k: v for k, v in meta["params"].items() if k != "configured_epochs"} | {"epochs": 50}}
+    (tmp_path / "b" / "bundle.json").write_text(json.dumps(old))  # as written before configured_epochs
+    assert bundle.load(tmp_path / "b")[1]["params"]["epochs"] == 50
+
+
+def test_a_solved_heads_bundle_records_no_epochs(tmp_path):
+    bundle.train_bundle(dataset(), LOGREG, tmp_path / "b", info=SYNTHETIC, cv_metrics=None, classes=CLASSES,
+                        min_person_fraction=0.5, seed=0, loss=Loss())
+    meta = bundle.load(tmp_path / "b")[1]
+    assert meta["params"]["epochs"] is None and "C" in meta["chosen"]

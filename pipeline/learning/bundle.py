@@ -122,12 +122,14 @@ def train_bundle(videos: Sequence[VideoData], cfg: HeadConfig, out_dir: Path, *,
                  cv_metrics: dict[str, Any] | None, classes: Sequence[str], min_person_fraction: float, seed: int,
                  loss: Loss, select: str = "none", inner_folds: int = 3) -> None:
     """Fit the head on every video (choosing its epochs on them first when `select` is nested) and write its bundle
-    to `out_dir`, with the CV metrics it earned and what it chose."""
+    to `out_dir`, with the CV metrics it earned and what it chose. params.epochs: what the head was trained for
+    (the chosen ones; None for a solved head), configured_epochs: the params' (which a bundle written before this
+    key holds as its epochs)."""
     head = fit_chosen(cfg, videos, select=select, inner_folds=inner_folds, n_classes=len(classes),
                       min_person_fraction=min_person_fraction, seed=seed, loss=loss)
     save(out_dir, head, info | {
         "head": cfg.name, "classes": list(classes), "trained_on": [v.name for v in videos],
-        "params": {"epochs": cfg.epochs, "batch": cfg.batch, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
-                   "model": cfg.model,
+        "params": {"epochs": head.chosen.get("epochs", cfg.epochs), "configured_epochs": cfg.epochs,
+                   "batch": cfg.batch, "lr": cfg.lr, "weight_decay": cfg.weight_decay, "model": cfg.model,
                    "loss": asdict(loss), "seed": seed, "min_person_fraction": min_person_fraction},
         "chosen": head.chosen, "cv_metrics": cv_metrics})
