@@ -156,8 +156,9 @@ def test_a_driver_gone_from_an_external_scheduler_ends_its_stages(tmp_path):
 def test_a_fresh_process_stage_runs_in_that_process_not_in_a_shared_warm_server(tmp_path):
     """`python3 -m` is not the `python -m` of boulderseg's stages: it runs in a fresh process, whose stage would
     otherwise hand itself over to the one warm server every CPU worker shares."""
-    files = {"stages/who.py": "import os\nimport sys\nfrom pathlib import Path\n\nfrom pipeline.warm.client import handoff"
-                              "\n\nhandoff(60)\nPath(f'who-{sys.argv[1]}.txt').write_text(f'{os.getpid()} {os.getppid()}')\n"}
+    who = ("import os\nimport sys\nfrom pathlib import Path\n\nfrom pipeline.warm.client import handoff\n\n"
+           "handoff(60)\nPath(f'who-{sys.argv[1]}.txt').write_text(f'{os.getpid()} {os.getppid()}')\n")
+    files = {"stages/who.py": who}
     stages = {"who": {"foreach": ["a", "b"], "do": {"cmd": "python3 -m stages.who ${item}",
                                                      "outs": ["who-${item}.txt"]}}}
     root = toy(tmp_path / "toy", stages, files)

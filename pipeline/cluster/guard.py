@@ -1,7 +1,7 @@
 """The process between a worker and a stage it runs in a fresh process: it ends every process the stage started
 when the stage ends, and all of them at once when its worker dies (even by SIGKILL) or it is sent SIGTERM/SIGHUP.
 
-`python -S guard.py PARENT_PID COMMAND`: runs COMMAND in a shell and exits with its code (128+N for a signal N).
+`python -I -S guard.py PARENT_PID COMMAND`: runs COMMAND in a shell and exits with its code (128+N for a signal N).
 It is a child subreaper (a process the stage starts and leaves behind, even in a session of its own, becomes its
 child rather than init's) and asks the kernel for SIGTERM when its parent dies. The stage gets SIGKILL if this
 process is itself SIGKILLed, and inherits the stage's lock (see `stagelock`), so that whatever outlives both

@@ -131,8 +131,9 @@ def run_on_worker(stage: str, cmd: str, outs: list[str], cwd: str, env: dict[str
 def _in_guard(cmd: str, cwd: str, env: dict[str, str], held: int, cancelled: Callable[[], bool]) -> tuple[int, str]:
     """`cmd` run by `guard` in a fresh process that holds the stage's lock `held`: its exit code and output."""
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen([sys.executable, "-S", guard.__file__, str(os.getpid()), cmd], cwd=cwd, env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(held,))
+        proc = subprocess.Popen([sys.executable, "-I", "-S", guard.__file__, str(os.getpid()), cmd], cwd=cwd,
+                                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                pass_fds=(held,))
         stopping = False
         while True:
             try:

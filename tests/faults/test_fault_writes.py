@@ -24,6 +24,7 @@ from cliproject import boulderseg, project
 from kit import failed_with, files
 
 from conftest import REPO
+from e2e import ENV
 from pipeline.core.errors import BouldersegError
 from pipeline.features import store
 from pipeline.features.windows import windows
@@ -222,3 +223,26 @@ def test_labels_into_a_read_only_folder_exits_1_with_one_message(tmp_path, tmpfs
     disk = tmpfs(1024 * 1024, ro=True)
     failed_with(boulderseg("labels", "clip", str(disk / "out.csv"), cwd=root), f"{disk / 'out.csv'}: cannot write there",
                 "Read-only file system")
+
+
+def test_dvc_lock_written_on_a_full_disk_stays_whole_and_leaves_no_temp(tmpfs, monkeypatch):
+    """The cluster driver's write of dvc.lock (`dvcrun._dump_lock`) copies the lock file to a temp beside it, then
+    dumps the finished stages into it: the copy is what fails on a full disk."""
+    from dvc.repo import Repo
+
+    from pipeline.cluster import dvcrun
+
+    root = tmpfs(4 << 20) / "toy"
+    root.mkdir()
+    (root / "dvc.yaml").write_text("stages:\n  a:\n    cmd: echo 1 > a.txt\n    outs: [a.txt]\n")
+    for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "repro", "-q"]):
+        subprocess.run(command, cwd=root, env=ENV, check=True)
+    before = (root / "dvc.lock").read_bytes()
+    fill(root.parent)
+    monkeypatch.chdir(root)  # as the driver runs: in the project
+    stage = dvcrun.plan(Repo(".")).stages["a"]
+    with pytest.raises(OSError) as e:
+        dvcrun._dump_lock([stage])
+    assert e.value.errno == errno.ENOSPC
+    assert (root / "dvc.lock").read_bytes() == before
+    assert not [p.name for p in root.iterdir() if ".tmp-" in p.name]
