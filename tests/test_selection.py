@@ -1,7 +1,6 @@
 """Choices made from data (logreg's C, nested selection's epochs) see only the training videos; fusions concatenate."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import numpy as np
@@ -11,9 +10,9 @@ from sklearn.linear_model import LogisticRegression
 from test_train import CLASSES, video
 
 from pipeline.core.errors import BouldersegError
-from pipeline.learning.dataset import fuse, group_folds
+from pipeline.learning.dataset import IGNORE, fuse, group_folds
 from pipeline.learning.heads import build_head
-from pipeline.learning.train import HeadConfig, choose_epochs, cross_validate, fit, fit_chosen
+from pipeline.learning.train import HeadConfig, Loss, choose_epochs, cross_validate, fit, fit_chosen
 
 LOGREG = HeadConfig("logreg", None, None, 0.0, {"Cs": [0.001, 0.1, 10.0]})
 LINEAR = HeadConfig("linear", 40, 0.05, 0.0, {}, select_epochs=(2, 10, 40))
@@ -25,10 +24,6 @@ def dataset(seed: int = 0) -> list:
 
 def folds_of(videos: list) -> dict[str, int]:
     return group_folds({v.name: v.climb for v in videos}, k=4, seed=0)
-
-
-def chosen(table) -> dict[int, dict]:
-    return {int(k): json.loads(df["chosen"].iloc[0]) for k, df in table.groupby("fold")}
 
 
 @pytest.mark.parametrize("present", [[0, 1, 2], [0, 2], [1]])
@@ -45,22 +40,71 @@ def test_logreg_layer_predicts_what_scikit_learn_fitted(present):
     assert logits.argmax(-1).numpy().tolist() == expected.tolist()
 
 
-@pytest.mark.parametrize("cfg", [LOGREG, LINEAR], ids=["logreg C", "nested epochs"])
-def test_a_folds_choice_never_depends_on_its_held_out_videos(tmp_path, cfg):
-    videos, select = dataset(), "nested" if cfg is LINEAR else "none"
-    folds = folds_of(videos)
-    table = cross_validate(videos, folds, cfg, classes=CLASSES, min_person_fraction=0.5, seed=0, models_dir=tmp_path,
-                           select=select)
-    made = chosen(table)
-    assert set(made) == {0, 1, 2, 3} and all(("C" if cfg is LOGREG else "epochs") in m for m in made.values())
-    assert len(made[0]["inner_accuracy"]) == 3  # each of the 3 candidates scored on inner splits of its climbs
-    # scramble fold 0's held-out videos: the other folds train on them and may choose differently, fold 0 may not
-    scrambled = [replace(v, features=np.random.default_rng(1).normal(size=v.features.shape).astype(np.float32))
-                 if folds[v.name] == 0 else v for v in videos]
-    again = cross_validate(scrambled, folds, cfg, classes=CLASSES, min_person_fraction=0.5, seed=0,
-                           models_dir=tmp_path, select=select)
-    assert chosen(again)[0] == made[0]
-    assert (again[again["fold"] == 0]["pred"] != table[table["fold"] == 0]["pred"]).any()  # its predictions did change
+def scrambled(videos: list, held_out: set[str], seed: int) -> list:
+    """`videos` with the held-out ones' features, labels (dropped classes too) and person mask replaced by noise."""
+    rng, out = np.random.default_rng(seed), []
+    for v in videos:
+        if v.name in held_out:
+            labels = rng.choice([0, 1, 2, IGNORE], len(v.frame_labels), p=[0.5, 0.2, 0.2, 0.1])
+            v = replace(v, features=rng.normal(size=v.features.shape).astype(np.float32), frame_labels=labels,
+                        label_names=np.array([CLASSES[c] if c != IGNORE else "nothing" for c in labels]),
+                        frame_person=rng.random(len(labels)) < 0.7)
+        out.append(v)
+    return out
+
+
+def fitted(models_dir) -> dict[int, dict]:
+    """Each fold's fitted state as cross_validate saved it: state_dict (the scaler's mean and std, the body's
+    parameters), the loss's class weights, and what it chose."""
+    return {int(p.stem.removeprefix("fold")): torch.load(p, weights_only=False) for p in models_dir.glob("fold*.pt")}
+
+
+def moved(a: dict, b: dict) -> list[str]:
+    """What differs, bit for bit, between two fitted states of one fold: the scaler (state_dict's mean and std), a
+    body parameter, the class weights, the choice."""
+    names, state = {"mean": "scaler mean", "std": "scaler std"}, (a["state_dict"], b["state_dict"])
+    out = [names.get(k, f"parameter {k}") for k in state[0] if not torch.equal(state[0][k], state[1][k])]
+    weights = a["class_weight"], b["class_weight"]
+    if (weights[0] is None) != (weights[1] is None) or (weights[0] is not None and not torch.equal(*weights)):
+        out.append("class weights")
+    return out + (["chosen"] if a["chosen"] != b["chosen"] else [])
+
+
+LSTM = HeadConfig("lstm", 5, 0.01, 0.0, {"hidden": 8})
+NESTED = replace(LINEAR, epochs=10, select_epochs=(2, 5, 10))
+
+
+@pytest.mark.parametrize(("cfg", "select"), [(LOGREG, "none"), (NESTED, "nested"), (LSTM, "none")],
+                         ids=["logreg C", "linear nested epochs", "lstm"])
+def test_no_folds_fitted_state_depends_on_its_held_out_videos(tmp_path, cfg, select):
+    """For each fold: scramble its held-out videos' features, labels and person mask and cross-validate again; the
+    fold's scaler, class weights, parameters and choices must not move by a bit (a scaler fitted on every video, or
+    class weights counted on held-out labels, would move them), while the folds that train on them do move."""
+    videos = dataset()
+    videos[0] = replace(videos[0], frame_labels=np.zeros_like(videos[0].frame_labels),  # unequal class weights
+                        label_names=np.full(len(videos[0].label_names), CLASSES[0]))
+    folds, loss = folds_of(videos), Loss(class_weights="inverse_frequency")
+    run = dict(classes=CLASSES, min_person_fraction=0.5, seed=0, loss=loss, select=select)
+    (tmp_path / "real").mkdir()
+    table = cross_validate(videos, folds, cfg, models_dir=tmp_path / "real", **run)
+    real = fitted(tmp_path / "real")
+    assert sorted(real) == [0, 1, 2, 3]
+    for k in real:
+        held = {v for v, f in folds.items() if f == k}
+        (tmp_path / f"scrambled{k}").mkdir()
+        again = cross_validate(scrambled(videos, held, seed=k + 1), folds, cfg,
+                               models_dir=tmp_path / f"scrambled{k}", **run)
+        other = fitted(tmp_path / f"scrambled{k}")
+        assert moved(real[k], other[k]) == [], f"fold {k} moved when its held-out videos were scrambled"
+        assert any(moved(real[j], other[j]) for j in real if j != k)  # the folds that train on them do move
+        assert (again[again["fold"] == k]["pred"].to_numpy() != table[table["fold"] == k]["pred"].to_numpy()).any()
+    if cfg is LSTM:
+        assert real[0]["chosen"] == {}
+    else:  # C or epochs, each of the 3 candidates scored on inner splits of the fold's own climbs
+        assert ("C" if cfg is LOGREG else "epochs") in real[0]["chosen"]
+        assert len(real[0]["chosen"]["inner_accuracy"]) == 3
+    if cfg is not LOGREG:  # a solved head takes no loss
+        assert len(set(real[0]["class_weight"].tolist())) > 1
 
 
 def test_one_run_scores_every_epoch_choice_as_separate_runs_would():

@@ -222,6 +222,7 @@ class Head(nn.Module):
         self.body = body
         self.register_buffer("mean", torch.zeros(feature_dim))
         self.register_buffer("std", torch.ones(feature_dim))
+        self.class_weight: torch.Tensor | None = None  # the loss's, set by training: kept with a fold's model
 
     def fit_scaler(self, x: torch.Tensor) -> None:  # x: (N, D) training windows, padding excluded
         self.mean.copy_(x.mean(0))

@@ -108,7 +108,7 @@ def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_pers
         head.chosen = head.body.solve(head.inputs(x, lengths)[0][keep].numpy(), y[keep].numpy(),
                                       climbs[keep.numpy()], seed=seed, splits=inner_folds)
         return head.eval()
-    weight = loss.class_weight(y, n_classes)
+    weight = head.class_weight = loss.class_weight(y, n_classes)
     smoothing = getattr(head.body, "smoothing", 0.0)
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     x, mask = head.inputs(x, lengths)  # standardised once: the statistics are fixed from here on
@@ -242,7 +242,8 @@ def cross_validate(
     metrics: it shows a person and its class is not dropped), person (it passes the person filter: the
     prediction's segments are cut only where it does not), chosen (JSON: what the fold chose from its own
     training videos: logreg's C, nested selection's epochs; {} when nothing), and with `mode_window` > 1
-    pred_mode: pred after a mode filter over that many frames. Fold models go to `models_dir/fold<k>.pt`.
+    pred_mode: pred after a mode filter over that many frames. Fold models go to `models_dir/fold<k>.pt`, with the
+    loss's class weights they were trained with.
     """
     rows = []
     for k in sorted(set(folds.values())):
@@ -257,7 +258,8 @@ def cross_validate(
         head = fit_chosen(cfg, train, select=select, inner_folds=inner_folds, n_classes=len(classes),
                           min_person_fraction=min_person_fraction, seed=seed + k, loss=loss)
         save_state({"state_dict": head.state_dict(), "head": cfg.name, "options": cfg.model, "classes": list(classes),
-                    "fold": k, "test_videos": [v.name for v in test], "chosen": head.chosen},
+                    "fold": k, "test_videos": [v.name for v in test], "chosen": head.chosen,
+                    "class_weight": head.class_weight},
                    Path(models_dir) / f"fold{k}.pt")
         for v in test:
             pred = predict_frames(head, v)
