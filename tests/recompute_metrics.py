@@ -67,7 +67,7 @@ def fold_scores(df: pd.DataFrame) -> dict[str, float]:
     out["macro_f1"] = 100 * sum(f1s) / len(f1s)
     edits, counts = [], {k: [0, 0, 0] for k in (10, 25, 50)}
     for _, v in df.sort_values("frame").groupby("video"):
-        if not v["scored"].any():  # a video none of whose frames counts is not scored
+        if not (v["scored"].any() or v["person"].any()):  # nothing to score or predict: not scored
             continue
         truth = runs(v["label"].tolist(), v["scored"].tolist())
         pred = runs(v["pred"].tolist(), v["person"].tolist())

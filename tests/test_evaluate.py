@@ -39,7 +39,7 @@ def test_a_fold_the_person_filter_emptied_is_printed_and_listed_as_not_scored(tm
     assert m["accuracy"] == {"mean": 50.0, "std": 0.0} and m["edit"]["mean"] == 50.0
     assert m["not_scored"] == {"videos": ["c"], "folds": [2]}
     assert "pixels + linear: frame accuracy 50.0 ± 0.0 % (mean over folds; 50.0 % pooled), Edit 50.0" in out
-    assert "  not scored: c (none of their frames counts" in out and "fold 2 scored nothing" in out
+    assert "  not scored: c (nothing to score or predict" in out and "fold 2 scored nothing" in out
     assert "pixels + linear: Not scored: c (" in board
     # min_person_fraction is 0, but the person filter took c's frames out of scoring: the filter is on
     assert board.startswith("# Leaderboard — protocol: full: all 5 classes scored, person filter on (33.3 % of "

@@ -58,8 +58,8 @@ def test_a_row_that_left_videos_unscored_says_which_above_the_table_and_prints_n
     leaderboard.write({"x3d_xs": {"mlp": partial, "lstm": partial, "linear": metrics_row(60.0)}}, title="t",
                       md_path=tmp_path / "b.md", csv_path=tmp_path / "b.csv")
     text = (tmp_path / "b.md").read_text()
-    note = ("x3d_xs + mlp, x3d_xs + lstm: Not scored: climb3_face (none of their frames counts: the person filter "
-            "removed them or their class is dropped); fold 2 scored nothing; in no figure or mean.")
+    note = ("x3d_xs + mlp, x3d_xs + lstm: Not scored: climb3_face (nothing to score or predict: the person "
+            "filter removed every frame, or every frame's class is dropped there); fold 2 scored nothing; in no figure or mean.")
     assert note in text.splitlines() and text.index(note) < text.index("| backbone | head |")
     mlp = next(line for line in text.splitlines() if line.startswith("| x3d_xs | mlp |"))
     assert mlp.split(" | ")[7] == "—"  # edit

@@ -141,8 +141,8 @@ def test_a_fold_with_nothing_scored_has_no_figure_and_is_left_out_of_the_means()
     assert m["accuracy"] == {"mean": 75.0, "std": pytest.approx(25 * 2 ** 0.5)}  # folds 0 and 1 only, not 0.0 in it
     assert m["edit"]["mean"] == pytest.approx((100 + 200 / 3) / 2) and m["pooled_accuracy"] == 75.0
     assert m["not_scored"] == {"videos": ["gone"], "folds": [2]}
-    assert not_scored_note(m) == ("not scored: gone (none of their frames counts: the person filter removed them or "
-                                  "their class is dropped); fold 2 scored nothing; in no figure or mean")
+    assert not_scored_note(m) == ("not scored: gone (nothing to score or predict: the person filter removed "
+                                  "every frame, or every frame's class is dropped there); fold 2 scored nothing; in no figure or mean")
     nothing = summarize(table[table["fold"] == 2], [A, B])["bb"]["h"]
     assert nothing["accuracy"] == {"mean": None, "std": None} and nothing["pooled_accuracy"] is None
     assert shown(nothing["accuracy"]["mean"]) == "not scored" and shown(75.0, 2.5, " %") == "75.0 ± 2.5 %"

@@ -39,19 +39,21 @@ def test_score_directories_pairs_by_name_and_ignores_a_class(tmp_path):
     assert "  accuracy 100.00" in run.stdout and "     f1@50 100.00" in run.stdout and "      edit 100.00" in run.stdout
 
 
-def test_a_video_whose_truth_is_all_ignored_is_not_scored_and_named(tmp_path):
+def test_a_video_with_nothing_to_score_or_predict_is_not_scored_and_named(tmp_path):
     csv(tmp_path / "truth" / "v1.csv", ["a", "a", "b", "b"])
-    csv(tmp_path / "pred" / "v1.csv", ["a", "b", "b", "b"])  # Edit 100, accuracy 75
-    csv(tmp_path / "truth" / "v2.csv", ["x", "x", "x"])  # nothing to score: it used to add an Edit of 0 (or 100)
+    csv(tmp_path / "pred" / "v1.csv", ["a", "b", "b", "b"])  # Edit 100, accuracy 75, 2 segments found
+    csv(tmp_path / "truth" / "v2.csv", ["x", "x", "x"])  # nothing to score, but a predicted segment: a false positive
     csv(tmp_path / "pred" / "v2.csv", ["a", "a", "a"])
+    csv(tmp_path / "truth" / "v3.csv", ["x", "x", "x"])  # nothing either side: it used to add an Edit of 100
+    csv(tmp_path / "pred" / "v3.csv", ["x", "x", "x"])
     run = boulderseg("score", "truth", "pred", "--ignore", "x", "--json", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     s = json.loads(run.stdout)
-    assert s["edit"] == 100.0 and s["accuracy"] == 75.0 and s["f1@50"] == 100.0
-    assert s["videos"] == 1 and s["not_scored"] == ["v2.csv"]
-    run = boulderseg("score", "truth/v2.csv", "pred/v2.csv", "--ignore", "x", cwd=tmp_path)
+    assert s["edit"] == 50.0 and s["accuracy"] == 75.0 and s["f1@50"] == pytest.approx(80.0)  # P 2/3, R 1
+    assert s["videos"] == 2 and s["not_scored"] == ["v3.csv"]
+    run = boulderseg("score", "truth/v3.csv", "pred/v3.csv", "--ignore", "x", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "not scored (every frame of the truth ignored), in no figure: v2.csv" in run.stdout
+    assert "not scored (every frame ignored in the truth and the prediction), in no figure: v3.csv" in run.stdout
     assert "  accuracy not scored" in run.stdout and "      edit not scored" in run.stdout
 
 

@@ -30,7 +30,7 @@ def score(
         return
     typer.echo(f"{s['videos']} video(s), {s['frames']} scored frames")
     if "not_scored" in s:
-        typer.echo(f"not scored (every frame of the truth ignored), in no figure: {', '.join(s['not_scored'])}")
+        typer.echo(f"not scored (every frame ignored in the truth and the prediction), in no figure: {', '.join(s['not_scored'])}")
     for key in ("accuracy", "edit", "f1@10", "f1@25", "f1@50"):
         typer.echo(f"{key:>10s} {'not scored' if s[key] is None else f'{s[key]:6.2f}'}")
     for c, v in s["per_class_accuracy"].items():

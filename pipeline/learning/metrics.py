@@ -104,13 +104,15 @@ def score(predictions: pd.DataFrame, classes: Sequence[str]) -> dict:
     """Frame and segment metrics of one set of videos (columns video, frame, label, pred, scored, person).
 
     Frame metrics: the `scored` frames. Segments: the truth's over the `scored` frames; the prediction's over
-    the `person` frames (the person filter's decision, known at inference), never over the truth's. Videos
-    without a scored frame are in no figure and listed as "not_scored"; with none scored every figure is None."""
+    the `person` frames (the person filter's decision, known at inference), never over the truth's. A video with
+    neither a scored frame nor a predicted segment (the person filter removed every frame) is in no figure and
+    listed as "not_scored" (one with predicted segments only counts them as false positives); with none
+    scored every figure is None."""
     scored = predictions[predictions["scored"]]
     by_video = list(predictions.sort_values(["video", "frame"]).groupby("video", sort=True))
     videos = [(segments(df["label"], df["scored"]), segments(df["pred"], df["person"]))
-              for _, df in by_video if df["scored"].any()]
-    missing = [str(name) for name, df in by_video if not df["scored"].any()]
+              for _, df in by_video if df["scored"].any() or df["person"].any()]
+    missing = [str(name) for name, df in by_video if not (df["scored"].any() or df["person"].any())]
     return (frame_metrics(scored["label"], scored["pred"], classes) | segment_metrics(videos)
             | ({"not_scored": missing} if missing else {}))
 
@@ -141,8 +143,8 @@ def not_scored_note(summary: dict) -> str | None:
     if "not_scored" not in summary:
         return None
     videos, folds = summary["not_scored"]["videos"], summary["not_scored"]["folds"]
-    return (f"not scored: {', '.join(videos)} (none of their frames counts: the person filter removed them or their "
-            "class is dropped)" + (f"; fold {', '.join(map(str, folds))} scored nothing" if folds else "")
+    return (f"not scored: {', '.join(videos)} (nothing to score or predict: the person filter removed every frame, "
+            "or every frame's class is dropped there)" + (f"; fold {', '.join(map(str, folds))} scored nothing" if folds else "")
             + "; in no figure or mean")
 
 

@@ -39,19 +39,20 @@ def pairs(truth: Path, pred: Path) -> list[tuple[Path, Path]]:
 def score_files(truth: Path, pred: Path, ignore: Sequence[str] = ()) -> dict:
     """Accuracy, per-class accuracy, Edit and F1@{10,25,50}, in percent, over every pair; frames whose
     truth is an ignored class are not scored and ignored labels form no segment in either file. A pair whose
-    truth is all ignored is in no figure, listed under "not_scored"; with nothing scored every figure is None."""
+    truth and prediction are all ignored is in no figure, listed under "not_scored" (one whose prediction has
+    segments counts them as false positives); with nothing scored every figure is None."""
     labels, preds, videos, missing = [], [], [], []
     for t_path, p_path in pairs(truth, pred):
         t, p = read_labels(t_path), read_labels(p_path)
         if len(t) != len(p):
             raise BouldersegError(f"{t_path} has {len(t)} frames but {p_path} has {len(p)}: they must describe "
                                   "the same frames.")
-        keep = ~np.isin(t, list(ignore))
-        if not keep.any():
+        keep, predicted = ~np.isin(t, list(ignore)), ~np.isin(p, list(ignore))
+        if not (keep.any() or predicted.any()):
             missing.append(t_path.name)
             continue
         labels.append(t[keep]), preds.append(p[keep])
-        videos.append((segments(t, keep), segments(p, ~np.isin(p, list(ignore)))))
+        videos.append((segments(t, keep), segments(p, predicted)))
     labels, preds = (np.concatenate(labels), np.concatenate(preds)) if labels else ([], [])
     classes = sorted(set(labels) | set(preds))
     frames = frame_metrics(labels, preds, classes)
