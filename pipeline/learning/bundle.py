@@ -20,7 +20,7 @@ import torch
 
 from pipeline.core.errors import BouldersegError
 from pipeline.learning.dataset import VideoData
-from pipeline.learning.heads import Head, build_head
+from pipeline.learning.heads import Head, build_head, solved
 from pipeline.learning.train import HeadConfig, Loss, fit_chosen, mode_filter, save_state
 
 CODE = ("heads.py", "train.py", "bundle.py")  # what turns features into predictions
@@ -129,7 +129,8 @@ def train_bundle(videos: Sequence[VideoData], cfg: HeadConfig, out_dir: Path, *,
                       min_person_fraction=min_person_fraction, seed=seed, loss=loss)
     save(out_dir, head, info | {
         "head": cfg.name, "classes": list(classes), "trained_on": [v.name for v in videos],
-        "params": {"epochs": head.chosen.get("epochs", cfg.epochs), "configured_epochs": cfg.epochs,
+        "params": {"epochs": None if solved(cfg.name) else head.chosen.get("epochs", cfg.epochs),
+                   "configured_epochs": cfg.epochs,
                    "batch": cfg.batch, "lr": cfg.lr, "weight_decay": cfg.weight_decay, "model": cfg.model,
                    "loss": asdict(loss), "seed": seed, "min_person_fraction": min_person_fraction},
         "chosen": head.chosen, "cv_metrics": cv_metrics})

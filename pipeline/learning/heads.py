@@ -241,6 +241,11 @@ class Head(nn.Module):
         return self.body.all_stages(*inputs) if hasattr(self.body, "all_stages") else [self.body(*inputs)]
 
 
+def solved(name: str) -> bool:
+    """Whether head `name` is solved to convergence (logreg), not trained for a number of epochs."""
+    return name in HEADS and hasattr(HEADS[name].make, "solve")
+
+
 def build_head(name: str, *, feature_dim: int, n_classes: int, options: dict[str, Any]) -> Head:
     if name not in HEADS:
         raise BouldersegError(f"unknown head '{name}' in train.heads. Known: {', '.join(HEADS)}.")

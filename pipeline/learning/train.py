@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from pipeline.core import params
 from pipeline.core.errors import BouldersegError
 from pipeline.learning.dataset import IGNORE, VideoData
-from pipeline.learning.heads import HEADS, Head, build_head
+from pipeline.learning.heads import HEADS, Head, build_head, solved
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,7 @@ class HeadConfig:
 
     @classmethod
     def from_params(cls, name: str, head: params.Head) -> HeadConfig:
-        solved = name in HEADS and hasattr(HEADS[name].make, "solve")
-        if not solved and (head.epochs is None or head.lr is None):
+        if not solved(name) and (head.epochs is None or head.lr is None):
             raise BouldersegError(f"train.heads.{name} in params.yaml: set epochs and lr (Adam trains this head).")
         return cls(name, head.epochs, head.lr, head.weight_decay, dict(head.model), head.batch,
                    tuple(head.select_epochs or ()))
@@ -212,7 +211,7 @@ def fit_chosen(cfg: HeadConfig, train: Sequence[VideoData], *, select: str, inne
     """`fit`, after choosing the epochs on `train` alone when `select` is nested (a solved head chooses its own);
     the choice is in `head.chosen`."""
     chosen = {}
-    if select == "nested" and not hasattr(HEADS[cfg.name].make, "solve"):
+    if select == "nested" and not solved(cfg.name):
         chosen = choose_epochs(cfg, train, inner_folds=inner_folds, n_classes=n_classes,
                                min_person_fraction=min_person_fraction, seed=seed, loss=loss)
         cfg = replace(cfg, epochs=chosen["epochs"])
