@@ -192,7 +192,7 @@ def test_gpus_are_assigned_within_what_each_worker_was_started_with(tmp_path):
     smi.parent.mkdir()
     smi.write_text("#!/bin/sh\necho 'GPU 0: fake (UUID: GPU-0)'\necho 'GPU 1: fake (UUID: GPU-1)'\n")
     smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
-    path = {"PATH": f"{smi.parent}{os.pathsep}{ENV['PATH']}"}
+    path = {"PATH": f"{smi.parent}{os.pathsep}{ENV['PATH']}", "TMPDIR": str(tmp_path)}  # GPU locks of its own
     stages = {"features-toy": {"foreach": [f"i{i}" for i in range(6)], "do": {
         "cmd": 'sleep 0.5 && echo "$CUDA_VISIBLE_DEVICES" > gpu-${item}.txt', "outs": ["gpu-${item}.txt"]}}}
 
@@ -210,7 +210,7 @@ def test_gpus_are_assigned_within_what_each_worker_was_started_with(tmp_path):
         return seen
 
     gpu = {"resources": "GPU=1", "env": path}
-    named = devices({"name": "left"} | gpu, {"name": "right"} | gpu)  # names without a number: one GPU each
+    named = devices({"name": "left"} | gpu, {"name": "right"} | gpu)  # each claims a GPU the other does not hold
     assert named.keys() == {"left", "right"}, named  # six half-second tasks, one at a time per worker: both ran
     assert named["left"] | named["right"] == {"0", "1"} and all(len(v) == 1 for v in named.values())
     slurm = devices({"name": "0", "env": path | {"CUDA_VISIBLE_DEVICES": "5"}} | {"resources": "GPU=1"},

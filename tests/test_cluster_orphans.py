@@ -4,7 +4,11 @@ process of the run is alive and the rerun records what a serial `dvc repro` reco
 line, and an input edited while its stage runs. Real DVC, Dask, processes and signals, on toy projects."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pty
+import select
 import shutil
 import signal
 import subprocess
@@ -18,19 +22,39 @@ from clusterkit import lock, scheduler, status_is_clean, toy, twin, worker_proce
 
 from conftest import REPO
 from e2e import BOULDERSEG, ENV, sh
+from pipeline.cluster import stagelock
 
-COUNT = "for i in $(seq 12); do echo $i >> count.txt; sleep 0.25; done"  # 3 s of appends: any overlap shows
+N = 24
+COUNT = f"for i in $(seq {N}); do echo $i >> count.txt; sleep 0.25; done"  # 6 s of appends: any overlap shows
 STAGES = {"count": {"cmd": COUNT, "outs": ["count.txt"]}}
-DEAF = {"count": {"cmd": f"trap '' INT; {COUNT.replace('seq 12', 'seq 40')}",  # ignores Ctrl-C, as do its
-                   "outs": ["count.txt"]}}  # children, for 10 s
-SERIAL = "".join(f"{i}\n" for i in range(1, 13))
+DEAF = {"count": {"cmd": f"trap '' INT; {COUNT}", "outs": ["count.txt"]}}  # ignores Ctrl-C, as do its children
+SERIAL = "".join(f"{i}\n" for i in range(1, N + 1))
+DRIVERS: list[subprocess.Popen] = []
 
 
-def start(root: Path, *args: str) -> subprocess.Popen:
+@pytest.fixture(autouse=True)
+def no_driver_left():
+    """Whatever a test asserts, its drivers' process groups end with it."""
+    yield
+    while DRIVERS:
+        driver = DRIVERS.pop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+        driver.communicate()
+
+
+def start(root: Path, *args: str, **streams) -> subprocess.Popen:
     """`boulderseg repro ARGS` in a session of its own, SIGINT not ignored (as from a terminal)."""
-    return subprocess.Popen([BOULDERSEG, "repro", *args], cwd=root, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | streams
+    DRIVERS.append(subprocess.Popen([BOULDERSEG, "repro", *args], cwd=root, env=ENV, text=True,
+                                    start_new_session=True, **streams,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)))
+    return DRIVERS[-1]
+
+
+def stage_processes(root: Path) -> list[psutil.Process]:
+    """The stage's shell and its `sleep` (as they run under the guard)."""
+    return [p for p in of_run(root) if p.name() in ("sh", "sleep")]
 
 
 def lines(path: Path) -> int:
@@ -91,7 +115,21 @@ def test_the_driver_alone_killed_mid_stage_then_run_again_at_once(project, how):
     if how == signal.SIGTERM:  # handled: the run ended, every stage ended, a line said so
         assert driver.returncode == 128 + how and "Traceback" not in err, err[-3000:]
         assert "interrupted by SIGTERM" in err and "cancelled: count" in out
-        none_left(root, within=1)
+    none_left(root, within=1 if how == signal.SIGTERM else 3)  # SIGKILL: its workers, then their guards, end
+    ends_as_serial(root, serial)
+
+
+def test_a_terminal_hangup_ends_the_run_and_its_stages(project):
+    """SIGHUP to the driver alone, whose terminal is gone: a line written to it would fail (EIO)."""
+    root, serial = project
+    main, tty = pty.openpty()
+    driver = start(root, "--workers", "1", stdout=tty, stderr=tty)
+    os.close(tty)
+    until(lambda: lines(root / "count.txt") >= 2, "the stage to be midway")
+    os.close(main)  # the terminal hangs up
+    driver.send_signal(signal.SIGHUP)
+    assert driver.wait(timeout=120) == 128 + signal.SIGHUP
+    none_left(root, within=1)
     ends_as_serial(root, serial)
 
 
@@ -100,7 +138,9 @@ def test_one_worker_killed_mid_stage_run_in_a_fresh_process(project):
     driver = start(root, "--workers", "1")
     until(lambda: lines(root / "count.txt") >= 2, "the stage to be midway")
     (worker,) = worker_processes(driver.pid)
+    first = stage_processes(root)
     worker.kill()  # Dask gives the task to the worker the nanny starts again
+    assert first and psutil.wait_procs(first, timeout=2)[1] == []  # the first attempt's stage, gone at once
     out, err = driver.communicate(timeout=300)
     assert driver.returncode == 0, err[-3000:]
     assert (root / "count.txt").read_text() == SERIAL and lock(root) == lock(serial) and status_is_clean(root)
@@ -125,7 +165,7 @@ def test_a_driver_gone_from_an_external_scheduler_ends_its_stages(tmp_path):
     itself; the driver SIGKILLed mid-stage, the scheduler cancels both."""
     files = {"stages/tick.py": "import time\nfrom pathlib import Path\n\nfor i in range(1, 41):\n"
                                "    with open('tick.txt', 'a') as f:\n        print(i, file=f)\n    time.sleep(0.25)\n"}
-    stages = {"count": {"cmd": COUNT.replace("seq 12", "seq 40"), "outs": ["count.txt"]},  # 10 s each
+    stages = {"count": {"cmd": COUNT.replace(f"seq {N}", "seq 40"), "outs": ["count.txt"]},  # 10 s each
               "tick": {"cmd": "python -m stages.tick", "deps": ["stages/tick.py"], "outs": ["tick.txt"]}}
     root = toy(tmp_path / "toy", stages, files)
     for d in ("pipeline", "stages"):  # the worker runs this checkout's stage modules itself
@@ -141,11 +181,22 @@ def test_a_driver_gone_from_an_external_scheduler_ends_its_stages(tmp_path):
         until(lambda: lines(root / "count.txt") >= 2 and lines(root / "tick.txt") >= 2, "both stages midway")
         driver.kill()
         driver.communicate(timeout=60)
-        time.sleep(1.0)  # the scheduler sees the client gone and cancels its tasks; the workers end them
+
+        def ended(stage: str) -> bool:  # the scheduler saw the client go and cancelled; the worker ended it
+            fd = os.open(stagelock.path(root, stage), os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
+            finally:
+                os.close(fd)
+
+        until(lambda: ended("count") and ended("tick"), "both stages to end", within=30)
         ticks, counts = lines(root / "tick.txt"), lines(root / "count.txt")
         time.sleep(1.0)  # four appends' time
-        assert (lines(root / "tick.txt"), lines(root / "count.txt")) == (ticks, counts) and counts < 40 > ticks
-        assert not [p for p in of_run(root) if p.name() in ("sh", "sleep")]
+        assert (lines(root / "tick.txt"), lines(root / "count.txt")) == (ticks, counts)
+        assert ticks < 40 and counts < 40 and not stage_processes(root)
         rerun = subprocess.run([BOULDERSEG, "repro", "--scheduler", address], cwd=root, env=ENV,
                                capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -214,7 +265,7 @@ def test_an_input_edited_while_its_stage_runs_is_not_recorded_as_current(tmp_pat
 
 
 @pytest.mark.parametrize(("visible", "count", "devices"), [
-    (None, 2, ["0", "1"]), ("", 2, []), ("0, 1", 4, ["0", "1"]), ("3,", 4, ["3"]),
+    (None, 2, ["0", "1"]), ("", 2, []), ("0, 1", 4, ["0", "1"]), ("3,", 4, ["3"]), ("-1", 2, []), ("2,-1,3", 4, ["2"]),
     ("GPU-5b1c,GPU-77aa", 0, ["GPU-5b1c", "GPU-77aa"]), (None, 0, [])])
 def test_cuda_visible_devices(visible, count, devices):
     from pipeline.cluster.worker import visible_devices
@@ -226,11 +277,12 @@ def test_workers_that_join_later_take_a_free_gpu(tmp_path):
     """Each process claims the first GPU no other process holds, for its life; a third of two GPUs shares one."""
     code = ("import sys, time\nfrom pipeline.cluster.worker import claimed_device\n"
             "print(claimed_device(), flush=True)\ntime.sleep(30)\n")
-    env = ENV | {"CUDA_VISIBLE_DEVICES": "4,6", "PYTHONPATH": str(REPO)}
+    env = ENV | {"CUDA_VISIBLE_DEVICES": "4,6", "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)}  # locks of its own
     procs, seen = [], []
     try:
         for _ in range(3):  # one after another: each joins while the earlier ones hold theirs
             procs.append(subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True))
+            assert select.select([procs[-1].stdout], [], [], 60)[0], "no device claimed within 60 s"
             seen.append(procs[-1].stdout.readline().strip())
         assert seen[:2] == ["4", "6"] and seen[2] in {"4", "6"}
         procs[0].kill()

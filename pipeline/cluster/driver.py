@@ -3,6 +3,7 @@ if it must run, and recorded as it finishes. A failure stops only its descendant
 recorded. Task keys carry a per-run token, so drivers of two projects can share one scheduler."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
@@ -43,6 +44,7 @@ def execute(p: dvcrun.Plan, client: Client, settings: dict[str, str | None], *,
     together in one dvc.lock write). `settings`: `driver_settings()`, taken before the cluster started."""
     from distributed import as_completed
 
+    say = _unless_hung_up(say)
     workers = client.scheduler_info()["workers"]
     gpu = any(w.get("resources", {}).get("GPU") for w in workers.values())
     token, out = uuid.uuid4().hex[:12], Outcome()
@@ -94,6 +96,8 @@ def execute(p: dvcrun.Plan, client: Client, settings: dict[str, str | None], *,
                     progress = True
                     stage = p.stages[name]
                     try:
+                        if dvcrun.runs_a_command(stage):  # DVC may restore its outputs: none of an earlier run
+                            stagelock.wait_ended(stage.repo.root_dir, name)  # may still write them
                         verdict = dvc(dvcrun.check, stage)
                     except Exception as e:  # noqa: BLE001 - DVC's refusal of one stage is that stage's failure
                         fail(name, str(e))
@@ -143,6 +147,15 @@ def execute(p: dvcrun.Plan, client: Client, settings: dict[str, str | None], *,
                 stagelock.wait_ended(p.stages[name].repo.root_dir, name, grace=ENDING_S)
         raise
     return out
+
+
+def _unless_hung_up(say: Callable[[str], None]) -> Callable[[str], None]:
+    """`say`, silent once its terminal is gone (after a SIGHUP a write to it fails), so the run still ends well."""
+    def quiet(line: str) -> None:
+        with contextlib.suppress(OSError):
+            say(line)
+
+    return quiet
 
 
 def check_workers(client: Client) -> None:

@@ -138,8 +138,10 @@ def deferred_interrupt() -> Iterator[None]:
     into DVC that writes needs it: DVC writes its rwlock file and dvc.lock in place, and an interrupt inside such
     a write leaves it unreadable."""
     caught: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in STOPS}
+    previous: dict = {}
     try:
+        for s in STOPS:  # one by one, so that a signal that comes meanwhile leaves none swapped for good
+            previous[s] = signal.signal(s, lambda signum, _: caught.append(signum))
         yield
     finally:
         for s, handler in previous.items():
@@ -163,8 +165,10 @@ def stops_interrupt() -> Iterator[None]:
     def stop(signum: int, _frame: object) -> None:
         raise Stopped(signum)
 
-    previous = {s: signal.signal(s, stop) for s in STOPS[1:]}
+    previous: dict = {}
     try:
+        for s in STOPS[1:]:
+            previous[s] = signal.signal(s, stop)
         yield
     finally:
         for s, handler in previous.items():

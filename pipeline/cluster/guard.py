@@ -3,13 +3,15 @@ when the stage ends, and all of them at once when its worker dies (even by SIGKI
 
 `python -I -S guard.py PARENT_PID COMMAND`: runs COMMAND in a shell and exits with its code (128+N for a signal N).
 It is a child subreaper (a process the stage starts and leaves behind, even in a session of its own, becomes its
-child rather than init's) and asks the kernel for SIGTERM when its parent dies. The stage gets SIGKILL if this
-process is itself SIGKILLed, and inherits the stage's lock (see `stagelock`), so that whatever outlives both
-still holds it. Standard library only: it starts in milliseconds.
+child rather than init's) and asks the kernel for SIGTERM when its parent dies. Were the guard itself SIGKILLed,
+the stage's shell gets SIGKILL; what the shell started lives on, and those that share its open files (a shell's
+children do) still hold the stage's lock (see `stagelock`), so the next attempt waits for them and kills them.
+Standard library only: it starts in milliseconds.
 """
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -34,10 +36,12 @@ def _stop(signum: int, _frame: object) -> None:
     raise Stop(signum)
 
 
-def _child() -> None:
-    """In the stage's shell: a terminal's Ctrl-C stops it, as under `dvc repro`; it dies with this process."""
+def _child(guard: int) -> None:
+    """In the stage's shell: a terminal's Ctrl-C stops it, as under `dvc repro`; it dies with the guard."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != guard:  # the guard died before the line above
+        os._exit(128 + signal.SIGKILL)
 
 
 def descendants(pid: int) -> list[int]:
@@ -86,7 +90,8 @@ def _run(parent: int, command: str) -> int:
     if os.getppid() != parent:  # the worker died before the line above
         return 128 + signal.SIGTERM
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    rc = subprocess.Popen(command, shell=True, close_fds=False, preexec_fn=_child).wait()
+    child = functools.partial(_child, os.getpid())
+    rc = subprocess.Popen(command, shell=True, close_fds=False, preexec_fn=child).wait()
     return rc if rc >= 0 else 128 - rc
 
 

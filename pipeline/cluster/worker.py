@@ -45,11 +45,12 @@ class IgnoreInterrupt(WorkerPlugin):
 
 
 def visible_devices(visible: str | None, count: int) -> list[str]:
-    """The GPUs a process may use: those CUDA_VISIBLE_DEVICES names, as SLURM sets it (set but empty: none),
-    or else the `count` GPUs of its host."""
+    """The GPUs a process may use: those CUDA_VISIBLE_DEVICES names, as SLURM sets it (set but empty: none; as
+    CUDA reads it, none from an invalid index such as -1 on), or else the `count` GPUs of its host."""
     if visible is None:
         return [str(i) for i in range(count)]
-    return [d.strip() for d in visible.split(",") if d.strip()]
+    devices = [d.strip() for d in visible.split(",") if d.strip()]
+    return devices[:next((i for i, d in enumerate(devices) if d.startswith("-")), len(devices))]
 
 
 def usable_gpus() -> int:
@@ -59,9 +60,10 @@ def usable_gpus() -> int:
 
 @functools.cache  # once per worker process, held for its life: a worker is one GPU's
 def claimed_device() -> str | None:
-    """The GPU this worker process takes: the first of those it may use that no other worker of this user on this
-    host holds (a lock in this user's private folder, released when the process ends, so a worker that joins
-    later or is restarted takes a free one); with more workers than GPUs, one by process id. None: no GPU."""
+    """The GPU this worker process takes (one with the Dask resource `GPU`): the first of those it may use that
+    no other worker of this user on this host holds (a lock in this user's private folder, let go when the
+    process ends, so a worker that joins later or is restarted takes a free one); with more workers than GPUs,
+    one by process id. None: no GPU."""
     devices = visible_devices(_started_with("CUDA_VISIBLE_DEVICES"), gpu_count())
     for device in devices:
         fd = os.open(socket_dir() / f"gpu-{device}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -101,8 +103,12 @@ def run_on_worker(stage: str, cmd: str, outs: list[str], cwd: str, env: dict[str
         ts = worker.state.tasks.get(key)
         return ts is None or ts.state == "cancelled"
 
-    held = stagelock.hold(env["DVC_ROOT"], stage)
+    argv = shlex.split(cmd)
+    fresh = _why_fresh(argv, cwd, worker.state.nthreads)
+    held = stagelock.hold(env["DVC_ROOT"], stage, worker=True)
     try:
+        if cancelled():  # while it waited for an earlier attempt to end
+            raise RuntimeError("cancelled")
         for out in map(Path, outs):
             if out.is_dir() and not out.is_symlink():
                 shutil.rmtree(out)
@@ -110,11 +116,9 @@ def run_on_worker(stage: str, cmd: str, outs: list[str], cwd: str, env: dict[str
                 out.unlink()
         env = ({k: v for k, v in os.environ.items() if k not in settings} | {k: v for k, v in settings.items() if v}
                | env)
-        device = claimed_device()
+        device = claimed_device() if worker.state.total_resources.get("GPU") else None
         if device is not None:
             env["CUDA_VISIBLE_DEVICES"] = device
-        argv = shlex.split(cmd)
-        fresh = _why_fresh(argv, cwd, worker.state.nthreads)
         if fresh is None:
             rc, output = _in_worker(stage, argv[2], argv[3:], cwd, env, cancelled)
         else:
@@ -168,24 +172,38 @@ def _in_worker(stage: str, module: str, argv: list[str], cwd: str, env: dict[str
     killed worker leaves nothing behind. Once `cancelled()`, `Cancelled` is raised in the stage's thread."""
     fd, name = tempfile.mkstemp(prefix=f"boulderseg-stage-{stage}-")
     os.unlink(name)
-    thread, done, lock = threading.get_ident(), threading.Event(), threading.Lock()
+    thread, lock = threading.get_ident(), threading.Lock()
+    live = threading.Event()  # set while the stage's own code runs: the one span `Cancelled` may land in
 
     def watch() -> None:
         while not done.wait(0.2):
             if cancelled():
                 with lock:
-                    if not done.is_set():
+                    if live.is_set():
                         _raise_in(thread, Cancelled)
-                return
+                        return
 
+    def exposed(request: dict) -> int:
+        """The stage, with `Cancelled` allowed in; once it returns, none is pending. Raised at most once, it
+        lands here or, at the latest, in `run_in_process`'s try, which turns it into 130 before it restores
+        this worker's environment, directory and fds."""
+        try:
+            with lock:
+                live.set()
+            return runner.run_module(request)
+        finally:
+            with lock:
+                live.clear()
+                _raise_in(thread, None)
+
+    done = threading.Event()
     threading.Thread(target=watch, daemon=True).start()
     with os.fdopen(fd, "w+b") as log:
         try:
-            rc = runner.run_in_process({"module": module, "argv": argv, "cwd": cwd, "env": env}, fd, fd, _defaults())
+            rc = runner.run_in_process({"module": module, "argv": argv, "cwd": cwd, "env": env}, fd, fd,
+                                       _defaults(), run=exposed)
         finally:
-            with lock:
-                done.set()
-                _raise_in(thread, None)  # one set as the stage returned is not raised in Dask's code
+            done.set()
         log.seek(0)
         return rc, log.read().decode(errors="replace")
 

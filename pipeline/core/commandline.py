@@ -1,6 +1,7 @@
 """What every command shares: the --params option, and one clear message per error."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 import signal
@@ -41,7 +42,8 @@ def friendly(fn: Callable) -> Callable:
         except KeyboardInterrupt as e:
             signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
             by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
-            typer.echo(INTERRUPTED.replace("interrupted", f"interrupted{by}", 1), err=True)
+            with contextlib.suppress(OSError):  # a terminal hung up (SIGHUP) takes no more lines
+                typer.echo(INTERRUPTED.replace("interrupted", f"interrupted{by}", 1), err=True)
             raise typer.Exit(128 + signum) from None
 
     return wrapper

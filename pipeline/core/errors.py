@@ -42,7 +42,7 @@ def exit_130_on_interrupt() -> None:
     def hook(kind, value, tb):
         if issubclass(kind, KeyboardInterrupt):
             print(INTERRUPTED, file=sys.stderr, flush=True)
-            os._exit(130)
+            os._exit(128 + getattr(value, "signum", 2))
         sys.__excepthook__(kind, value, tb)
 
     sys.excepthook = hook

@@ -74,8 +74,9 @@ def run_module(request: dict) -> int:
     return 0
 
 
-def run_in_process(request: dict, out_fd: int, err_fd: int, reset: Callable[[], None]) -> int:
-    """`run_module(request)` with fds 1 and 2 on `out_fd`/`err_fd`, after `reset()`; this process's environment,
+def run_in_process(request: dict, out_fd: int, err_fd: int, reset: Callable[[], None], *,
+                   run: Callable[[dict], int] = run_module) -> int:
+    """`run(request)` with fds 1 and 2 on `out_fd`/`err_fd`, after `reset()`; this process's environment,
     working directory and fds 1/2 are put back afterwards, whatever the job did. A Ctrl-C gives 130."""
     saved_env = dict(os.environ)
     try:
@@ -87,7 +88,7 @@ def run_in_process(request: dict, out_fd: int, err_fd: int, reset: Callable[[], 
     os.dup2(out_fd, 1), os.dup2(err_fd, 2)
     try:
         reset()
-        return run_module(request)
+        return run(request)
     except KeyboardInterrupt:
         return 130
     finally:
