@@ -150,10 +150,11 @@ def test_an_upstream_rerun_with_identical_output_leaves_the_downstream_stages_un
 
 
 def test_two_projects_with_the_same_stage_names_share_one_scheduler(tmp_path):
-    barrier = tmp_path / "barrier"  # each project's first stages wait (up to 30 s) until both have started one
+    barrier = tmp_path / "barrier"  # each project's stage `make@a` waits (up to 30 s) until both have started it
     barrier.mkdir()
     wait = (f"touch {barrier}/$(cat name.txt); for i in $(seq 300); do [ $(ls {barrier} | wc -l) -ge 2 ] && break; "
             "sleep 0.1; done")
+    wait = f"if [ ${{item}} = a ]; then {wait}; fi"  # the others leave a worker free for the other project
     stages = {"make": {"foreach": ["a", "b", "c"], "do": {"cmd": f"{wait}; cat name.txt > make-${{item}}.txt",
                                                           "deps": ["name.txt"], "outs": ["make-${item}.txt"]}},
               "all": {"cmd": "cat make-a.txt make-b.txt make-c.txt > all.txt",
