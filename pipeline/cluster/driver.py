@@ -97,7 +97,7 @@ def execute(p: dvcrun.Plan, client: Client, settings: dict[str, str | None], *,
                     stage = p.stages[name]
                     try:
                         if dvcrun.runs_a_command(stage):  # DVC may restore its outputs: none of an earlier run
-                            stagelock.wait_ended(stage.repo.root_dir, name)  # may still write them
+                            stagelock.wait_ended(stage.repo.root_dir, name, say=say)  # may still write them
                         verdict = dvc(dvcrun.check, stage)
                     except Exception as e:  # noqa: BLE001 - DVC's refusal of one stage is that stage's failure
                         fail(name, str(e))
@@ -143,8 +143,12 @@ def execute(p: dvcrun.Plan, client: Client, settings: dict[str, str | None], *,
         if running:
             names = sorted(n for n, _ in running.values())
             say(f"cancelled: {', '.join(names)}; waiting for their processes to end")
+            deadline = time.monotonic() + ENDING_S  # one grace for them all
             for name in names:  # a cancelled task ends its stage; one that does not within the grace is killed
-                stagelock.wait_ended(p.stages[name].repo.root_dir, name, grace=ENDING_S)
+                try:
+                    stagelock.wait_ended(p.stages[name].repo.root_dir, name, grace=deadline - time.monotonic())
+                except BouldersegError as e:  # named; the interrupt stays what ends the run
+                    say(f"not ended: {e}")
         raise
     return out
 

@@ -65,19 +65,20 @@ def hold(root: str | Path, stage: str, *, grace: float = GRACE, worker: bool = F
     lock = path(root, stage)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        start, told = time.monotonic(), False
+        start, told, seen = time.monotonic(), False, set()
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 pass
-            left, spared = holders(lock), _worker_of(lock)
+            left = holders(lock)
+            spared = _worker_of(lock)  # read after the scan: a worker that just took the lock has written it
             if not told and say is not None:
                 say(f"{stage}: waiting for the processes of an earlier run to end ({_named(left)})")
                 told = True
             if time.monotonic() - start > grace:
-                for pid in left:
+                for pid in seen.intersection(left):  # held it at two polls: not one taking it for an instant
                     if pid != spared:
                         _kill(pid)
                 if time.monotonic() - start > grace + ELSEWHERE:
@@ -85,6 +86,7 @@ def hold(root: str | Path, stage: str, *, grace: float = GRACE, worker: bool = F
                     raise BouldersegError(
                         f"{stage}: {where} still holds {lock}, so an earlier run of this stage may still be "
                         "writing its outputs. Let it end (or restart that worker), then run again.")
+            seen = set(left)
             time.sleep(0.05)
         if worker:
             os.ftruncate(fd, 0)
@@ -95,9 +97,10 @@ def hold(root: str | Path, stage: str, *, grace: float = GRACE, worker: bool = F
         raise
 
 
-def wait_ended(root: str | Path, stage: str, *, grace: float = GRACE) -> None:
+def wait_ended(root: str | Path, stage: str, *, grace: float = GRACE,
+               say: Callable[[str], None] | None = None) -> None:
     """Return once no process runs `stage` any longer (killing those that go on past `grace` seconds)."""
-    os.close(hold(root, stage, grace=grace))
+    os.close(hold(root, stage, grace=grace, say=say))
 
 
 def _worker_of(lock: Path) -> int | None:
