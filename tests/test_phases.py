@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,3 +76,56 @@ def test_report_adds_up_the_phases():
     assert r["reading_before_attempt_s"] == [0.3, 0.2] and r["nobody_in_frame_share"] == 0.2
     none = phases.report(["reading"] * 4, [True] * 4, fps=10, duration=0.4)
     assert none["attempts"] == 0 and none["time_to_first_attempt_s"] is None and none["reading_before_attempt_s"] == []
+
+
+def test_words_anyone_typed_are_text_in_both_sheets(tmp_path):
+    words = {"climbing": "=cmd|' /C calc'!A0", "reading": "@lecture"}
+    table = phases.segments_table(["reading"] * 5 + ["climbing"] * 5, fps=10, duration=1.0, words=words)
+    phases.write_segments(table, tmp_path)
+    assert pd.read_csv(tmp_path / "segments.csv")["label"].tolist() == ["'@lecture", "'=cmd|' /C calc'!A0"]
+    sheet = load_workbook(tmp_path / "segments.xlsx").active
+    labels = [row[0] for row in sheet.iter_rows(min_row=2)]
+    assert [c.value for c in labels] == ["@lecture", "=cmd|' /C calc'!A0"] and {c.data_type for c in labels} == {"s"}
+
+
+def test_a_predicted_video_whose_last_second_shows_nobody_reports_it_as_nothing(tmp_path):
+    """`predict`'s outputs from a real bundle (a head trained on synthetic features) that sees climbing in every
+    window of a 4 s video, the person filter finding nobody in its last second: every file says nothing there."""
+    from test_selection import LOGREG, dataset
+
+    from pipeline.features.store import FeatureSet
+    from pipeline.learning import bundle
+    from pipeline.learning.dataset import nearest_window
+    from pipeline.learning.train import Loss
+    from pipeline.views.commands import phase_table
+    from pipeline.views.predict import write_outputs
+
+    info = {"backbone": {"backbone": "synthetic", "fps": 25}, "mode_filter": 0, "frames": {"short_side": None},
+            "labels": {"classes": CLASSES, "drop": ["nothing"], "merge": {}, "map": MAP}}  # no default: an older bundle
+    model = tmp_path / "model"
+    bundle.train_bundle(dataset(), LOGREG, model, info=info, cv_metrics=None, classes=["climbing", "brushing",
+                        "reading"], min_person_fraction=0.5, seed=0, loss=Loss())
+    head, meta = bundle.load(model)
+    windows = np.zeros((13, 6), np.float32)
+    windows[:, 0] = 2.0  # class 0, climbing, in every window (the synthetic features' rule)
+    ranges = np.stack([np.arange(13) * 8, np.arange(13) * 8 + 8], 1).astype(np.int32)
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames/manifest.json").write_text('{"duration_s": 4.0, "width": 320, "height": 240}')
+    out = tmp_path / "out"
+    out.mkdir()
+    person = np.r_[np.ones(75, bool), np.zeros(25, bool)]
+    result = write_outputs(Path("clip.mp4"), head, meta, model, out, person=person,
+                           stores=[FeatureSet(windows, ranges, {})], frames_dir=tmp_path / "frames")
+    frames = pd.read_csv(out / "frames.csv")
+    assert frames["label"].tolist() == ["climbing"] * 75 + ["nothing"] * 25
+    _, confidence = bundle.predict(head, meta, windows, nearest_window(ranges, 100))
+    assert frames["person"].tolist() == person.tolist()
+    assert frames["confidence"].tolist() == pytest.approx(confidence, abs=1e-4)  # the head's, nobody or not
+    assert phase_table(result.report).splitlines()[1:3] == ["climbing       3.00    3.00     1",
+                                                            "nothing        1.00    1.00     1"]
+    assert "nobody in frame: 25.0 % of the video, counted as nothing above" in phase_table(result.report)
+    segments = pd.read_csv(out / "segments.csv")
+    assert segments["label"].tolist() == ["grimpe", "rien"] and segments["duration (s)"].tolist() == [3.0, 1.0]
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["phases"]["nothing"]["total_s"] == 1.0 and saved["nobody_in_frame_label"] == "nothing"
+    assert (out / "timeline.png").read_bytes()[:4] == b"\x89PNG"

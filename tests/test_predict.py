@@ -36,8 +36,10 @@ def test_predict_segments_a_video_as_the_pipeline_would_and_touches_nothing(proj
     head, meta = bundle.load(model)
     expected, _ = bundle.predict(head, meta, np.asarray(fs.features), nearest_window(np.asarray(fs.frame_range), 250))
     frames = pd.read_csv(out / "frames.csv")
-    assert frames.columns.tolist() == ["frame", "time", "label", "confidence"] and len(frames) == 250
-    assert frames["label"].tolist() == expected.tolist()
+    assert frames.columns.tolist() == ["frame", "time", "label", "confidence", "person"] and len(frames) == 250
+    person = pq.read_table(out / "work/persons.parquet")["person"].to_numpy()
+    assert frames["person"].tolist() == person.tolist() and not person.all()  # some frames show nobody
+    assert frames["label"].tolist() == np.where(person, expected, "nothing").tolist()
     assert frames["time"].tolist() == pytest.approx(np.arange(250) / 25)
     assert ((frames["confidence"] > 0) & (frames["confidence"] <= 1)).all()
 

@@ -132,8 +132,9 @@ def predict(
     from its bundle.json); params.yaml's runtime section (device, workers) only sets the speed, and
     defaults apply where there is no params.yaml. OUT gets segments.csv and segments.xlsx (the
     annotators' layout and words: correct it in Excel and give it back with `boulderseg add`),
-    frames.csv (frame,time,label,confidence), timeline.png, report.json, and work/ (frames, persons,
-    features; a rerun reuses them).
+    frames.csv (frame,time,label,confidence,person), timeline.png, report.json, and work/ (frames, persons,
+    features; a rerun reuses them). A frame with nobody in it (the person filter removed it) is labels.default
+    ("nothing") everywhere; frames.csv keeps the head's confidence in what it predicted there.
     """
     from pipeline.annotations.videotable import UNANNOTATED
     from pipeline.core import params
@@ -163,7 +164,8 @@ def predict(
 
 
 def phase_table(report: dict) -> str:
-    """The report as a coach reads it: per phase total, mean and count, then the attempts."""
+    """`predict`'s report as a coach reads it: per phase total, mean and count (frames with nobody in them in the
+    default class's), then the attempts."""
     lines = [f"{'phase':10s} {'total s':>8s} {'mean s':>7s} {'count':>5s}"]
     for name, p in sorted(report["phases"].items(), key=lambda kv: -kv[1]["total_s"]):
         lines.append(f"{name:10s} {p['total_s']:8.2f} {p['mean_s']:7.2f} {p['count']:5d}")
@@ -172,5 +174,6 @@ def phase_table(report: dict) -> str:
               f"time to the first attempt: {'none' if first is None else f'{first:.2f} s'}",
               "reading before each attempt: " + (", ".join(f"{s:.2f} s" for s in report["reading_before_attempt_s"])
                                                  or "none"),
-              f"nobody in frame: {100 * report['nobody_in_frame_share']:.1f} % of the video"]
+              f"nobody in frame: {100 * report['nobody_in_frame_share']:.1f} % of the video, counted as "
+              f"{report['nobody_in_frame_label']} above"]
     return "\n".join(lines)

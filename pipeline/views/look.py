@@ -19,6 +19,7 @@ from pipeline.core import params
 from pipeline.core.atomic import atomic_output
 from pipeline.core.commandline import dvc_executable
 from pipeline.core.errors import BouldersegError
+from pipeline.media.frames import MANIFEST
 from pipeline.persons import LOW_SHARE, low_share_advice
 from pipeline.views.tables import table
 
@@ -44,6 +45,17 @@ def video_of(stage: str, keys: Iterable[str]) -> str | None:
     return next((k for k in sorted(keys, key=len, reverse=True) if item == k or item.startswith(f"{k}-")), None)
 
 
+def entry(p: params.Params, key: str) -> params.Video | params.UnannotatedVideo:
+    """A video's entry in either table of params.yaml."""
+    return p.videos.get(key) or p.unannotated[key]
+
+
+def manifest(root: Path, key: str) -> dict | None:
+    """The frames stage's manifest of a video (fps, frames, duration_s, size, source), or None before it ran."""
+    path = root / "data/frames" / key / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def person_share(path: Path) -> float | None:
     """Share of a video's frames that pass the person filter, or None before the persons stage ran."""
     return float(np.mean(pq.read_table(path, columns=["person"])["person"].to_numpy())) if path.exists() else None
@@ -63,8 +75,7 @@ def status_table(p: params.Params, stale: list[str], root: Path = Path(".")) -> 
     keys = [*p.videos, *p.unannotated]
     rows, low = [], []
     for key in keys:
-        v = p.videos.get(key) or p.unannotated[key]
-        manifest = root / "data/frames" / key / "manifest.json"
+        v, m = entry(p, key), manifest(root, key)
         persons, features = artifacts(p, key, root)
         share = person_share(persons)
         if share is not None and share < LOW_SHARE:
@@ -72,7 +83,7 @@ def status_table(p: params.Params, stale: list[str], root: Path = Path(".")) -> 
         have = [b for b in backbones if (features / b / f"{key}.zarr").exists()]
         rerun = [s.partition("@")[0] for s in stale if video_of(s, keys) == key]
         rows.append([key, v.climb or "", v.view or "", "yes" if key in p.videos else "no",
-                     json.loads(manifest.read_text())["frames"] if manifest.exists() else "-",
+                     m["frames"] if m else "-",
                      "-" if share is None else f"{100 * share:.0f} %" + (" (low)" if share < LOW_SHARE else ""),
                      ", ".join(have) or "-",
                      ", ".join(rerun) or "up to date"])
@@ -87,12 +98,11 @@ def video_frames(p: params.Params, key: str, root: Path = Path(".")) -> tuple[pd
     if key not in p.videos and key not in p.unannotated:
         raise BouldersegError(f"no video '{key}' in params.yaml; videos and unannotated list "
                               f"{', '.join([*p.videos, *p.unannotated])}.")
-    manifest_path = root / "data/frames" / key / "manifest.json"
-    if not manifest_path.exists():
-        raise BouldersegError(f"{manifest_path} not found: run `dvc repro` first.")
-    manifest = json.loads(manifest_path.read_text())
-    df = pd.DataFrame({"frame": np.arange(manifest["frames"])})
-    df["time"] = df["frame"] / manifest["fps"]
+    m = manifest(root, key)
+    if m is None:
+        raise BouldersegError(f"{root / 'data/frames' / key / MANIFEST} not found: run `dvc repro` first.")
+    df = pd.DataFrame({"frame": np.arange(m["frames"])})
+    df["time"] = df["frame"] / m["fps"]
     labels = root / "data/labels" / f"{key}.csv"
     if labels.exists():
         df["label"] = pd.read_csv(labels)["label"].to_numpy()
@@ -100,7 +110,7 @@ def video_frames(p: params.Params, key: str, root: Path = Path(".")) -> tuple[pd
     if persons.exists():
         t = pq.read_table(persons, columns=["person", "near_box"]).to_pandas()
         df["person"], df["box"] = t["person"].to_numpy(), t["near_box"].to_numpy()
-    return df, manifest
+    return df, m
 
 
 def predictions_of(key: str, root: Path = Path(".")) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.atomic import atomic_output
+from pipeline.views.downloads import csv_text, xlsx_bytes
 
 
 @dataclass(frozen=True)
@@ -61,19 +62,20 @@ def segments_table(labels: Sequence[str], *, fps: float, duration: float, words:
 
 
 def write_segments(table: pd.DataFrame, out_dir: Path, *, sheet: str = "annotations") -> None:
-    """`segments.csv` and `segments.xlsx` (every cell a value, never a formula: times are text), each atomic."""
+    """`segments.csv` and `segments.xlsx` (every cell a value, never a formula: times and words are text), each
+    atomic."""
     with atomic_output(out_dir / "segments.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    from openpyxl import Workbook
-
-    book = Workbook()
-    ws = book.active
-    ws.title = sheet
-    ws.append(list(table.columns))
-    for row in table.itertuples(index=False):
-        ws.append([v.item() if hasattr(v, "item") else v for v in row])
+        tmp.write_text(csv_text(table))
     with atomic_output(out_dir / "segments.xlsx") as tmp:
-        book.save(tmp)
+        tmp.write_bytes(xlsx_bytes(table, sheet=sheet))
+
+
+def with_nobody(labels: Sequence[str], person: Sequence[bool], default: str) -> np.ndarray:
+    """`labels` with every frame the person filter removed (`person` false) as `default`: with nobody in frame
+    there is no phase to see, whatever a head predicted there."""
+    out = np.asarray(labels, dtype=object).copy()
+    out[~np.asarray(person, dtype=bool)] = default
+    return out.astype(str)
 
 
 def report(labels: Sequence[str], person: Sequence[bool], *, fps: float, duration: float) -> dict:

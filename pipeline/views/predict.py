@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.annotations.segments import LabelPolicy
 from pipeline.annotations.videotable import UNANNOTATED
 from pipeline.core import params
 from pipeline.core.atomic import atomic_output
@@ -27,7 +28,7 @@ from pipeline.views import phases
 
 @dataclass(frozen=True)
 class Prediction:
-    frames: pd.DataFrame  # frame, time, label, confidence
+    frames: pd.DataFrame  # frame, time, label, confidence, person
     segments: pd.DataFrame  # phases in the annotators' words (pipeline.views.phases.segments_table)
     report: dict
 
@@ -113,30 +114,39 @@ def notes(manifest: dict, meta: dict) -> list[str]:
     return []
 
 
+def nobody_label(meta: dict) -> str:
+    """The class of frames with nobody in them: the bundle's labels.default (a bundle written before it recorded
+    that key was trained with the default one, "nothing")."""
+    return meta["labels"].get("default", LabelPolicy.default)
+
+
 def write_outputs(video: Path, head, meta: dict, bundle_dir: Path, out_dir: Path, *, person: np.ndarray,
                   stores: list[store.FeatureSet], frames_dir: Path) -> Prediction:
     """Predict every frame from a video's window features (a fusion's stores concatenated, in the bundle's order)
-    and write the coach's files into `out_dir`."""
+    and write the coach's files into `out_dir`. A frame the person filter removed is the default class (nobody in
+    frame) in every file; frames.csv keeps the head's confidence in what it predicted there, and says `person`."""
     from pipeline.views.plots import plot_rows
 
-    b, n = meta["backbone"], len(person)
+    b, n, nobody = meta["backbone"], len(person), nobody_label(meta)
     features = np.concatenate([np.asarray(fs.features) for fs in stores], axis=1)  # (W, D1 + D2 + …)
     labels, confidence = bundle.predict(head, meta, features, nearest_window(np.asarray(stores[0].frame_range), n))
+    labels = phases.with_nobody(labels, person, nobody)
+    classes = [*meta["classes"], *([] if nobody in meta["classes"] else [nobody])]  # dropped from training
     fps = b["fps"]
     manifest = json.loads((frames_dir / MANIFEST).read_text())
     duration = manifest["duration_s"]  # the frames stage timed the video
     frames = pd.DataFrame({"frame": np.arange(n), "time": np.round(np.arange(n) / fps, 4), "label": labels,
-                           "confidence": np.round(confidence, 4)})
-    words = phases.annotator_words(meta["labels"]["map"], meta["classes"])
+                           "confidence": np.round(confidence, 4), "person": np.asarray(person, dtype=bool)})
+    words = phases.annotator_words(meta["labels"]["map"], classes)
     segments = phases.segments_table(labels, fps=fps, duration=duration, words=words)
     report = phases.report(labels, person, fps=fps, duration=duration) | {
         "video": str(video), "model": str(bundle_dir), "backbone": b["backbone"], "head": meta["head"],
-        "notes": notes(manifest, meta)}
+        "nobody_in_frame_label": nobody, "notes": notes(manifest, meta)}
     phases.write_segments(segments, out_dir)
     with atomic_output(out_dir / "frames.csv") as tmp:
         frames.to_csv(tmp, index=False)
     with atomic_output(out_dir / "report.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
-    plot_rows(f"{Path(video).name}: {b['backbone']} + {meta['head']}", {"predicted": labels}, meta["classes"],
+    plot_rows(f"{Path(video).name}: {b['backbone']} + {meta['head']}", {"predicted": labels}, classes,
               fps=fps, out_png=out_dir / "timeline.png", person=person)
     return Prediction(frames, segments, report)
