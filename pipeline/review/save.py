@@ -1,13 +1,17 @@
 """Saving a reviewed segmentation: the sheet in the annotators' layout and words (as `predict` writes
 segments.xlsx), checked by reading it back through the labels stage's own code before it replaces anything.
 
-The sheet goes to data/raw/annotations/<key>.reviewed.xlsx, beside the raw files `boulderseg add` places; the
-version it replaces is kept as <key>.reviewed.previous.xlsx. An annotated video's entry in params.yaml is pointed
-at it (comments kept), so the next `dvc repro` relabels and retrains; an unannotated one can then be added.
+The sheet goes to data/raw/annotations/<key>.reviewed.xlsx, beside the raw files `boulderseg add` places, and every
+version saved is kept in data/raw/annotations/history/<key>/<UTC time>-<version>.xlsx (copy one back over the
+reviewed sheet to return to it). A save names the version it was made on: one made on an older version is refused
+(`Stale`), so two pages on one video never overwrite each other unseen. An annotated video's entry in params.yaml
+is pointed at the reviewed sheet (comments kept), so the next `dvc repro` relabels and retrains; an unannotated
+one can then be added.
 """
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -17,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.annotations.catalog import RAW, add_video
@@ -28,83 +33,153 @@ from pipeline.core.errors import BouldersegError
 from pipeline.review.data import registered, reviewed_sheet
 from pipeline.views.phases import annotator_words, segments_table, write_segments
 
+HISTORY = RAW / "annotations" / "history"
+SCRATCH = Path(".dvc/tmp/boulderseg-review")  # DVC's own scratch folder: nothing git or DVC tracks
+
+
+class Stale(BouldersegError):
+    """A save made on a version of the sheet that is no longer the saved one."""
+
+    def __init__(self, key: str, current: str | None) -> None:
+        super().__init__(f"{key} was saved from another page since this one opened it: reload to see that version, "
+                         "or overwrite it with yours (every version stays in its history).")
+        self.current = current
+
+
+def tidy(root: Path) -> None:
+    """Remove what killed saves left in the staging folder (or, from an older version, beside the sheets)."""
+    with _locked(root):
+        _tidy(root)
 
 
 @contextmanager
-def _saving(root: Path) -> Iterator[None]:
-    """One save or add at a time in this project, across threads and processes (two servers): the previous
-    version, the sheet and params.yaml move together."""
-    folder = root / ".dvc" / "tmp"  # DVC's own scratch folder: nothing git or DVC tracks
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "boulderseg-review.lock", "w") as lock:
+def _locked(root: Path) -> Iterator[None]:
+    """One save or add at a time in this project, across threads and processes (two servers)."""
+    (root / SCRATCH).mkdir(parents=True, exist_ok=True)
+    with open(root / SCRATCH.parent / "boulderseg-review.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def _tidy(root: Path) -> None:
+    for left in [*(root / SCRATCH).iterdir(), *(root / RAW / "annotations").glob(".*.review-*")]:
+        if left.is_dir():
+            shutil.rmtree(left, ignore_errors=True)
+        else:
+            left.unlink(missing_ok=True)
+
+
+@contextmanager
+def _saving(root: Path) -> Iterator[Path]:
+    """Under the project's save lock (the history, the sheet and params.yaml move together), an empty staging
+    folder; what a killed save left there goes first."""
+    with _locked(root):
+        _tidy(root)
+        staging = Path(tempfile.mkdtemp(dir=root / SCRATCH))
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 @dataclass(frozen=True)
 class Saved:
     sheet: Path  # relative to the project
     counts: dict[str, int]  # label -> frames, as the labels stage reads the sheet
+    seconds: dict[str, float]  # label -> seconds
+    version: str  # what the next save names as its base
+    kept: Path  # this version in the history, relative to the project
 
 
-def frame_labels_of(segments: Sequence[dict], *, n_frames: int, fps: float, classes: Sequence[str],
+def version(sheet: Path) -> str | None:
+    """A sheet's version: the first 16 hex digits of its SHA-256; None when there is no sheet."""
+    return hashlib.sha256(sheet.read_bytes()).hexdigest()[:16] if sheet.is_file() else None
+
+
+def frame_labels_of(segments: Sequence[dict], *, n_frames: int, fps: float, duration: float, classes: Sequence[str],
                     default: str) -> list[str]:
-    """Per-frame labels of `[{"label", "start", "end"}]` (seconds): frame i shows the segment holding i / fps;
-    frames no segment holds get `default`. Unknown labels, reversed or overlapping segments are refused."""
-    labels = [default] * n_frames
+    """Per-frame labels of `[{"label", "start", "end"}]` (seconds, within the video's `duration`): frame i shows the
+    segment with start <= i / fps < end; frames no segment holds get `default`. No segment, unknown labels,
+    times outside the video, reversed or overlapping segments are refused."""
+    if not segments:
+        raise BouldersegError("no segments: a reviewed sheet holds at least one phase.")
+    limit = max(duration, n_frames / fps)
     for i, s in enumerate(segments):
         times = [s.get(k) for k in ("start", "end")]
         if not all(isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) for t in times):
             raise BouldersegError(f"segment {i + 1}: start and end must be numbers of seconds, not {times}.")
-    spans = sorted(segments, key=lambda s: s["start"])
-    for i, s in enumerate(spans):
+        if not 0 <= times[0] < times[1] <= limit + 1e-6:
+            raise BouldersegError(f"segment {i + 1}: {times[0]:g} s to {times[1]:g} s is not a span within the "
+                                  f"video (0 to {limit:g} s).")
         if s.get("label") not in classes:
             raise BouldersegError(f"segment {i + 1}: label {s.get('label')!r} is not one of {', '.join(classes)}.")
-        start, end = float(s["start"]), float(s["end"])
-        if not 0 <= start < end:
-            raise BouldersegError(f"segment {i + 1}: start {start:g} s and end {end:g} s are not a span.")
-        if i and start < float(spans[i - 1]["end"]) - 1e-6:
-            raise BouldersegError(f"segment {i + 1} starts at {start:g} s, before the one before it ends.")
-        first, last = round(start * fps), min(round(end * fps), n_frames)
-        labels[first:last] = [s["label"]] * max(last - first, 0)
+    labels = [default] * n_frames
+    spans = sorted(segments, key=lambda s: s["start"])
+    for i, s in enumerate(spans):
+        if i and s["start"] < spans[i - 1]["end"] - 1e-6:
+            raise BouldersegError(f"the segment starting at {s['start']:g} s starts before the one before it ends "
+                                  f"({spans[i - 1]['end']:g} s).")
+        first, last = (min(math.ceil(t * fps - 1e-6), n_frames) for t in (s["start"], s["end"]))
+        labels[first:last] = [s["label"]] * (last - first)
     return labels
 
 
-def save(root: Path, params_file: Path, key: str, segments: Sequence[dict]) -> Saved:
-    """Write `segments` of video `key` as its reviewed sheet, if the labels stage reads back exactly those labels."""
-    with _saving(root):
+def save(root: Path, params_file: Path, key: str, segments: Sequence[dict], *, base: str | None) -> Saved:
+    """Write `segments` of video `key` as its reviewed sheet, if `base` is the version saved now and the labels
+    stage reads back exactly those labels."""
+    with _saving(root) as staging:
         p = params.load(root / params_file)
         registered(p, key)
+        sheet = reviewed_sheet(key)
+        if (current := version(root / sheet)) != base:
+            raise Stale(key, current)
         manifest = json.loads((root / "data/frames" / key / "manifest.json").read_text())
         fps, n_frames = float(manifest["fps"]), int(manifest["frames"])
-        labels = frame_labels_of(segments, n_frames=n_frames, fps=fps, classes=list(p.labels.classes),
-                                 default=p.labels.default)
+        labels = frame_labels_of(segments, n_frames=n_frames, fps=fps, duration=float(manifest["duration_s"]),
+                                 classes=list(p.labels.classes), default=p.labels.default)
         words = annotator_words(dict(p.labels.map), list(p.labels.classes))
-        table = segments_table(labels, fps=fps, duration=manifest["duration_s"], words=words)
+        write_segments(segments_table(labels, fps=fps, duration=manifest["duration_s"], words=words), staging)
         v = p.videos.get(key) or p.unannotated[key]
-        sheet = reviewed_sheet(key)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key}.review-", dir=root / sheet.parent))
-        try:
-            write_segments(table, staging)
-            policy = LabelPolicy.from_params(p.labels, fps=fps)
-            entry = VideoEntry(key, v.climb or key, root / v.video, staging / "segments.xlsx")
-            read = label_video(entry, policy, fps=fps).labels
-            if read != labels:
-                differ = sum(a != b for a, b in zip(read, labels)) + abs(len(read) - len(labels))
-                raise BouldersegError(f"the sheet would read back with {differ} frame(s) labelled otherwise than "
-                                      "shown; nothing was saved.")
-            existed = (root / sheet).exists()
-            _keep_previous(root / sheet)
-            os.replace(staging / "segments.xlsx", root / sheet)
-            if key in p.videos and p.videos[key].annotation != sheet.as_posix():  # it reads the reviewed sheet
-                try:
-                    _point_at(root / params_file, key, sheet)
-                except BaseException:  # params.yaml stays as it was: so does the sheet it may name
-                    _restore_previous(root / sheet, existed)
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return Saved(sheet, dict(Counter(read)))
+        entry = VideoEntry(key, v.climb or key, root / v.video, staging / "segments.xlsx")
+        read = label_video(entry, LabelPolicy.from_params(p.labels, fps=fps), fps=fps, n_frames=n_frames).labels
+        if read != labels:
+            differ = sum(a != b for a, b in zip(read, labels)) + abs(len(read) - len(labels))
+            raise BouldersegError(f"the sheet would read back with {differ} frame(s) labelled otherwise than "
+                                  "shown; nothing was saved.")
+        before = (root / sheet).read_bytes() if current else None
+        if current:
+            _keep(root, key, before, current)
+        kept = _keep(root, key, (staging / "segments.xlsx").read_bytes(), version(staging / "segments.xlsx"))
+        os.replace(staging / "segments.xlsx", root / sheet)
+        if key in p.videos and p.videos[key].annotation != sheet.as_posix():  # it reads the reviewed sheet
+            try:
+                _point_at(root / params_file, key, sheet)
+            except BaseException:  # params.yaml stays as it was: so does the sheet it may name
+                _put_back(root / sheet, before)
+                raise
+        counts = Counter(read)
+        return Saved(sheet, dict(counts), {c: round(k / fps, 2) for c, k in counts.items()},
+                     version(root / sheet), kept.relative_to(root))
+
+
+def _keep(root: Path, key: str, sheet: bytes, ver: str) -> Path:
+    """`sheet` in the video's history, unless that version is there already; its path there."""
+    folder = root / HISTORY / key
+    folder.mkdir(parents=True, exist_ok=True)
+    if found := sorted(folder.glob(f"*-{ver}.xlsx")):
+        return found[-1]
+    path = folder / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}-{ver}.xlsx"
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(sheet)
+    return path
+
+
+def _put_back(sheet: Path, before: bytes | None) -> None:
+    if before is None:
+        sheet.unlink(missing_ok=True)
+    else:
+        with atomic_output(sheet) as tmp:
+            tmp.write_bytes(before)
 
 
 def _point_at(params_file: Path, key: str, sheet: Path) -> None:
@@ -129,23 +204,9 @@ def add_to_dataset(root: Path, params_file: Path, key: str, *, climb: str | None
         if not (root / sheet).is_file():
             raise BouldersegError(f"save {key}'s phases first: {sheet} does not exist yet.")
         v = p.unannotated[key]  # paths as params.yaml holds them, relative to the project: the server's directory
+        if not (climb or v.climb):
+            raise BouldersegError(f"nothing was added: say which climb {key} shows (the videos of one climb are "
+                                  "kept together when the model is trained and scored).")
         added = add_video(Path(v.video), sheet, climb=climb or v.climb, view=v.view, key=key, copy=False,
                           params_file=root / params_file)
         return added.labelled
-
-
-def _restore_previous(sheet: Path, existed: bool) -> None:
-    if existed:
-        os.replace(_previous(sheet), sheet)
-    else:
-        sheet.unlink(missing_ok=True)
-
-
-def _previous(sheet: Path) -> Path:
-    return sheet.with_name(sheet.name.removesuffix(".xlsx") + ".previous.xlsx")
-
-
-def _keep_previous(sheet: Path) -> None:
-    if sheet.exists():
-        with atomic_output(_previous(sheet)) as tmp:
-            tmp.write_bytes(sheet.read_bytes())
