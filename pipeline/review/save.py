@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import math
 import os
 import shutil
@@ -25,12 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.annotations.catalog import RAW, add_video
-from pipeline.annotations.segments import LabelPolicy
-from pipeline.annotations.videotable import VideoEntry, label_video
 from pipeline.core import params, paramsedit
 from pipeline.core.atomic import atomic_output
 from pipeline.core.errors import BouldersegError
-from pipeline.review.data import registered, reviewed_sheet
+from pipeline.review.data import registered, reviewed_sheet, sheet_labels
+from pipeline.views import look
 from pipeline.views.phases import annotator_words, segments_table, write_segments
 
 HISTORY = RAW / "annotations" / "history"
@@ -133,15 +131,16 @@ def save(root: Path, params_file: Path, key: str, segments: Sequence[dict], *, b
         sheet = reviewed_sheet(key)
         if (current := version(root / sheet)) != base:
             raise Stale(key, current)
-        manifest = json.loads((root / "data/frames" / key / "manifest.json").read_text())
+        if (manifest := look.manifest(root, key)) is None:
+            raise BouldersegError(f"{key} has no frames yet: run `dvc repro` first, then review it.")
         fps, n_frames = float(manifest["fps"]), int(manifest["frames"])
         labels = frame_labels_of(segments, n_frames=n_frames, fps=fps, duration=float(manifest["duration_s"]),
                                  classes=list(p.labels.classes), default=p.labels.default)
+        if current and _reads(p, key, root / sheet, manifest, root) == labels:  # `s` twice: nothing new to keep
+            return _saved(root, key, labels, fps, current)
         words = annotator_words(dict(p.labels.map), list(p.labels.classes))
         write_segments(segments_table(labels, fps=fps, duration=manifest["duration_s"], words=words), staging)
-        v = p.videos.get(key) or p.unannotated[key]
-        entry = VideoEntry(key, v.climb or key, root / v.video, staging / "segments.xlsx")
-        read = label_video(entry, LabelPolicy.from_params(p.labels, fps=fps), fps=fps, n_frames=n_frames).labels
+        read = sheet_labels(p, key, staging / "segments.xlsx", manifest, root)
         if read != labels:
             differ = sum(a != b for a, b in zip(read, labels)) + abs(len(read) - len(labels))
             raise BouldersegError(f"the sheet would read back with {differ} frame(s) labelled otherwise than "
@@ -157,9 +156,21 @@ def save(root: Path, params_file: Path, key: str, segments: Sequence[dict], *, b
             except BaseException:  # params.yaml stays as it was: so does the sheet it may name
                 _put_back(root / sheet, before)
                 raise
-        counts = Counter(read)
-        return Saved(sheet, dict(counts), {c: round(k / fps, 2) for c, k in counts.items()},
-                     version(root / sheet), kept.relative_to(root))
+        return _saved(root, key, read, fps, version(root / sheet), kept)
+
+
+def _reads(p: params.Params, key: str, sheet: Path, manifest: dict, root: Path) -> list[str] | None:
+    try:
+        return sheet_labels(p, key, sheet, manifest, root)
+    except BouldersegError:  # edited by hand into something the labels stage refuses: a save replaces it
+        return None
+
+
+def _saved(root: Path, key: str, labels: list[str], fps: float, ver: str, kept: Path | None = None) -> Saved:
+    kept = kept or _keep(root, key, (root / reviewed_sheet(key)).read_bytes(), ver)
+    counts = Counter(labels)
+    return Saved(reviewed_sheet(key), dict(counts), {c: round(k / fps, 2) for c, k in counts.items()}, ver,
+                 kept.relative_to(root))
 
 
 def _keep(root: Path, key: str, sheet: bytes, ver: str) -> Path:
