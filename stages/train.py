@@ -83,7 +83,7 @@ def main(
                 {"backbone": backbone, "members": [store_info(stored[m]) for m in members]}
                 | {k: p.data.fps if k == "fps" else getattr(f, k) for k in ("fps", "window", "stride", "dtype")},
                 "labels": {"classes": p.labels.classes, "drop": p.labels.drop, "merge": p.labels.merge,
-                           "map": p.labels.map},
+                           "map": p.labels.map, "default": p.labels.default},
                 "frames": p.frames.model_dump(), "persons": p.persons.model_dump(), "weights": p.weights.model_dump(),
                 "mode_filter": p.train.mode_filter}  # what `boulderseg predict` needs to redo every step for a new video
         applied = table.assign(pred=table["pred_mode"]) if p.train.mode_filter > 1 else table  # what predict applies

@@ -49,6 +49,6 @@ def report(
     p = params.load(params_file)
     found = rows(p, Path.cwd())
     with atomic_output(html_out) as tmp:
-        tmp.write_text(html_page(found, list(p.labels.classes)))
+        tmp.write_text(html_page(found, list(p.labels.classes), default=p.labels.default))
     typer.echo(f"{html_out}: {len(found)} video(s), "
                f"{sum(r['source'] == 'truth' for r in found)} from their annotation")
