@@ -98,7 +98,9 @@ def test_a_predicted_video_whose_last_second_shows_nobody_reports_it_as_nothing(
     from pipeline.learning.dataset import nearest_window
     from pipeline.learning.train import Loss
     from pipeline.views.commands import phase_table
-    from pipeline.views.predict import write_outputs
+    from pipeline.views.predict import nobody_label, write_outputs
+
+    assert nobody_label({"labels": {"default": "rest"}}) == "rest"  # a bundle's labels.default, when it records one
 
     info = {"backbone": {"backbone": "synthetic", "fps": 25}, "mode_filter": 0, "frames": {"short_side": None},
             "labels": {"classes": CLASSES, "drop": ["nothing"], "merge": {}, "map": MAP}}  # no default: an older bundle
