@@ -161,8 +161,11 @@ def test_two_projects_with_the_same_stage_names_share_one_scheduler(tmp_path):
                       "deps": ["make-a.txt", "make-b.txt", "make-c.txt"], "outs": ["all.txt"]}}
     roots = [toy(tmp_path / name, stages, {"name.txt": f"{name}\n"}) for name in ("one", "two")]
     serials = [twin(r, tmp_path / f"serial-{r.name}") for r in roots]
+    (barrier / "serial").touch()  # a serial run has no other to wait for
     for s in serials:
         sh("dvc", "repro", "-q", cwd=s)
+    shutil.rmtree(barrier)
+    barrier.mkdir()
     with scheduler(tmp_path, {"name": "0"}, {"name": "1"}) as address:
         runs = [subprocess.Popen([BOULDERSEG, "repro", "--scheduler", address], cwd=r, env=ENV,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in roots]
