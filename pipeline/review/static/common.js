@@ -1,14 +1,5 @@
-// What every page shares: the API (the cookie the first page set authenticates it) and the class colours.
-export async function api(path, options = {}) {
-  const response = await fetch(`/api${path}`, { credentials: "same-origin", ...options });
-  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : await response.text();
-  if (!response.ok) throw new Error(body.error || body || response.statusText);
-  return body;
-}
-
-const PALETTE = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#9a9a9a", "#66a61e", "#e6ab02", "#a6761d"];
-export const colourOf = (classes) => Object.fromEntries(classes.map((c, i) => [c, PALETTE[i % PALETTE.length]]));
-
+// What every page shares: the header, the API (the cookie the first page set authenticates it), and the way a
+// page that cannot load says so. Class colours come from the API (one palette, Python's).
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attributes)) {
@@ -18,6 +9,29 @@ export function el(tag, attributes = {}, ...children) {
   }
   node.append(...children);
   return node;
+}
+
+document.body.prepend(el("header", {}, el("b", {}, "boulderseg review"), el("a", { href: "/" }, "Videos"),
+  el("a", { href: "/report" }, "Competition report"), el("span", { id: "title" })));
+
+// A failed request throws an Error carrying the response's status and body (a 409's "current", say).
+export async function api(path, options = {}) {
+  const response = await fetch(`/api${path}`, { credentials: "same-origin", ...options });
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : await response.text();
+  if (!response.ok) throw Object.assign(new Error(body.error || body || response.statusText), { status: response.status, body });
+  return body;
+}
+
+// What a page is drawn from: on failure the page says why instead of its content, and goes no further (the
+// promise never settles, so the module's top-level await stops there).
+export async function load(path, what) {
+  try {
+    return await api(path);
+  } catch (e) {
+    document.querySelector("main").replaceChildren(el("p", { class: "error", "data-testid": "error" },
+      `Cannot show ${what}: ${e.message}. `, el("a", { href: "/" }, "Back to the videos")));
+    return new Promise(() => {});
+  }
 }
 
 export function shareBar(shares, colours) {

@@ -24,10 +24,11 @@ export class Edits {
     return true;
   }
 
-  // The boundary at `frame` goes; the segment before it extends over the one after.
-  removeBoundary(frame) {
-    const i = this.index(frame);
-    if (i <= 0 || this.segments[i].start !== frame) return false;
+  // The boundary nearest `frame`, if within `reach` frames, goes; the segment before it extends over the one after.
+  removeBoundary(frame, reach = 3) {
+    const near = this.segments.map((s, j) => [Math.abs(s.start - frame), j]).slice(1).filter(([d]) => d <= reach);
+    if (!near.length) return false;
+    const i = near.sort((a, b) => a[0] - b[0])[0][1];
     this.checkpoint();
     this.segments[i - 1].end = this.segments[i].end;
     this.segments.splice(i, 1);
@@ -36,12 +37,19 @@ export class Edits {
 
   // Boundary `index` (the start of segment `index`) to `frame`, keeping both neighbours at least one frame long.
   // False if it stays where it is.
-  moveBoundary(index, frame) {
+  moveBoundary(index, frame, record = true) {
     const [before, after] = [this.segments[index - 1], this.segments[index]];
     const at = Math.max(before.start + 1, Math.min(after.end - 1, frame));
     if (at === after.start) return false;
+    if (record) this.checkpoint();
     before.end = after.start = at;
     return true;
+  }
+
+  // The first boundary after `frame` (step 1) or before it (step -1); `frame` itself if there is none.
+  nextBoundary(frame, step) {
+    const starts = this.segments.slice(1).map((s) => s.start).filter((b) => (b - frame) * step > 0);
+    return starts.length ? (step > 0 ? starts[0] : starts.at(-1)) : frame;
   }
 
   undo() { return this.swap(this.past, this.future); }

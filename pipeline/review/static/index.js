@@ -1,8 +1,9 @@
-import { api, colourOf, el, shareBar } from "/static/common.js";
+// The videos: drawn at once from /api/videos, the "stale stages" column filled when `dvc status` answers.
+import { api, el, load, shareBar } from "/static/common.js";
 
-const { classes, videos: rows } = await api("/videos");
-const colours = colourOf(classes);
+const { colours, videos: rows } = await load("/videos", "the videos");
 let order = { key: "mean_confidence", up: true }; // unannotated, least sure first
+let stale = () => "checking…";
 
 function sortValue(row, key) {
   const v = row[key];
@@ -22,8 +23,9 @@ function draw() {
       r.person_share === null ? "-" : `${(100 * r.person_share).toFixed(0)} %${r.person_warning ? " ⚠ low" : ""}`),
     el("td", {}, shareBar(r.phase_shares, colours)),
     el("td", {}, r.mean_confidence === null ? "-" : r.mean_confidence.toFixed(3)),
-    el("td", {}, Object.entries(r.accuracy).map(([h, a]) => `${h}: ${a.toFixed(1)} %`).join(", ") || "-"),
-    el("td", {}, r.stale === null ? "unknown (DVC is busy)" : r.stale.join(", ") || "up to date"))));
+    el("td", {}, ...Object.entries(r.accuracy).map(([h, a]) => el("div", {}, `${h}: ${a.toFixed(1)} %`)),
+      Object.keys(r.accuracy).length ? "" : "-"),
+    el("td", { class: "wrap", "data-testid": "stale" }, stale(r.key)))));
 }
 
 for (const th of document.querySelectorAll("th[data-sort]")) {
@@ -31,5 +33,12 @@ for (const th of document.querySelectorAll("th[data-sort]")) {
     order = { key: th.dataset.sort, up: order.key === th.dataset.sort ? !order.up : true };
     draw();
   });
+}
+draw();
+try {
+  const answer = await api("/stale");
+  stale = answer.stale === null ? () => `unknown: ${answer.reason}` : (key) => answer.stale[key].join(", ") || "up to date";
+} catch (e) {
+  stale = () => `unknown: ${e.message}`;
 }
 draw();

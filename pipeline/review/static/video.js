@@ -1,12 +1,13 @@
 // One video: the frames stage's JPG at the playhead, its tracks aligned in time, and the editable track.
 // Segments are {label, start, end} in frames (end exclusive) tiling [0, frames); the API takes seconds.
-import { api, colourOf, el } from "/static/common.js";
+import { api, el, load } from "/static/common.js";
 import { Edits } from "/static/edits.js";
 
 const key = decodeURIComponent(location.pathname.split("/").pop());
-const info = await api(`/videos/${encodeURIComponent(key)}`);
-const { fps, frames: n, classes } = info;
-const colours = colourOf(classes);
+document.getElementById("title").textContent = key;
+const info = await load(`/videos/${encodeURIComponent(key)}`, `the video '${key}'`);
+const { fps, frames: n, classes, colours } = info;
+let version = info.version; // of the reviewed sheet this page started from (null: none yet): a save names it
 const draftKey = `boulderseg-review:${key}`;
 const base = info.tracks.truth || info.tracks.prediction || Object.values(info.tracks)[0]
   || [{ label: info.default, start: 0, end: n }];
@@ -20,11 +21,11 @@ let fingerprint = JSON.stringify([n, base]);
 const stored = JSON.parse(localStorage.getItem(draftKey) || "null");
 const draft = stored && stored.base === fingerprint ? stored : null;
 const edits = new Edits(draft ? draft.segments : base.map((s) => ({ ...s })));
-let frame = 0, playing = false, dirty = Boolean(draft);
+let frame = 0, playing = false, dirty = Boolean(draft), saved = Boolean(info.tracks.truth);
 
 const img = document.getElementById("frame"), canvas = document.getElementById("box");
 const tracks = document.getElementById("tracks"), playhead = document.getElementById("playhead");
-const player = document.getElementById("player"), message = document.getElementById("message");
+const message = document.getElementById("message");
 const cache = new Map();
 const src = (i) => `/api/videos/${encodeURIComponent(key)}/frames/${i}.jpg`;
 
@@ -65,18 +66,18 @@ function segmentsOf(runs, track) {
 }
 
 function track(name, testid, children, extra = {}) {
-  const node = el("div", { class: "track", "data-testid": testid, ...extra }, el("span", { class: "name" }, name), ...children);
+  const title = info.models?.[name] ? `${name}: ${info.models[name]}` : name;
+  const node = el("div", { class: "track", "data-testid": testid, ...extra }, el("span", { class: "name", title }, name), ...children);
   node.addEventListener("mousedown", (e) => {
     if (e.target.classList.contains("handle")) return;
     const r = node.getBoundingClientRect();
     show(Math.floor((e.clientX - r.left) / r.width * n));
-    player.focus();
   });
   return node;
 }
 
 function editableTrack() {
-  const node = track(info.tracks.truth ? "truth (editing)" : "truth (draft from the prediction)", "track-truth",
+  const node = track(`truth: ${dirty ? "editing" : saved ? "saved" : "not saved yet"}`, "track-truth",
     segmentsOf(edits.segments), { class: "track editable" });
   edits.segments.slice(1).forEach((s, i) => {
     const handle = el("div", { class: "handle", "data-testid": "boundary", style: { left: `${100 * s.start / n}%` } });
@@ -91,9 +92,8 @@ function drag(event, index, node) {
   const r = node.getBoundingClientRect();
   let moved = false;
   const move = (e) => {
-    const before = JSON.stringify(edits.segments);
-    if (!edits.moveBoundary(index, Math.round((e.clientX - r.left) / r.width * n))) return;
-    if (!moved) { edits.past.push(before); edits.future = []; moved = true; } // no move, no change
+    if (!edits.moveBoundary(index, Math.round((e.clientX - r.left) / r.width * n), !moved)) return;
+    moved = true; // one undo step per drag; no move, no change
     changed(false);
   };
   const up = () => {
@@ -110,8 +110,9 @@ function curve(values) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("viewBox", "0 0 1000 100");
   svg.setAttribute("preserveAspectRatio", "none");
-  svg.innerHTML = `<polyline fill="none" stroke="#333" stroke-width="2" vector-effect="non-scaling-stroke" points="${points}"/>`;
-  return svg;
+  svg.innerHTML = `<path d="M0 50H1000" stroke="#bbb" stroke-dasharray="4 4" vector-effect="non-scaling-stroke"/>
+    <polyline fill="none" stroke="#333" stroke-width="2" vector-effect="non-scaling-stroke" points="${points}"/>`;
+  return [svg, ...["1", "0.5", "0"].map((t, i) => el("span", { class: "tick", "data-testid": "tick", style: { top: `${50 * i}%` } }, t))];
 }
 
 function drawTracks() {
@@ -121,7 +122,7 @@ function drawTracks() {
     const head = name.includes(" + ") ? name.split(" + ")[1] : name;
     rows.push(track(name, `track-${head}`, segmentsOf(runs), { "data-backbone": name.split(" + ")[0] }));
   }
-  if (info.confidence) rows.push(track("confidence", "track-confidence", [curve(info.confidence)]));
+  if (info.confidence) rows.push(track("confidence", "track-confidence", curve(info.confidence), { class: "track curve" }));
   if (info.person) {
     const runs = [];
     info.person.forEach((p, i) => (runs.at(-1)?.label === p && runs.at(-1).end === i ? runs.at(-1).end++ :
@@ -140,21 +141,30 @@ function changed(record = true) {
   window.review.segments = edits.segments;
 }
 
-async function save() {
+// A save names the version it was made on; one saved from another page since is refused (409), and the
+// person chooses: reload (this page's edits are lost) or overwrite (save again on the version now saved).
+async function save(base = version) {
   message.textContent = "saving…";
   try {
-    const body = edits.segments.map((s) => ({ label: s.label, start: s.start / fps, end: s.end / fps }));
-    const saved = await api(`/videos/${encodeURIComponent(key)}/segments`, { method: "PUT",
-      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const segments = edits.segments.map((s) => ({ label: s.label, start: s.start / fps, end: s.end / fps }));
+    const answer = await api(`/videos/${encodeURIComponent(key)}/segments`, { method: "PUT",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ base, segments }) });
+    version = answer.version;
     localStorage.removeItem(draftKey);
     fingerprint = JSON.stringify([n, runsOf(edits.segments)]); // what the server now sends as the base
     dirty = false;
-    message.textContent = `saved ${saved.sheet}: ` + Object.entries(saved.counts).map(([c, k]) => `${c} ${k}`).join(", ");
-    window.review.saved = saved;
+    saved = true;
+    message.textContent = `saved ${answer.sheet}: ${Object.entries(answer.seconds).map(([c, s]) => `${c} ${s} s`).join(", ")}` +
+      (answer.kept ? `; the version it replaced is kept as ${answer.kept}` : "");
+    window.review.saved = answer;
     if (!info.annotated) document.getElementById("add").hidden = false;
+    drawTracks();
     show(frame);
   } catch (e) {
-    message.textContent = `not saved: ${e.message}`;
+    message.replaceChildren(`not saved: ${e.message}`);
+    if (e.status === 409) message.append(" ", el("button", { "data-testid": "reload", onclick: () =>
+      confirm("Reload the version saved from the other page? This page's edits are lost.") && location.reload() }, "reload"),
+    " ", el("button", { "data-testid": "overwrite", onclick: () => save(e.body.current) }, "overwrite"));
   }
 }
 
@@ -173,11 +183,16 @@ function play() {
   requestAnimationFrame(step);
 }
 
-player.addEventListener("keydown", (e) => {
+const setClass = (label) => edits.setClass(frame, label) && changed();
+
+// Keys work wherever the focus is (after a click on a track, a button, the body), except in a text field.
+document.addEventListener("keydown", (e) => {
   const k = e.key;
+  if (e.altKey || e.target.closest?.("input, textarea, select, [contenteditable]")) return;
   if (k === " ") play();
   else if (k === "ArrowRight" || k === "ArrowLeft") show(frame + (k === "ArrowRight" ? 1 : -1) * (e.shiftKey ? Math.round(fps) : 1));
-  else if (/^[1-9]$/.test(k) && Number(k) <= classes.length) { if (edits.setClass(frame, classes[Number(k) - 1])) changed(); }
+  else if (["[", "]", "PageUp", "PageDown"].includes(k)) show(edits.nextBoundary(frame, k === "]" || k === "PageDown" ? 1 : -1));
+  else if (/^[1-9]$/.test(k) && Number(k) <= classes.length) setClass(classes[Number(k) - 1]);
   else if (k === "b") { if (edits.split(frame)) changed(); }
   else if (k === "Delete" || k === "Backspace") { if (edits.removeBoundary(frame)) changed(); }
   else if ((e.ctrlKey || e.metaKey) && k.toLowerCase() === "z") { if (e.shiftKey ? edits.redo() : edits.undo()) changed(); }
@@ -188,9 +203,10 @@ player.addEventListener("keydown", (e) => {
 document.getElementById("play").addEventListener("click", play);
 document.getElementById("undo").addEventListener("click", () => edits.undo() && changed());
 document.getElementById("redo").addEventListener("click", () => edits.redo() && changed());
-document.getElementById("save").addEventListener("click", save);
+document.getElementById("save").addEventListener("click", () => save());
 document.getElementById("add").addEventListener("click", async () => {
   const climb = info.climb || prompt("Which climb does this video show? (its views share a cross-validation fold)");
+  if (!climb) { message.textContent = "not added: no climb given"; return; }
   try {
     const added = await api(`/videos/${encodeURIComponent(key)}/add`, { method: "POST",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify({ climb }) });
@@ -199,12 +215,10 @@ document.getElementById("add").addEventListener("click", async () => {
   } catch (e) { message.textContent = `not added: ${e.message}`; }
 });
 img.addEventListener("load", drawBox);
-document.getElementById("title").textContent = key;
-document.getElementById("classkeys").textContent = classes.map((c, i) => `${i + 1} ${c}`).join(" · ");
-document.getElementById("legend").replaceChildren(...classes.map((c) => el("span", {}, el("i", { style: { background: colours[c] } }), c)));
+document.getElementById("classes").replaceChildren(...classes.map((c, i) => el("button", { "data-class": c,
+  onclick: () => setClass(c) }, el("i", { style: { background: colours[c] } }), `${i + 1} ${c}`)));
 
 window.review = { frame: 0, segments: edits.segments, fps, frames: n, classes };
 drawTracks();
 img.addEventListener("load", () => { window.review.ready ??= performance.now(); }, { once: true });
 show(0);
-player.focus();
