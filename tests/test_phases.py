@@ -131,3 +131,13 @@ def test_a_predicted_video_whose_last_second_shows_nobody_reports_it_as_nothing(
     saved = json.loads((out / "report.json").read_text())
     assert saved["phases"]["nothing"]["total_s"] == 1.0 and saved["nobody_in_frame_label"] == "nothing"
     assert (out / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_climb_the_camera_loses_for_a_while_is_one_attempt():
+    labels = ["reading"] * 10 + ["climbing"] * 20 + ["nothing"] * 30 + ["climbing"] * 20 + ["nothing"] * 5
+    lost = [True] * 30 + [False] * 30 + [True] * 20 + [False] * 5  # nobody in frame: nothing, one climb
+    r = phases.report(labels, lost, fps=10, duration=8.5)
+    assert (r["attempts"], r["time_to_first_attempt_s"], r["reading_before_attempt_s"]) == (1, 1.0, [1.0])
+    assert r["phases"]["nothing"]["total_s"] == 3.5 and r["phases"]["climbing"]["count"] == 2
+    stepped_off = phases.report(labels, [True] * 85, fps=10, duration=8.5)  # seen resting between: two attempts
+    assert (stepped_off["attempts"], stepped_off["reading_before_attempt_s"]) == (2, [1.0, 0.0])

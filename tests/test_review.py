@@ -129,6 +129,9 @@ def test_the_api_serves_the_videos_tracks_and_frames_the_stages_wrote(served):
     assert video["frames"] == len(truth) == len(video["person"]) and video["fps"] == 25
     expanded = [s["label"] for s in video["tracks"]["truth"] for _ in range(s["start"], s["end"])]
     assert expanded == truth and set(video["tracks"]) == {"truth", "x3d_xs + linear", "x3d_xs + lstm"}
+    nobody = [i for i, seen in enumerate(video["person"]) if not seen]
+    head = [s["label"] for s in video["tracks"]["x3d_xs + lstm"] for _ in range(s["start"], s["end"])]
+    assert nobody and {head[i] for i in nobody} == {"nothing"}  # a head's frames with nobody in them
     jpg = client.get("/api/videos/climb1_face/frames/17.jpg")
     assert jpg.headers["content-type"] == "image/jpeg"
     assert jpg.content == (project / "data/frames/climb1_face/000017.jpg").read_bytes()
@@ -145,7 +148,8 @@ def test_a_save_reads_back_through_the_labels_stage_as_sent_and_keeps_every_vers
     sheet = project / "data/raw/annotations/climb1_face.reviewed.xlsx"
     assert r.json() | {"version": None, "kept": None} == {
         "sheet": "data/raw/annotations/climb1_face.reviewed.xlsx", "counts": dict(Counter(shown)),
-        "seconds": {c: round(k / fps, 2) for c, k in Counter(shown).items()}, "version": None, "kept": None}
+        "seconds": {c: round(k / fps, 2) for c, k in Counter(shown).items()}, "version": None, "kept": None,
+        "replaced": None}
     assert r.json()["version"] == client.get("/api/videos/climb1_face").json()["version"]
     assert (project / r.json()["kept"]).read_bytes() == sheet.read_bytes()
     entry = yaml.safe_load((project / "params.yaml").read_text())["videos"]["climb1_face"]
@@ -153,11 +157,17 @@ def test_a_save_reads_back_through_the_labels_stage_as_sent_and_keeps_every_vers
     assert stage_labels(project, "climb1_face", tmp_path) == shown
     second = [{"label": "nothing", "start": 0, "end": 10}]
     again = [put(client, "climb1_face", second).json() for _ in range(2)]  # `s` twice: one more version, not two
-    assert again[0] == again[1] and again[0]["version"] != r.json()["version"]
-    assert stage_labels(project, "climb1_face", tmp_path) == ["nothing"] * n
+    assert again[0]["version"] == again[1]["version"] != r.json()["version"]
+    assert again[0]["replaced"] == r.json()["kept"] and again[1]["replaced"] is None
     history = sorted((project / "data/raw/annotations/history/climb1_face").iterdir())
     assert [pd.read_excel(h)["label"].tolist() for h in history] == [
         ["lecture", "grimpe", "brossage", "grimpe"], ["rien"]]  # the annotators' words, oldest first
+    text = (project / "params.yaml").read_text()  # params.yaml back to the annotators' sheet (a checkout)
+    (project / "params.yaml").write_text(text.replace("climb1_face.reviewed.xlsx", "climb1_face.xlsx"))
+    assert put(client, "climb1_face", second).status_code == 200  # the same labels: the entry is pointed again
+    assert yaml.safe_load((project / "params.yaml").read_text())["videos"]["climb1_face"]["annotation"] == \
+        "data/raw/annotations/climb1_face.reviewed.xlsx"
+    assert stage_labels(project, "climb1_face", tmp_path) == ["nothing"] * n
     assert "labels@climb1_face" in sh("dvc", "status", cwd=project)
 
 

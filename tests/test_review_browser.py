@@ -315,7 +315,7 @@ def test_a_page_on_another_local_port_cannot_frame_the_app_so_keys_typed_there_s
         with site(tmp_path / "site") as other:
             page.goto(other)
             frame = page.frames[1]
-            frame.wait_for_load_state()
+            page.wait_for_load_state("networkidle")  # a framed app would have fetched its video and frames by now
             page.mouse.click(300, 150)
             page.keyboard.type("3s")
             for _ in range(30):

@@ -118,7 +118,9 @@ def video_detail(p: params.Params, key: str, root: Path) -> dict:
         tracks = {"truth": runs(saved)}
     else:
         tracks = {"truth": runs(df["label"])} if "label" in df else {}
-    tracks |= {name: runs(pred) for name, pred in predictions_of(key, root).items()}
+    person = df["person"] if "person" in df else None  # a head's frames with nobody in them: nothing, as predict's
+    tracks |= {name: runs(pred if person is None else with_nobody(pred, person, p.labels.default))
+               for name, pred in predictions_of(key, root).items()}
     guess = predicted(p, key, root)
     if guess is not None:
         tracks["prediction"] = runs(guess["label"])

@@ -87,6 +87,7 @@ class Saved:
     seconds: dict[str, float]  # label -> seconds
     version: str  # what the next save names as its base
     kept: Path  # this version in the history, relative to the project
+    replaced: Path | None  # the version it replaced, in the history; None when it replaced none
 
 
 def version(sheet: Path) -> str | None:
@@ -136,7 +137,8 @@ def save(root: Path, params_file: Path, key: str, segments: Sequence[dict], *, b
         fps, n_frames = float(manifest["fps"]), int(manifest["frames"])
         labels = frame_labels_of(segments, n_frames=n_frames, fps=fps, duration=float(manifest["duration_s"]),
                                  classes=list(p.labels.classes), default=p.labels.default)
-        if current and _reads(p, key, root / sheet, manifest, root) == labels:  # `s` twice: nothing new to keep
+        repoint = key in p.videos and p.videos[key].annotation != sheet.as_posix()  # to read the reviewed sheet
+        if current and not repoint and _reads(p, key, root / sheet, manifest, root) == labels:  # `s` twice
             return _saved(root, key, labels, fps, current)
         words = annotator_words(dict(p.labels.map), list(p.labels.classes))
         write_segments(segments_table(labels, fps=fps, duration=manifest["duration_s"], words=words), staging)
@@ -146,17 +148,16 @@ def save(root: Path, params_file: Path, key: str, segments: Sequence[dict], *, b
             raise BouldersegError(f"the sheet would read back with {differ} frame(s) labelled otherwise than "
                                   "shown; nothing was saved.")
         before = (root / sheet).read_bytes() if current else None
-        if current:
-            _keep(root, key, before, current)
+        replaced = _keep(root, key, before, current).relative_to(root) if current else None
         kept = _keep(root, key, (staging / "segments.xlsx").read_bytes(), version(staging / "segments.xlsx"))
         os.replace(staging / "segments.xlsx", root / sheet)
-        if key in p.videos and p.videos[key].annotation != sheet.as_posix():  # it reads the reviewed sheet
+        if repoint:
             try:
                 _point_at(root / params_file, key, sheet)
             except BaseException:  # params.yaml stays as it was: so does the sheet it may name
                 _put_back(root / sheet, before)
                 raise
-        return _saved(root, key, read, fps, version(root / sheet), kept)
+        return _saved(root, key, read, fps, version(root / sheet), kept, replaced)
 
 
 def _reads(p: params.Params, key: str, sheet: Path, manifest: dict, root: Path) -> list[str] | None:
@@ -166,11 +167,12 @@ def _reads(p: params.Params, key: str, sheet: Path, manifest: dict, root: Path) 
         return None
 
 
-def _saved(root: Path, key: str, labels: list[str], fps: float, ver: str, kept: Path | None = None) -> Saved:
+def _saved(root: Path, key: str, labels: list[str], fps: float, ver: str, kept: Path | None = None,
+           replaced: Path | None = None) -> Saved:
     kept = kept or _keep(root, key, (root / reviewed_sheet(key)).read_bytes(), ver)
     counts = Counter(labels)
     return Saved(reviewed_sheet(key), dict(counts), {c: round(k / fps, 2) for c, k in counts.items()}, ver,
-                 kept.relative_to(root))
+                 kept.relative_to(root), replaced)
 
 
 def _keep(root: Path, key: str, sheet: bytes, ver: str) -> Path:

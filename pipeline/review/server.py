@@ -112,10 +112,11 @@ def build(root: Path, params_file: Path, *, token: str, names: tuple[str, ...] =
     def video(request: Request) -> Response:
         try:
             p, key = load(), request.path_params["key"]
-            detail = data.video_detail(p, key, root)
+            served = version(root / data.reviewed_sheet(data.registered(p, key)))  # before the tracks: a save
+            detail = data.video_detail(p, key, root)  # between the two reads makes the page's next save a 409
         except data.UnknownVideo as e:
             return _refused(e)
-        detail |= {"version": version(root / data.reviewed_sheet(key)), "colours": colours(p)}
+        detail |= {"version": served, "colours": colours(p)}
         return JSONResponse(detail)
 
     def frame(request: Request) -> Response:
@@ -137,7 +138,8 @@ def build(root: Path, params_file: Path, *, token: str, names: tuple[str, ...] =
         except (BodyTooLarge, BadBody, BouldersegError) as e:
             return _refused(e)
         return JSONResponse({"sheet": saved.sheet.as_posix(), "counts": saved.counts, "seconds": saved.seconds,
-                             "version": saved.version, "kept": saved.kept.as_posix()})
+                             "version": saved.version, "kept": saved.kept.as_posix(),
+                             "replaced": saved.replaced and saved.replaced.as_posix()})
 
     async def add(request: Request) -> Response:
         try:

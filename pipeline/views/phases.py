@@ -80,23 +80,29 @@ def with_nobody(labels: Sequence[str], person: Sequence[bool], default: str) -> 
 
 def report(labels: Sequence[str], person: Sequence[bool], *, fps: float, duration: float) -> dict:
     """Phase statistics in seconds: total and mean duration of each class, climbing attempts (climbing
-    phases), time to the first attempt, reading time before each attempt, share of frames with nobody in it."""
+    phases), time to the first attempt, reading time before each attempt, share of frames with nobody in it.
+    Attempts are counted over the frames with someone in them: a climb the camera loses for a while (frames with
+    nobody, `nothing`) is one attempt, not two."""
     runs = phases(labels)
     seconds = [(min(r.end / fps, duration) - r.start / fps) for r in runs]
     by_class: dict[str, list[float]] = {}
     for r, s in zip(runs, seconds):
         by_class.setdefault(r.label, []).append(s)
-    attempts = [i for i, r in enumerate(runs) if r.label == "climbing"]
+    labels = np.asarray(labels)
+    seen = np.flatnonzero(np.asarray(person, dtype=bool) | (labels != "nothing")) if len(person) else \
+        np.arange(len(labels))
+    visible = phases(labels[seen])
+    attempts = [i for i, r in enumerate(visible) if r.label == "climbing"]
     reading_before, last = [], 0
     for i in attempts:
-        reading_before.append(round(sum(s for r, s in zip(runs[last:i], seconds[last:i]) if r.label == "reading"), 3))
+        reading_before.append(round(sum(r.end - r.start for r in visible[last:i] if r.label == "reading") / fps, 3))
         last = i + 1
     return {
         "duration_s": round(duration, 3),
         "phases": {c: {"total_s": round(sum(v), 3), "mean_s": round(float(np.mean(v)), 3), "count": len(v)}
                    for c, v in by_class.items()},
         "attempts": len(attempts),
-        "time_to_first_attempt_s": round(runs[attempts[0]].start / fps, 3) if attempts else None,
+        "time_to_first_attempt_s": round(seen[visible[attempts[0]].start] / fps, 3) if attempts else None,
         "reading_before_attempt_s": reading_before,
         "nobody_in_frame_share": round(1 - float(np.mean(person)), 4) if len(person) else None,
     }

@@ -37,7 +37,7 @@ for (const th of document.querySelectorAll("th[data-sort]")) {
 draw();
 try {
   const answer = await api("/stale");
-  stale = answer.stale === null ? () => `unknown: ${answer.reason}` : (key) => answer.stale[key].join(", ") || "up to date";
+  stale = answer.stale === null ? () => `unknown: ${answer.reason}` : (key) => key in answer.stale ? answer.stale[key].join(", ") || "up to date" : "unknown: added since";
 } catch (e) {
   stale = () => `unknown: ${e.message}`;
 }

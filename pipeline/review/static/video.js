@@ -155,7 +155,7 @@ async function save(base = version) {
     dirty = false;
     saved = true;
     message.textContent = `saved ${answer.sheet}: ${Object.entries(answer.seconds).map(([c, s]) => `${c} ${s} s`).join(", ")}` +
-      (answer.kept ? `; the version it replaced is kept as ${answer.kept}` : "");
+      (answer.replaced ? `; the version it replaced is kept as ${answer.replaced}` : "");
     window.review.saved = answer;
     if (!info.annotated) document.getElementById("add").hidden = false;
     drawTracks();
