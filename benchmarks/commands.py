@@ -5,7 +5,7 @@
 Each pair runs in turn, A B A B ..., after one warm-up run of each; printed: the median wall time of each and
 the median of the pairwise ratios baseline / ours, with their spread (min-max), so a drift in the machine's
 speed hits both sides alike.
-  frames     `boulderseg frames` and `python -m stages.frames` (as dvc.yaml runs it) of a 60 s 640x360 25 fps
+  frames     `boulderseg stage frames` and `python -m stages.frames` (as dvc.yaml runs it) of a 60 s 640x360 25 fps
              H.264 clip (benchmarks/frames.py's) into 256-row JPGs, each against `ffmpeg -i CLIP -vf fps=25,scale=-2:256 -q:v 2 OUT/%06d.jpg` (imageio-ffmpeg's static ffmpeg)
   persons    `python -m stages.persons` (as dvc.yaml runs it) on 500 frames of real footage (bikes.mp4, 256 rows) with untrained yolo11n at the
              shipped every, imgsz and conf, in its own process (runtime.warm_seconds 0) and handed to a warm process
@@ -112,7 +112,7 @@ def main() -> None:
                 run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(tmp / "clip.mp4"), "-vf",
                      "fps=25,scale=-2:256", "-q:v", "2", str(out / "%06d.jpg")], env, tmp)
 
-            for command in ([boulderseg, "frames"], [sys.executable, "-m", "stages.frames"]):
+            for command in ([boulderseg, "stage", "frames"], [sys.executable, "-m", "stages.frames"]):
                 report(f"{Path(command[0]).name} {' '.join(command[1:])}, 1,500 frames",
                        *paired(lambda: ours(command), ffmpeg, a.runs), "ffmpeg")
         if only & {"persons", "blazepose"}:

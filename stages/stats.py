@@ -11,7 +11,7 @@ from pipeline.core.commandline import ParamsOpt, run_stage
 
 
 def main(
-    labels_dir: Annotated[Path, typer.Argument(help="Per-video label CSVs written by `boulderseg labels`.")] = Path("data/labels"),
+    labels_dir: Annotated[Path, typer.Argument(help="Per-video label CSVs written by `boulderseg stage labels`.")] = Path("data/labels"),
     out_json: Annotated[Path, typer.Option("--out", help="Output statistics JSON.")] = Path("reports/dataset.json"),
     plots_dir: Annotated[Path, typer.Option("--plots", help="Output directory for dataset plots.")] = Path("reports/dataset"),
     persons_dir: Annotated[Path, typer.Option("--persons", help="Per-video person parquets: each video's share of frames that pass the person filter (null where the persons stage has not run).")] = Path("data/persons"),
@@ -38,7 +38,7 @@ def main(
     for key in p.videos:
         csv = labels_dir / f"{key}.csv"
         if not csv.is_file():
-            raise BouldersegError(f"{csv}: no labels for video '{key}'. Run `dvc repro labels` (or `boulderseg labels "
+            raise BouldersegError(f"{csv}: no labels for video '{key}'. Run `dvc repro labels` (or `boulderseg stage labels "
                                   f"{key} {csv}`) first.")
         videos[key] = pd.read_csv(csv, usecols=["label"])["label"].astype(str).tolist()
     s = dataset_stats(videos, fps=fps, classes=policy.classes, scope=policy.model_classes, bins=p.stats.bins)

@@ -20,7 +20,7 @@ def test_help_lists_every_command(tmp_path):
 
 def test_labels_writes_one_row_per_frame_and_warns_about_clipping(tmp_path, bikes):
     p = project(tmp_path, bikes)
-    r = boulderseg("labels", "clip", "out.csv", cwd=p)
+    r = boulderseg("stage", "labels", "clip", "out.csv", cwd=p)
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip() == ("warning: annotation.xlsx, sheet 'Feuil1', row 4: segment 'stopwatch' 9.5-10.5 s "
                                 "runs past the video (0-10 s); clipped")
@@ -36,12 +36,12 @@ def test_labels_writes_one_row_per_frame_and_warns_about_clipping(tmp_path, bike
 
 def test_unknown_label_exits_nonzero_naming_file_and_row_without_output(tmp_path, bikes):
     p = project(tmp_path, bikes, [["Action", "Début", "Durée"], ["grimpe", 0, 1], ["dormir", 2, 1]])
-    r = boulderseg("labels", "clip", "out.csv", cwd=p)
+    r = boulderseg("stage", "labels", "clip", "out.csv", cwd=p)
     assert r.returncode == 1
     assert "error: annotation.xlsx, sheet 'Feuil1': 1 problem(s)" in r.stderr
     assert "row 3, column 'Action': unknown label 'dormir'" in r.stderr and "Traceback" not in r.stderr
     assert not (p / "out.csv").exists() and not list(p.glob(".out.csv.tmp-*"))
-    r = boulderseg("labels", "nope", "out.csv", cwd=p)
+    r = boulderseg("stage", "labels", "nope", "out.csv", cwd=p)
     assert r.returncode == 1 and "error: params.yaml: no video 'nope' under videos; known: clip." in r.stderr
 
 
@@ -51,8 +51,8 @@ def test_validate_and_stats(tmp_path, bikes):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["ok  clip: 250 frames, 3 segments from annotation.xlsx, sheet 'Feuil1'",
                                      "1 videos ready, 1 warning(s)."]
-    assert boulderseg("labels", "clip", "labels/clip.csv", cwd=p).returncode == 0
-    r = boulderseg("stats", "labels", "--out", "dataset.json", "--plots", "plots", cwd=p)
+    assert boulderseg("stage", "labels", "clip", "labels/clip.csv", cwd=p).returncode == 0
+    r = boulderseg("stage", "stats", "labels", "--out", "dataset.json", "--plots", "plots", cwd=p)
     assert r.returncode == 0, r.stderr
     assert "climbing:  20.0% of frames, 1 segments, mean 2.00 s" in r.stdout  # 50 of 250 frames
     stats = json.loads((p / "dataset.json").read_text())
@@ -70,7 +70,7 @@ def test_unreadable_video_exits_nonzero_without_output(tmp_path):
     p = tmp_path
     shutil.copy(REPO / "params.yaml", p / "params.yaml")
     (p / "clip.mp4").write_text("not a video")
-    r = boulderseg("frames", "clip.mp4", "frames/clip", cwd=p)
+    r = boulderseg("stage", "frames", "clip.mp4", "frames/clip", cwd=p)
     assert r.returncode == 1
     assert "error: clip.mp4: cannot decode this video" in r.stderr and "Traceback" not in r.stderr
     assert not (p / "frames" / "clip").exists()

@@ -102,7 +102,7 @@ def test_an_interrupted_write_leaves_nothing_a_rerun_would_trust(bikes_frames, t
 
 
 def test_reading_a_missing_store_says_what_to_run(tmp_path):
-    with pytest.raises(BouldersegError, match="not a boulderseg feature store.*boulderseg features"):
+    with pytest.raises(BouldersegError, match="not a boulderseg feature store.*boulderseg stage features"):
         store.read(tmp_path / "nope.zarr")
 
 

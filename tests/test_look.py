@@ -25,7 +25,7 @@ def test_status_reports_what_dvc_status_says_per_video(project):
 
 
 def test_timeline_and_inspect_draw_pictures_of_the_expected_size(project):
-    out = sh(BOULDERSEG, "timeline", "climb1_face", cwd=project)
+    out = sh(BOULDERSEG, "inspect", "timeline", "climb1_face", cwd=project)
     assert out.strip() == ("reports/look/climb1_face/timeline.png: truth, "
                            + ", ".join(f"x3d_xs + {h}" for h in sorted(HEADS)) + ", person in frame")
     image = cv2.imread(str(project / "reports/look/climb1_face/timeline.png"))

@@ -93,6 +93,8 @@ def test_run_applies_the_profile_then_runs_dvc_repro_and_passes_its_failure_on(p
     out = subprocess.run([BOULDERSEG, "profile", "smoke", "--run"], cwd=root, capture_output=True, text=True)
     assert out.returncode != 0 and "not inside of a DVC repository" in out.stderr
     assert profiles.current(params_file) == "smoke"  # applied first
-    out = subprocess.run([BOULDERSEG, "airgapped"], cwd=root, capture_output=True, text=True)
+    out = subprocess.run([BOULDERSEG, "profile", "airgapped", "--run"], cwd=root, capture_output=True, text=True)
     assert out.returncode != 0 and "not inside of a DVC repository" in out.stderr
     assert profiles.current(params_file) == "default"  # the alias: the default profile, then dvc repro
+    out = subprocess.run([BOULDERSEG, "airgapped"], cwd=root, capture_output=True, text=True)  # the old command
+    assert out.returncode == 2 and out.stderr == "error: `boulderseg airgapped` is now `boulderseg profile default --run`.\n"

@@ -57,7 +57,7 @@ def labels_of(project: Path, key: str) -> list[str]:
 def stage_labels(project: Path, key: str, tmp_path: Path) -> list[str]:
     """The labels stage's own command on the project as it now stands: its per-frame labels of `key`."""
     out = tmp_path / f"{key}-{len(list(tmp_path.iterdir()))}.csv"
-    sh(BOULDERSEG, "labels", key, str(out), cwd=project)
+    sh(BOULDERSEG, "stage", "labels", key, str(out), cwd=project)
     return pd.read_csv(out)["label"].tolist()
 
 

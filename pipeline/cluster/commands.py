@@ -9,7 +9,7 @@ import typer
 def repro(
     targets: Annotated[list[str] | None, typer.Argument(help="Stages or stage groups (frames, features-pytorchvideo…); default: all.")] = None,
     workers: Annotated[int | None, typer.Option(help="Start a local Dask cluster of this many workers (one GPU each when there are GPUs).")] = None,
-    scheduler: Annotated[str | None, typer.Option(help="Use an existing Dask scheduler, e.g. tcp://HOST:8786.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Use an existing Dask scheduler; it must speak TLS: tls://HOST:8786.")] = None,
 ) -> None:
     """Run the stale stages on a Dask cluster, each as soon as its inputs are done; dvc.lock is written by DVC itself.
 

@@ -1,8 +1,9 @@
-"""What every command shares: the --params option, and one clear message per error."""
+"""What every command shares: the --params options, one clear message per error, help that reflows."""
 from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import shutil
 import signal
 import sys
@@ -15,8 +16,11 @@ import typer
 from pipeline.core.errors import INTERRUPTED, BouldersegError, Stopped
 from pipeline.core.params import DEFAULT_PARAMS
 
-ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read the stage's sections from.")]
-__all__ = ["DEFAULT_PARAMS", "ParamsOpt", "dvc_executable", "friendly", "run_stage"]
+ParamsOpt = Annotated[Path, typer.Option("--params", help="The params.yaml to read settings and the videos tables "
+                                                           "from; this command never changes it.")]
+EditedParamsOpt = Annotated[Path, typer.Option("--params", help="The params.yaml this command changes (its comments "
+                                                                 "and key order kept).")]
+__all__ = ["DEFAULT_PARAMS", "EditedParamsOpt", "ParamsOpt", "dvc_executable", "friendly", "register", "run_stage"]
 
 
 def dvc_executable() -> str:
@@ -49,8 +53,19 @@ def friendly(fn: Callable) -> Callable:
     return wrapper
 
 
+def unwrapped(doc: str | None) -> str:
+    """A docstring as --help shows it: paragraphs kept, each one line that the terminal wraps (Typer keeps a
+    paragraph's hard line breaks, which render ragged at any other width)."""
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc or "").split("\n\n"))
+
+
+def register(app: typer.Typer, fn: Callable, name: str | None = None) -> None:
+    """`fn` as a command of `app`: its docstring as reflowing help, its errors as one message (`friendly`)."""
+    app.command(name, help=unwrapped(fn.__doc__))(friendly(fn))
+
+
 def run_stage(main: Callable) -> None:
-    """`python -m stages.NAME ARGS`, as dvc.yaml runs it: the same command as `boulderseg NAME ARGS`."""
+    """`python -m stages.NAME ARGS`, as dvc.yaml runs it: the same command as `boulderseg stage NAME ARGS`."""
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(friendly(main))
+    register(app, main)
     app()

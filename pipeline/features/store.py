@@ -113,7 +113,7 @@ def read(path: str | Path, *, expect: Mapping[str, Any] | None = None) -> Featur
         fs = FeatureSet(group["features"][:], group["frame_range"][:], dict(group.attrs),
                         group["computed"][:] if "computed" in group else None)
     except (FileNotFoundError, KeyError, zarr.errors.BaseZarrError) as e:
-        raise BouldersegError(f"{path}: not a boulderseg feature store ({e}). Run `boulderseg features` for it.") from e
+        raise BouldersegError(f"{path}: not a boulderseg feature store ({e}). Run `boulderseg stage features` for it.") from e
     stale = differences(fs.attrs, expect or {})
     if stale:
         raise BouldersegError(f"{path}: stale feature store, made with another configuration ({'; '.join(stale)}). "
@@ -126,7 +126,7 @@ def attrs(path: str | Path) -> dict[str, Any]:
     try:
         return dict(zarr.open_group(str(path), mode="r").attrs)
     except (FileNotFoundError, zarr.errors.BaseZarrError) as e:
-        raise BouldersegError(f"{path}: not a boulderseg feature store ({e}). Run `boulderseg features` for it.") from e
+        raise BouldersegError(f"{path}: not a boulderseg feature store ({e}). Run `boulderseg stage features` for it.") from e
 
 
 def reuse(path: str | Path, config: Mapping[str, Any]) -> FeatureSet | None:

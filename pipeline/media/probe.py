@@ -206,5 +206,5 @@ def frame_paths(frames_dir: str | Path) -> list[Path]:
     frames_dir = Path(frames_dir)
     paths = sorted(frames_dir.glob("*.jpg"))
     if not paths:
-        raise BouldersegError(f"{frames_dir}: no JPG frames. Run `boulderseg frames` for this video first.")
+        raise BouldersegError(f"{frames_dir}: no JPG frames. Run `boulderseg stage frames` for this video first.")
     return paths

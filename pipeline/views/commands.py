@@ -1,4 +1,4 @@
-"""What the user looks at: `status`, `timeline`, `inspect video|features`, `backbones`, `heads`, `verify`, and
+"""What the user looks at: `status`, `inspect video|features|timeline`, `backbones`, `heads`, `verify`, and
 `predict` with its phase table. `pipeline/cli.py` declares them."""
 from __future__ import annotations
 
@@ -9,13 +9,24 @@ import typer
 
 from pipeline.core.commandline import DEFAULT_PARAMS, ParamsOpt
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
-def status(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
-    """One table, per video: climb, view, frames, person coverage, features present, and the stages `dvc status` would rerun."""
+
+def echo_json(value: object) -> None:
+    """`value` as indented JSON on stdout."""
+    import json
+
+    typer.echo(json.dumps(value, indent=2))
+
+
+def status(params_file: ParamsOpt = DEFAULT_PARAMS, as_json: JsonOpt = False) -> None:
+    """One table, per video: climb, view, frames, person coverage, features present, and the stages `dvc status`
+    would rerun: "unknown (DVC is busy)" while a `dvc repro` holds DVC's lock (--json: null)."""
     from pipeline.core import params
-    from pipeline.views.look import stale_stages, status_table
+    from pipeline.views import summary
 
-    typer.echo(status_table(params.load(params_file), stale_stages()))
+    found = summary.status(params.load(params_file), summary.stale_or_busy())
+    echo_json(found) if as_json else typer.echo(summary.status_text(found))
 
 
 def timeline(
@@ -41,28 +52,41 @@ def inspect_video(
     video: Annotated[str, typer.Argument(help="A video's key in the videos table.")],
     out: Annotated[Path | None, typer.Option(help="Contact sheet PNG (default: reports/look/VIDEO/contact.png).")] = None,
     params_file: ParamsOpt = DEFAULT_PARAMS,
+    as_json: JsonOpt = False,
 ) -> None:
     """Source metadata, frames on disk, label distribution, person coverage, feature stores; and a contact sheet
     of evenly spaced frames, each captioned with its index, time and label, its person box drawn."""
     from pipeline.core import params
-    from pipeline.views.look import contact_sheet, describe, video_frames
+    from pipeline.views import summary
+    from pipeline.views.look import contact_sheet, video_frames
 
     p = params.load(params_file)
     df, manifest = video_frames(p, video)
-    typer.echo(describe(p, video, df, manifest))
+    facts = summary.video(p, video, df, manifest)
     out = out or Path("reports/look") / video / "contact.png"
     contact_sheet(Path("data/frames") / video, df, out)
-    typer.echo(f"  contact sheet: {out}")
+    if as_json:
+        echo_json(facts | {"contact_sheet": str(out)})
+    else:
+        typer.echo(f"{summary.video_text(facts)}\n  contact sheet: {out}")
 
 
 def inspect_features(
     backbone: Annotated[str | None, typer.Argument(help="Only this backbone's stores.")] = None,
     features_dir: Annotated[Path, typer.Option(help="Where the stores are.")] = Path("features"),
+    as_json: JsonOpt = False,
 ) -> None:
-    """Per video and backbone: shape, dtype, chunks, bytes on disk and the recorded configuration."""
-    from pipeline.views.tables import features_report
+    """Per video and backbone: shape, dtype, chunks, bytes on disk; and the recorded configuration, what every store
+    of a backbone records shown once."""
+    from pipeline.views.tables import feature_stores, features_report
 
-    typer.echo(features_report(features_dir, backbone))
+    stores = feature_stores(features_dir, backbone)
+    if as_json:
+        echo_json(stores)
+    elif not stores:
+        typer.echo(f"no feature stores under {features_dir}" + (f"/{backbone}" if backbone else ""))
+    else:
+        typer.echo(features_report(stores))
 
 
 def list_backbones(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
@@ -90,12 +114,13 @@ def verify(
     keys: Annotated[list[str] | None, typer.Argument(help="Videos to check (default: every video of both tables).")] = None,
     fix: Annotated[bool, typer.Option("--fix", help="Rerun exactly the stages that rebuild what is broken, then check again.")] = False,
     params_file: ParamsOpt = DEFAULT_PARAMS,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check every artifact against the others and its record: frames = label rows = person rows, every JPG
     decodes, feature stores read, are finite, cover the frames and record the current params; and DVC's own
-    hash check. Each problem names the video and the stage that rebuilds it; exits 1 if there is one."""
+    hash check. Each problem names the video and the stage that rebuilds it; exits 1 if there is one (--json: the
+    problems, after any --fix, as one object; the rest goes to stderr)."""
     import subprocess
-
     from pipeline.core import params
     from pipeline.core.errors import BouldersegError
     from pipeline.views.verify import stages_to_rerun, verify as check
@@ -103,26 +128,33 @@ def verify(
     p = params.load(params_file)
     problems = check(p, keys)
     for problem in problems:
-        typer.echo(str(problem))
+        typer.echo(str(problem), err=as_json)
     if problems and fix:
         stages = stages_to_rerun(problems)  # upstream first: --single-item runs them in the order given
-        typer.echo(f"rerunning {', '.join(stages)}")
-        if subprocess.run(["dvc", "repro", "--force", "--single-item", *stages]).returncode:
+        typer.echo(f"rerunning {', '.join(stages)}", err=as_json)
+        if subprocess.run(["dvc", "repro", "--force", "--single-item", *stages],
+                          stdout=2 if as_json else None).returncode:
             raise BouldersegError(f"`dvc repro` of {', '.join(stages)} failed (its message is above).")
         problems = check(p, keys)
         for problem in problems:
-            typer.echo(f"still: {problem}")
+            typer.echo(f"still: {problem}", err=as_json)
+    if as_json:
+        echo_json({"videos": keys or [*p.videos, *p.unannotated], "problems": [
+            {"video": x.key, "stage": x.stage, "what": x.what} for x in problems],
+                   "rerun": stages_to_rerun(problems) if problems else []})
     if problems:
         raise BouldersegError(f"{len(problems)} problem(s); `boulderseg verify --fix"
                               f"{' ' + ' '.join(keys) if keys else ''}` reruns {', '.join(stages_to_rerun(problems))}.")
     typer.echo(f"verified {len(keys or [*p.videos, *p.unannotated])} video(s): every artifact agrees with the others, "
-               "its record and dvc.lock.")
+               "its record and dvc.lock.", err=as_json)
 
 
 def predict(
     video: Annotated[Path | None, typer.Argument(help="The video to segment.", dir_okay=False)] = None,
-    model: Annotated[Path, typer.Option(help="A model bundle directory: models/<backbone>/<head>.")] = ...,
-    out: Annotated[Path | None, typer.Option(help="Where to write the segmentation (created).")] = None,
+    model: Annotated[Path, typer.Option(help="A model bundle: the directory holding its bundle.json, "
+                                             "models/<backbone>/<head> (`dvc repro` trains them).")] = ...,
+    out: Annotated[Path | None, typer.Option(help="Where to write VIDEO's segmentation (created); required with "
+                                                  "VIDEO, unused with --all-unannotated.")] = None,
     all_unannotated: Annotated[bool, typer.Option("--all-unannotated", help="Segment every video of params.yaml's `unannotated` table from its stored persons and features, into data/unannotated/predicted/<key>/.")] = False,
     params_file: ParamsOpt = DEFAULT_PARAMS,
 ) -> None:
@@ -142,18 +174,24 @@ def predict(
     from pipeline.views.predict import segment_unannotated, segment_video
 
     if all_unannotated == (video is not None):
-        raise BouldersegError("give either a VIDEO (and --out) or --all-unannotated.")
+        raise BouldersegError("give either a VIDEO and --out DIR, or --all-unannotated.")
+    if not (model / "bundle.json").is_file():
+        bundles = sorted(b.parent.as_posix() for b in Path("models").glob("*/*/bundle.json"))
+        raise BouldersegError(f"{model}: not a model bundle (no bundle.json). " + (
+            f"The bundles here: {', '.join(bundles)}." if bundles else "No bundle under models/ yet: `dvc repro` "
+            "trains one per row of params.yaml's train section (train-<family>@<backbone>-<head>)."))
     if all_unannotated:
         p = params.load(params_file)
         if not p.unannotated:
             raise BouldersegError(f"{params_file}: the unannotated table is empty; `boulderseg add VIDEO` adds one.")
         for key, v in p.unannotated.items():
             result = segment_unannotated(key, Path(v.video), model)
-            typer.echo(f"{UNANNOTATED / 'predicted' / key}: {len(result.segments)} phases, "
-                       f"{result.report['attempts']} attempt(s); review segments.xlsx, then `boulderseg add` it")
+            sheet = UNANNOTATED / "predicted" / key / "segments.xlsx"
+            typer.echo(f"{sheet.parent}: {len(result.segments)} phases, {result.report['attempts']} attempt(s); "
+                       f"correct {sheet.name}, then `boulderseg add {v.video} {sheet} --key {key}` annotates the video")
         return
     if out is None:
-        raise BouldersegError("--out DIR is needed: where to write the segmentation.")
+        raise BouldersegError("--out DIR is needed with VIDEO: where to write its segmentation.")
     if not video.is_file():
         raise BouldersegError(f"{video}: video not found.")
     runtime = params.load(params_file).runtime if params_file.exists() else params.Runtime()

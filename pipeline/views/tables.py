@@ -50,20 +50,32 @@ def heads_table() -> str:
         "nested select_epochs; train.loss applies to those, train.mode_filter to all")
 
 
-def features_report(features_dir: str | Path, backbone: str | None = None) -> str:
+def feature_stores(features_dir: str | Path, backbone: str | None = None) -> list[dict]:
     """Per backbone and video: shape, dtype, chunks, bytes on disk and the recorded configuration."""
     import zarr
 
-    stores = sorted(Path(features_dir).glob(f"{backbone or '*'}/*.zarr"))
-    if not stores:
-        return f"no feature stores under {features_dir}" + (f"/{backbone}" if backbone else "")
-    lines = []
-    for path in stores:
+    out = []
+    for path in sorted(Path(features_dir).glob(f"{backbone or '*'}/*.zarr")):
         group = zarr.open_group(str(path), mode="r")
         features = group["features"]
-        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-        lines.append(f"{path.parent.name}/{path.stem}: {features.shape} {features.dtype}, chunks {features.chunks}, "
-                     f"{size / 1024:.0f} KiB on disk")
-        for key, value in dict(group.attrs).items():
-            lines.append(f"    {key}: {json.dumps(value)}")
+        out.append({"backbone": path.parent.name, "video": path.stem, "shape": list(features.shape),
+                    "dtype": str(features.dtype), "chunks": list(features.chunks),
+                    "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file()),
+                    "config": dict(group.attrs)})
+    return out
+
+
+def features_report(stores: list[dict]) -> str:
+    """`feature_stores` as lines: per store its line and what only it records (its frames' hash, say), then per
+    backbone what every store of it records, once."""
+    lines = []
+    for backbone in dict.fromkeys(s["backbone"] for s in stores):
+        mine = [s for s in stores if s["backbone"] == backbone]
+        shared = {k: v for k, v in mine[0]["config"].items() if all(s["config"].get(k) == v for s in mine)}
+        for s in mine:
+            lines.append(f"{backbone}/{s['video']}: {tuple(s['shape'])} {s['dtype']}, chunks {tuple(s['chunks'])}, "
+                         f"{s['bytes'] / 1024:.0f} KiB on disk")
+            lines += [f"    {k}: {json.dumps(v)}" for k, v in s["config"].items() if k not in shared]
+        lines.append(f"  recorded by {'every ' + backbone + ' store' if len(mine) > 1 else 'it'}:")
+        lines += [f"    {k}: {json.dumps(v)}" for k, v in shared.items()]
     return "\n".join(lines)

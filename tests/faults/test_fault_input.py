@@ -35,14 +35,14 @@ def test_a_key_that_is_a_path_is_refused_by_validate_and_labels_writes_nothing(t
     before = files(root)
     failed_with(boulderseg("validate", cwd=root), "params.yaml", "videos:", f"'{key}' is not a name",
                 "letters, digits, '_', '-' and '.'")
-    failed_with(boulderseg("labels", key, f"data/labels/{key}.csv", cwd=root), f"'{key}' is not a name")
+    failed_with(boulderseg("stage", "labels", key, f"data/labels/{key}.csv", cwd=root), f"'{key}' is not a name")
     assert files(root) == before and not (root / "data/labels" / f"{key}.csv").resolve().exists()
 
 
 def test_a_key_with_dots_inside_is_a_name(tmp_path, bikes):
     root = project(tmp_path, bikes)
     with_key(root, "climb1.face_2-b")
-    r = boulderseg("labels", "climb1.face_2-b", "out.csv", cwd=root)
+    r = boulderseg("stage", "labels", "climb1.face_2-b", "out.csv", cwd=root)
     assert r.returncode == 0, r.stderr
     assert len(pd.read_csv(root / "out.csv")) == 250
 
@@ -73,7 +73,7 @@ def write_with_formulas(path: Path) -> None:
 def test_a_formula_without_a_computed_value_is_named_as_such(tmp_path, bikes):
     root = project(tmp_path, bikes)
     write_with_formulas(root / "annotation.xlsx")
-    message = failed_with(boulderseg("labels", "clip", "out.csv", cwd=root), "annotation.xlsx, sheet 'Feuil1'",
+    message = failed_with(boulderseg("stage", "labels", "clip", "out.csv", cwd=root), "annotation.xlsx, sheet 'Feuil1'",
                           "row 3, column 'Début': formula '=B2+C2' has no computed value",
                           "row 4, column 'Action': formula '=A2' has no computed value",
                           "open and save it in a spreadsheet program, or paste values")
@@ -87,7 +87,7 @@ def test_a_100000_row_sheet_warns_in_a_few_lines_with_a_count(tmp_path, bikes):
     p = yaml.safe_load((root / "params.yaml").read_text())
     p["videos"]["clip"]["annotation"] = "annotation.csv"
     (root / "params.yaml").write_text(yaml.safe_dump(p))
-    r = boulderseg("labels", "clip", "out.csv", cwd=root)
+    r = boulderseg("stage", "labels", "clip", "out.csv", cwd=root)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stderr.splitlines()
     assert len(lines) == 6, lines
@@ -104,7 +104,7 @@ def test_the_papers_own_csv_is_read_without_a_column_mapping(tmp_path, bikes, de
     p = yaml.safe_load((root / "params.yaml").read_text())
     p["videos"]["clip"]["annotation"] = "annotation.csv"
     (root / "params.yaml").write_text(yaml.safe_dump(p))
-    r = boulderseg("labels", "clip", "out.csv", cwd=root)
+    r = boulderseg("stage", "labels", "clip", "out.csv", cwd=root)
     assert r.returncode == 0, r.stderr
     labels = pd.read_csv(root / "out.csv")["label"]
     assert labels[24] == "nothing" and (labels[25:75] == "climbing").all() and labels[75] == "nothing"
@@ -123,10 +123,10 @@ def test_an_xlsm_is_read_for_its_values_only(tmp_path, bikes):
     p = yaml.safe_load((root / "params.yaml").read_text())
     p["videos"]["clip"]["annotation"] = "annotation.xlsm"
     (root / "params.yaml").write_text(yaml.safe_dump(p))
-    assert boulderseg("labels", "clip", "a.csv", cwd=root).returncode == 0
+    assert boulderseg("stage", "labels", "clip", "a.csv", cwd=root).returncode == 0
     p["videos"]["clip"]["annotation"] = "annotation.xlsx"
     (root / "params.yaml").write_text(yaml.safe_dump(p))
-    assert boulderseg("labels", "clip", "b.csv", cwd=root).returncode == 0
+    assert boulderseg("stage", "labels", "clip", "b.csv", cwd=root).returncode == 0
     assert (root / "a.csv").read_bytes() == (root / "b.csv").read_bytes()
 
 
@@ -141,7 +141,7 @@ def test_a_zip_bomb_workbook_is_refused_before_it_is_parsed(tmp_path, bikes):
     p = yaml.safe_load((root / "params.yaml").read_text())
     p["videos"]["clip"]["annotation"] = "bomb.xlsx"
     (root / "params.yaml").write_text(yaml.safe_dump(p))
-    failed_with(boulderseg("labels", "clip", "out.csv", cwd=root), "bomb.xlsx: unpacks to 300 MiB",
+    failed_with(boulderseg("stage", "labels", "clip", "out.csv", cwd=root), "bomb.xlsx: unpacks to 300 MiB",
                 "over the 256 MiB limit", "export just that table")
     assert not (root / "out.csv").exists()
 
@@ -150,14 +150,14 @@ def test_a_sheet_10000_columns_wide_is_refused_with_the_limit(tmp_path, bikes):
     root = project(tmp_path, bikes)
     write_sheet(root / "annotation.xlsx", [["Action", "Début", "Durée", *[f"c{i}" for i in range(9_997)]],
                                           ["grimpe", 1.0, 2.0]])
-    failed_with(boulderseg("labels", "clip", "out.csv", cwd=root), "annotation.xlsx, sheet 'Feuil1': 2 rows × 10,000 columns",
+    failed_with(boulderseg("stage", "labels", "clip", "out.csv", cwd=root), "annotation.xlsx, sheet 'Feuil1': 2 rows × 10,000 columns",
                 "over the limit of 1,000 columns")
 
 
 def test_a_file_named_xlsx_that_is_no_workbook_is_named(tmp_path, bikes):
     root = project(tmp_path, bikes)
     (root / "annotation.xlsx").write_bytes(b"Action,Debut,Duree\ngrimpe,1,2\n")
-    failed_with(boulderseg("labels", "clip", "out.csv", cwd=root), "annotation.xlsx: not a .xlsx workbook",
+    failed_with(boulderseg("stage", "labels", "clip", "out.csv", cwd=root), "annotation.xlsx: not a .xlsx workbook",
                 "Save it again")
 
 
@@ -216,5 +216,5 @@ def test_an_input_deleted_between_validate_and_the_stage_is_named(tmp_path, bike
     root = project(tmp_path, bikes)
     assert boulderseg("validate", cwd=root).returncode == 0
     (root / gone).unlink()
-    failed_with(boulderseg("labels", "clip", "out.csv", cwd=root), gone, "not found")
+    failed_with(boulderseg("stage", "labels", "clip", "out.csv", cwd=root), gone, "not found")
     assert not (root / "out.csv").exists()

@@ -221,7 +221,7 @@ def test_frames_into_a_read_only_folder(tmpfs, bikes):
 def test_labels_into_a_read_only_folder_exits_1_with_one_message(tmp_path, tmpfs, bikes):
     root = project(tmp_path, bikes)
     disk = tmpfs(1024 * 1024, ro=True)
-    failed_with(boulderseg("labels", "clip", str(disk / "out.csv"), cwd=root), f"{disk / 'out.csv'}: cannot write there",
+    failed_with(boulderseg("stage", "labels", "clip", str(disk / "out.csv"), cwd=root), f"{disk / 'out.csv'}: cannot write there",
                 "Read-only file system")
 
 
