@@ -1,21 +1,86 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+from importlib.metadata import version
 
 import pandas as pd
-from cliproject import boulderseg, project
+from cliproject import BIN, boulderseg, project
 from sheetio import write_sheet
 
 from conftest import REPO
+from pipeline.cli import STAGES
+from pipeline.core import profiles
 
-def test_help_lists_every_command(tmp_path):
+
+def listed(help_text: str) -> set[str]:
+    """The commands a --help lists in its Commands box."""
+    box = help_text.partition("─ Commands ─")[2]
+    return {line.split()[1] for line in box.splitlines() if line.startswith("│ ") and not line[2].isspace()}
+
+
+def test_help_lists_the_users_commands_and_the_stages_under_stage(tmp_path):
     r = boulderseg("--help", cwd=tmp_path)
     assert r.returncode == 0
-    listed = {line.split()[1] for line in r.stdout.splitlines() if line.startswith("│ ") and len(line.split()) > 2}
-    assert {"labels", "validate", "stats", "frames", "persons", "features", "folds", "train", "evaluate", "sample",
-            "backbones", "heads", "score", "inspect", "export", "add", "remove", "status", "timeline", "predict",
-            "verify", "repro"} <= listed
+    assert {"validate", "sample", "backbones", "heads", "score", "inspect", "export", "add", "remove", "status",
+            "predict", "verify", "repro", "profile", "review", "report", "stage"} == listed(r.stdout)
+    assert listed(boulderseg("stage", "--help", cwd=tmp_path).stdout) == set(STAGES)
+    assert listed(boulderseg("inspect", "--help", cwd=tmp_path).stdout) == {"video", "features", "timeline"}
+    r = boulderseg("stage", "labels", "--help", cwd=tmp_path)  # the fast path: that stage's command alone
+    assert r.returncode == 0 and "Usage: boulderseg stage labels [OPTIONS] {video} {out_csv}" in " ".join(r.stdout.split())
+
+
+def test_an_old_command_name_says_the_new_one(tmp_path):
+    for old, new in [("labels", "stage labels"), ("evaluate", "stage evaluate"), ("timeline", "inspect timeline"),
+                     ("airgapped", "profile default --run")]:
+        r = boulderseg(old, "x", cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr == f"error: `boulderseg {old}` is now `boulderseg {new}`.\n"
+
+
+def test_version_and_shell_completion(tmp_path):
+    r = boulderseg("--version", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout == f"boulderseg {version('boulderseg')}\n"
+    r = boulderseg("--show-completion", "bash", cwd=tmp_path)
+    assert r.returncode == 0 and "_boulderseg_completion" in r.stdout and "complete " in r.stdout
+    # the script asks the command itself: `boulderseg stage l<TAB>` completes to labels
+    r = subprocess.run([str(BIN / "boulderseg")], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                       env=os.environ | {"_BOULDERSEG_COMPLETE": "complete_bash", "COMP_WORDS": "boulderseg stage l",
+                                         "COMP_CWORD": "2"})
+    assert r.returncode == 0 and r.stdout.split() == ["labels"]
+
+
+def test_help_says_what_each_option_does_in_paragraphs_the_terminal_wraps(tmp_path):
+    def help_of(*command: str) -> str:
+        r = subprocess.run([str(BIN / "boulderseg"), *command, "--help"], cwd=tmp_path, capture_output=True, text=True,
+                           env=os.environ | {"COLUMNS": "250", "TERMINAL_WIDTH": "250"}, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    # a paragraph is one line at 250 columns, not the docstring's lines
+    assert "keeping the file's comments and order: under `videos` with an annotation" in help_of("add")
+    for writer in (["add"], ["remove"], ["profile"], ["review"]):
+        assert "The params.yaml this command changes" in help_of(*writer)
+    for reader in (["status"], ["validate"], ["report"], ["stage", "labels"], ["inspect", "video"]):
+        assert "this command never changes it" in help_of(*reader) and "changes (its" not in help_of(*reader)
+    shown = help_of("profile")
+    keys = {"features.backbones.<family>" if k.startswith("features.backbones.") else k for k in profiles.GOVERNED}
+    assert [k for k in keys if k not in shown] == []
+    assert "tls://HOST:8786" in help_of("repro") and "tcp://" not in help_of("repro")
+    assert "required with VIDEO" in help_of("predict")
+
+
+def test_predict_names_the_missing_out_and_the_bundles_there_are(tmp_path, bikes):
+    bundle = tmp_path / "models/x3d_xs/linear"
+    bundle.mkdir(parents=True)
+    (bundle / "bundle.json").write_text("{}")
+    (tmp_path / "models/x3d_xs/half").mkdir()  # no bundle.json: not listed
+    r = boulderseg("predict", str(bikes), "--model", "models/x3d_xs/nope", "--out", "o", cwd=tmp_path)
+    assert r.returncode == 1 and "error: models/x3d_xs/nope: not a model bundle (no bundle.json). Bundles here: " \
+        "models/x3d_xs/linear. `dvc repro` trains one" in r.stderr and not (tmp_path / "o").exists()
+    r = boulderseg("predict", str(bikes), "--model", "models/x3d_xs/linear", cwd=tmp_path)
+    assert r.returncode == 1 and "error: --out DIR is needed with VIDEO" in r.stderr
 
 
 def test_labels_writes_one_row_per_frame_and_warns_about_clipping(tmp_path, bikes):
@@ -109,3 +174,13 @@ def test_inspect_features_shows_shape_dtype_and_recorded_configuration(tmp_path,
     assert '    backbone: "pixels"' in config and '    dtype: "float16"' in config and "    window: 16" in config
     assert boulderseg("inspect", "features", "x3d_xs", "--features-dir", str(tmp_path / "features"),
                       cwd=tmp_path).stdout.strip() == f"no feature stores under {tmp_path / 'features'}/x3d_xs"
+
+    shutil.copytree(tmp_path / "features/pixels/v.zarr", tmp_path / "features/pixels/w.zarr")
+    run = boulderseg("inspect", "features", "--features-dir", str(tmp_path / "features"), "--json", cwd=tmp_path)
+    stores = json.loads(run.stdout)
+    assert [(s["backbone"], s["video"], s["shape"], s["dtype"]) for s in stores] == [
+        ("pixels", "v", [12, 3840], "float16"), ("pixels", "w", [12, 3840], "float16")]
+    assert stores[0]["config"]["window"] == 16 and stores[0]["bytes"] > 0
+    lines = boulderseg("inspect", "features", "--features-dir", str(tmp_path / "features"), cwd=tmp_path
+                       ).stdout.splitlines()  # what both stores record: once
+    assert lines[2] == "  recorded by every pixels store:" and lines.count("    window: 16") == 1

@@ -2,7 +2,6 @@
 `pipeline/cli.py` declares it."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer

@@ -177,9 +177,9 @@ def predict(
         raise BouldersegError("give either a VIDEO and --out DIR, or --all-unannotated.")
     if not (model / "bundle.json").is_file():
         bundles = sorted(b.parent.as_posix() for b in Path("models").glob("*/*/bundle.json"))
-        raise BouldersegError(f"{model}: not a model bundle (no bundle.json). " + (
-            f"The bundles here: {', '.join(bundles)}." if bundles else "No bundle under models/ yet: `dvc repro` "
-            "trains one per row of params.yaml's train section (train-<family>@<backbone>-<head>)."))
+        raise BouldersegError(f"{model}: not a model bundle (no bundle.json). Bundles here: "
+                              f"{', '.join(bundles) or 'none yet'}. `dvc repro` trains one per row of params.yaml's "
+                              "train section (its stage: train-<family>@<backbone>-<head>).")
     if all_unannotated:
         p = params.load(params_file)
         if not p.unannotated:
