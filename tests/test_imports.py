@@ -54,15 +54,15 @@ print(json.dumps(sorted(m for m in sys.modules if m.startswith(("pipeline.views"
 
 
 def test_boulderseg_stage_builds_that_command_alone_with_the_whole_trees_help():
-    out = subprocess.run([sys.executable, "-c", ONE_STAGE, "frames", "--help"], cwd=REPO, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", ONE_STAGE, "stage", "frames", "--help"], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == []
     from pipeline.cli import STAGES
     whole = "import sys; sys.argv[0] = 'boulderseg'; from pipeline.cli import app; app()"
     for stage in STAGES:
-        one = subprocess.run([sys.executable, "-c", ONE_STAGE, stage, "--help"], cwd=REPO, capture_output=True, text=True)
-        tree = subprocess.run([sys.executable, "-c", whole, stage, "--help"], cwd=REPO, capture_output=True, text=True)
-        assert one.stdout.rsplit("[", 1)[0] == tree.stdout and "Usage: boulderseg " + stage in tree.stdout
-    one = subprocess.run([sys.executable, "-c", ONE_STAGE, "frames", "--nope"], cwd=REPO, capture_output=True, text=True)
-    tree = subprocess.run([sys.executable, "-c", whole, "frames", "--nope"], cwd=REPO, capture_output=True, text=True)
+        one = subprocess.run([sys.executable, "-c", ONE_STAGE, "stage", stage, "--help"], cwd=REPO, capture_output=True, text=True)
+        tree = subprocess.run([sys.executable, "-c", whole, "stage", stage, "--help"], cwd=REPO, capture_output=True, text=True)
+        assert one.stdout.rsplit("[", 1)[0] == tree.stdout and "Usage: boulderseg stage " + stage in tree.stdout
+    one = subprocess.run([sys.executable, "-c", ONE_STAGE, "stage", "frames", "--nope"], cwd=REPO, capture_output=True, text=True)
+    tree = subprocess.run([sys.executable, "-c", whole, "stage", "frames", "--nope"], cwd=REPO, capture_output=True, text=True)
     assert one.stderr == tree.stderr and "No such option" in tree.stderr and tree.returncode == 2

@@ -53,7 +53,7 @@ def test_a_video_with_a_low_person_share_is_shown_by_status_and_stats(project):
                       "those are trained on and scored. If a climber is there, try persons.track true, persons.tiles "
                       "[2, 3], a larger persons.short_side or a lower persons.conf; `boulderseg inspect video "
                       "climb2_face` draws what it found."]
-    printed = sh(BOULDERSEG, "stats", cwd=project)
+    printed = sh(BOULDERSEG, "stage", "stats", cwd=project)
     assert "low person share: climb2_face: only 20%" in printed
     share = json.loads((project / "reports/dataset.json").read_text())["person_share"]
     assert share["per_video"]["climb2_face"] == 0.2 and share["low"] == ["climb2_face"] and share["threshold"] == 0.5

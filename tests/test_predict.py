@@ -195,6 +195,6 @@ def test_train_refuses_stores_made_differently(key, value, words, small):
 
     group = zarr.open_group(str(small / "features/x3d_xs/climb2_face.zarr"), mode="r+")
     group.attrs[key] = value  # as if this video was extracted on a GPU, or with another threshold
-    r = subprocess.run([BOULDERSEG, "train", "x3d_xs", "linear"], cwd=small, capture_output=True, text=True)
+    r = subprocess.run([BOULDERSEG, "stage", "train", "x3d_xs", "linear"], cwd=small, capture_output=True, text=True)
     assert r.returncode == 1
     assert f"stores of different {words}" in r.stderr, r.stderr

@@ -100,7 +100,7 @@ def test_an_input_deleted_after_a_clean_run_is_named(small):
     r = subprocess.run(["dvc", "repro"], cwd=small, env=ENV, capture_output=True, text=True)
     assert r.returncode != 0 and r.stderr == (f"ERROR: failed to reproduce 'labels@climb1_face': [Errno 2] No such file "
                                               f"or directory: '{video}'\n")
-    failed_with(bs("frames", str(video), "out", cwd=small), f"{video}: video file not found. Check the path")
+    failed_with(bs("stage", "frames", str(video), "out", cwd=small), f"{video}: video file not found. Check the path")
     assert not (small / "out").exists()
 
 

@@ -197,7 +197,7 @@ def test_zarr_store_on_a_full_tmpfs(tmpfs):
 def test_parquet_on_a_full_tmpfs_exits_1_with_one_message(tmp_path, photo_frames, tmpfs):
     disk = tmpfs(256 * 1024)
     fill(disk)
-    r = boulderseg("persons", str(photo_frames), str(disk / "v1.parquet"), cwd=stage_params(tmp_path))
+    r = boulderseg("stage", "persons", str(photo_frames), str(disk / "v1.parquet"), cwd=stage_params(tmp_path))
     failed_with(r, f"{disk / 'v1.parquet'}: no space left on the device", "nothing partial was kept")
     assert [p.name for p in disk.iterdir()] == ["filler"]
 
@@ -205,7 +205,7 @@ def test_parquet_on_a_full_tmpfs_exits_1_with_one_message(tmp_path, photo_frames
 def test_bundle_on_a_full_tmpfs_exits_1_with_one_message(tmp_path, tmpfs):
     disk = tmpfs(256 * 1024)
     fill(disk)
-    r = boulderseg("train", "x3d_xs", "linear", "--models-dir", str(disk), cwd=train_inputs(tmp_path))
+    r = boulderseg("stage", "train", "x3d_xs", "linear", "--models-dir", str(disk), cwd=train_inputs(tmp_path))
     failed_with(r, f"{disk / 'x3d_xs/linear'}: no space left on the device", "nothing partial was kept")
     assert sorted(p.name for p in disk.iterdir()) == ["filler", "x3d_xs"] and list((disk / "x3d_xs").iterdir()) == []
     assert not (tmp_path / "reports/predictions").exists()
