@@ -22,8 +22,10 @@ def stale_or_busy(root: Path = Path(".")) -> list[str] | None:
     """The stages `dvc status` says would rerun; None while DVC is busy (its lock held), as the review app says."""
     try:
         return stale_stages(root)
-    except BouldersegError:  # DVC's lock is held (a `dvc repro` running)
-        return None
+    except BouldersegError as e:
+        if "lock" in str(e) or "is busy" in str(e):  # DVC's lock is held (a `dvc repro` running)
+            return None
+        raise  # not a DVC project, say: its own message
 
 
 def status(p: params.Params, stale: list[str] | None, root: Path = Path(".")) -> dict:
