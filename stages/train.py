@@ -2,6 +2,9 @@
 model bundle."""
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -76,9 +79,10 @@ def main(
     fit_args = {"seed": p.train.seed, "classes": classes, "min_person_fraction": p.train.min_person_fraction,
                 "select": p.train.select, "inner_folds": p.train.inner_folds}
     bundle_dir, out = under(models_dir, backbone, head), under(predictions_dir, backbone, head, suffix=".parquet")
+    say = progress(f"train {backbone}-{head}")
     with atomic_output(bundle_dir, directory=True) as tmp:
         table = cross_validate(data, folds, cfg, models_dir=tmp, loss=loss, mode_window=p.train.mode_filter,
-                               **fit_args).assign(backbone=backbone)
+                               say=say, **fit_args).assign(backbone=backbone)
         info = {"backbone": store_info(stored[members[0]]) if len(members) == 1 else
                 {"backbone": backbone, "members": [store_info(stored[m]) for m in members]}
                 | {k: p.data.fps if k == "fps" else getattr(f, k) for k in ("fps", "window", "stride", "dtype")},
@@ -87,11 +91,19 @@ def main(
                 "frames": p.frames.model_dump(), "persons": p.persons.model_dump(), "weights": p.weights.model_dump(),
                 "mode_filter": p.train.mode_filter}  # what `boulderseg predict` needs to redo every step for a new video
         applied = table.assign(pred=table["pred_mode"]) if p.train.mode_filter > 1 else table  # what predict applies
+        say(f"bundle: training on all {len(data)} videos")
         train_bundle(data, cfg, tmp, info=info, cv_metrics=summarize(applied, classes)[backbone][head], loss=loss,
-                     **fit_args)
+                     say=lambda line: say(f"bundle: {line}"), **fit_args)
     with atomic_output(out) as tmp:
         table[["backbone", *[c for c in table.columns if c != "backbone"]]].to_parquet(tmp, index=False)
     typer.echo(f"{out}: {len(table)} frame predictions; bundle in {bundle_dir}")
+
+
+def progress(prefix: str) -> Callable[[str], None]:
+    """A `say` for the training code: each line to stderr at once, after `prefix` and with the seconds since this
+    call, so `dvc repro` (which passes a stage's stderr through, also from the warm process) shows where it is."""
+    start = time.monotonic()
+    return lambda line: print(f"{prefix}: {line} [{time.monotonic() - start:.0f} s]", file=sys.stderr, flush=True)
 
 
 def store_info(stored: dict[str, dict]) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -120,13 +120,14 @@ def predict(head: Head, meta: dict[str, Any], features: np.ndarray, owner: np.nd
 
 def train_bundle(videos: Sequence[VideoData], cfg: HeadConfig, out_dir: Path, *, info: dict[str, Any],
                  cv_metrics: dict[str, Any] | None, classes: Sequence[str], min_person_fraction: float, seed: int,
-                 loss: Loss, select: str = "none", inner_folds: int = 3) -> None:
+                 loss: Loss, select: str = "none", inner_folds: int = 3,
+                 say: Callable[[str], None] | None = None) -> None:
     """Fit the head on every video (choosing its epochs on them first when `select` is nested) and write its bundle
     to `out_dir`, with the CV metrics it earned and what it chose. params.epochs: what the head was trained for
     (the chosen ones; None for a solved head), configured_epochs: the params' (which a bundle written before this
-    key holds as its epochs)."""
+    key holds as its epochs). `say` hears what `fit_chosen` says."""
     head = fit_chosen(cfg, videos, select=select, inner_folds=inner_folds, n_classes=len(classes),
-                      min_person_fraction=min_person_fraction, seed=seed, loss=loss)
+                      min_person_fraction=min_person_fraction, seed=seed, loss=loss, say=say)
     save(out_dir, head, info | {
         "head": cfg.name, "classes": list(classes), "trained_on": [v.name for v in videos],
         "params": {"epochs": None if solved(cfg.name) else head.chosen.get("epochs", cfg.epochs),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -89,12 +90,12 @@ def pad(videos: Sequence[VideoData], targets: Sequence[np.ndarray]) -> tuple[tor
 
 def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_person_fraction: float,
         seed: int, loss: Loss = Loss(), on_epoch: Callable[[int, Head], None] | None = None,
-        inner_folds: int = 3) -> Head:
+        inner_folds: int = 3, say: Callable[[str], None] | None = None) -> Head:
     """Adam for `cfg.epochs` epochs on shuffled mini-batches of `cfg.batch` windows or videos (what to
     train for is fixed beforehand, or chosen by `choose_epochs` on the training videos alone);
     padding and personless windows carry no loss and enter no normalisation statistic. A head with a
     `solve` method (logreg) is solved instead, choosing on at most `inner_folds` climb-grouped splits; its choice
-    is kept in `head.chosen`. `on_epoch(e, head)`
+    is kept in `head.chosen`, and `say` hears each C it tried. `on_epoch(e, head)`
     sees the head, in eval mode, after each epoch e = 1, 2, …"""
     torch.manual_seed(seed)
     targets = [v.window_targets(n_classes=n_classes, min_person_fraction=min_person_fraction) for v in train]
@@ -105,7 +106,7 @@ def fit(cfg: HeadConfig, train: Sequence[VideoData], *, n_classes: int, min_pers
         keep = y != IGNORE
         climbs = np.array([[v.climb] * x.shape[1] for v in train])  # (B, T) each window's climb
         head.chosen = head.body.solve(head.inputs(x, lengths)[0][keep].numpy(), y[keep].numpy(),
-                                      climbs[keep.numpy()], seed=seed, splits=inner_folds)
+                                      climbs[keep.numpy()], seed=seed, splits=inner_folds, say=say)
         return head.eval()
     weight = head.class_weight = loss.class_weight(y, n_classes)
     smoothing = getattr(head.body, "smoothing", 0.0)
@@ -207,16 +208,19 @@ def choose_epochs(cfg: HeadConfig, videos: Sequence[VideoData], *, inner_folds: 
 
 
 def fit_chosen(cfg: HeadConfig, train: Sequence[VideoData], *, select: str, inner_folds: int, n_classes: int,
-               min_person_fraction: float, seed: int, loss: Loss = Loss()) -> Head:
+               min_person_fraction: float, seed: int, loss: Loss = Loss(),
+               say: Callable[[str], None] | None = None) -> Head:
     """`fit`, after choosing the epochs on `train` alone when `select` is nested (a solved head chooses its own);
-    the choice is in `head.chosen`."""
+    the choice is in `head.chosen`. `say` hears what was chosen, a line each (a solved head's: each C it tried)."""
     chosen = {}
     if select == "nested" and not solved(cfg.name):
         chosen = choose_epochs(cfg, train, inner_folds=inner_folds, n_classes=n_classes,
                                min_person_fraction=min_person_fraction, seed=seed, loss=loss)
         cfg = replace(cfg, epochs=chosen["epochs"])
+        if say is not None:
+            say(f"chose {chosen['epochs']} epochs (inner accuracy {chosen['inner_accuracy'] or 'none: one climb'})")
     head = fit(cfg, train, n_classes=n_classes, min_person_fraction=min_person_fraction, seed=seed, loss=loss,
-               inner_folds=inner_folds)
+               inner_folds=inner_folds, say=say)
     head.chosen = getattr(head, "chosen", {}) | chosen
     return head
 
@@ -234,6 +238,7 @@ def cross_validate(
     mode_window: int = 0,
     select: str = "none",
     inner_folds: int = 3,
+    say: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Train the head on all folds but one and predict the held-out fold's frames, for every fold.
 
@@ -242,10 +247,11 @@ def cross_validate(
     prediction's segments are cut only where it does not), chosen (JSON: what the fold chose from its own
     training videos: logreg's C, nested selection's epochs; {} when nothing), and with `mode_window` > 1
     pred_mode: pred after a mode filter over that many frames. Fold models go to `models_dir/fold<k>.pt`, with the
-    loss's class weights they were trained with.
+    loss's class weights they were trained with. `say` hears a line as each fold starts and ends (and what it
+    chose, as `fit_chosen` says it).
     """
-    rows = []
-    for k in sorted(set(folds.values())):
+    rows, ks = [], sorted(set(folds.values()))
+    for i, k in enumerate(ks, 1):
         train = [v for v in videos if folds[v.name] != k]
         test = [v for v in videos if folds[v.name] == k]
         if not trainable(train, n_classes=len(classes), min_person_fraction=min_person_fraction):
@@ -254,8 +260,13 @@ def cross_validate(
                 f"person frames train.min_person_fraction asks ({min_person_fraction}), so there is nothing to train "
                 "on. The person filter dropped their frames: look at data/persons/<video>.parquet (its `reason` "
                 "column), and lower persons.conf or pick another persons.detector.")
+        start, tell = time.monotonic(), (lambda line: say(f"fold {k} ({i}/{len(ks)}): {line}")) if say else None
+        if tell:
+            tell(f"training on {len(train)} videos, testing on {len(test)}")
         head = fit_chosen(cfg, train, select=select, inner_folds=inner_folds, n_classes=len(classes),
-                          min_person_fraction=min_person_fraction, seed=seed + k, loss=loss)
+                          min_person_fraction=min_person_fraction, seed=seed + k, loss=loss, say=tell)
+        if tell:
+            tell(f"trained in {time.monotonic() - start:.1f} s")
         save_state({"state_dict": head.state_dict(), "head": cfg.name, "options": cfg.model, "classes": list(classes),
                     "fold": k, "test_videos": [v.name for v in test], "chosen": head.chosen,
                     "class_weight": head.class_weight},
