@@ -123,18 +123,39 @@ def predictions_of(key: str, root: Path = Path(".")) -> dict[str, np.ndarray]:
     return out
 
 
-def contact_sheet(frames_dir: Path, df: pd.DataFrame, out_png: Path, *, n: int = 12, columns: int = 4) -> None:
-    """`n` evenly spaced frames in a grid, each captioned with its index, time and label, its person box drawn."""
+def tracked_boxes(df: pd.DataFrame) -> np.ndarray:
+    """(N, 4) float (x0, y0, x1, y1) of the tracked person on every frame that passes the person filter: the persons
+    stage's box where a detection saw them (every persons.every-th frame), else interpolated between the nearest such
+    boxes before and after (held past the first and last); NaN on frames without a person, or with no box at all."""
+    boxes = np.full((len(df), 4), np.nan)
+    if "box" not in df:
+        return boxes
+    seen = np.array([b is not None and len(b) == 4 for b in df["box"]], bool)
+    if not seen.any():
+        return boxes
+    known = np.flatnonzero(seen)
+    coords = np.stack(df["box"].to_numpy()[known]).astype(float)  # (K, 4)
+    boxes = np.stack([np.interp(np.arange(len(df)), known, coords[:, j]) for j in range(4)], axis=1)
+    person = df["person"].to_numpy(bool) if "person" in df else seen
+    boxes[~person] = np.nan
+    return boxes
+
+
+def contact_sheet(frames_dir: Path, df: pd.DataFrame, out_png: Path, *, n: int = 12,
+                  columns: int = 4) -> dict[int, tuple[int, int, int, int] | None]:
+    """`n` evenly spaced frames in a grid, each captioned with its index, time and label, the tracked person's box
+    drawn on every one that shows a person (`tracked_boxes`); returns each tile's frame -> the box drawn, or None."""
     import cv2
 
     picks = np.linspace(0, len(df) - 1, min(n, len(df))).round().astype(int)
-    tiles = []
+    boxes = tracked_boxes(df)
+    tiles, drawn = [], {}
     for i in picks:
         image = cv2.imread(str(frames_dir / f"{i:06d}.jpg"))
         row = df.iloc[i]
-        box = row.get("box")
-        if box is not None and not (isinstance(box, float) and np.isnan(box)):
-            x0, y0, x1, y1 = (int(round(c)) for c in box)
+        drawn[int(i)] = None if np.isnan(boxes[i]).any() else tuple(int(round(c)) for c in boxes[i])
+        if drawn[int(i)] is not None:
+            x0, y0, x1, y1 = drawn[int(i)]
             cv2.rectangle(image, (x0, y0), (x1, y1), (0, 200, 255), 2)
         caption = f"#{i}  {row['time']:.2f} s  {row.get('label', '')}"
         cv2.rectangle(image, (0, 0), (image.shape[1], 22), (0, 0, 0), -1)
@@ -146,6 +167,7 @@ def contact_sheet(frames_dir: Path, df: pd.DataFrame, out_png: Path, *, n: int =
     _, png = cv2.imencode(".png", grid)
     with atomic_output(out_png) as tmp:
         tmp.write_bytes(png.tobytes())
+    return drawn
 
 
 def describe(p: params.Params, key: str, df: pd.DataFrame, manifest: dict, root: Path = Path(".")) -> str:
