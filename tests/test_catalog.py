@@ -108,3 +108,31 @@ def test_a_video_without_annotation_is_listed_as_unannotated_and_annotating_it_m
     assert (project / "params.yaml").read_text() == original.replace(heading, BLOCK + heading, 1)
     assert run(project, "remove", "climb9_face").returncode == 0
     assert (project / "params.yaml").read_text() == original
+
+
+def test_in_a_dvc_project_add_tracks_the_copied_video_with_dvc_not_git_and_remove_undoes_it(project):
+    from e2e import sh
+
+    sh("git", "init", "-q", cwd=project)
+    sh("dvc", "init", "-q", cwd=project)
+    sh("git", "add", "-A", cwd=project)
+    sh("git", "commit", "-qm", "sample", cwd=project)
+    incoming = project.parent / "incoming"
+    shutil.copy(project / "data/raw/videos/climb1_face.mp4", incoming / "climb1_face.mp4")
+    assert run(project, "add", str(incoming / "climb1_face.mp4"), "--key", "again").returncode == 0  # the sample's
+    assert sh("git", "status", "--porcelain", cwd=project).split() == ["M", "params.yaml"]  # own video: git keeps it
+    sh("git", "checkout", "params.yaml", cwd=project)
+
+    r = run(project, "add", str(incoming / "climb9_face.mp4"), str(incoming / "climb9_face.xlsx"), "--climb", "climb9")
+    assert r.returncode == 0, r.stderr
+    status = sh("git", "status", "--porcelain", "--untracked-files=all", cwd=project).splitlines()
+    assert sorted(status) == [" M params.yaml", "?? data/raw/annotations/climb9_face.xlsx",
+                              "?? data/raw/videos/.gitignore", "?? data/raw/videos/climb9_face.mp4.dvc"]
+    assert (project / "data/raw/videos/.gitignore").read_text() == "/climb9_face.mp4\n"
+    assert sh("dvc", "status", "--json", "data/raw/videos/climb9_face.mp4.dvc", cwd=project).strip() == "{}"
+    with open(project / "data/raw/videos/climb9_face.mp4", "ab") as f:
+        f.write(b"\0")  # DVC sees the video change: it is DVC's to keep
+    assert "modified" in sh("dvc", "status", "--json", "data/raw/videos/climb9_face.mp4.dvc", cwd=project)
+
+    assert run(project, "remove", "climb9_face", "--delete").returncode == 0
+    assert sh("git", "status", "--porcelain", "--untracked-files=all", cwd=project) == ""

@@ -2,12 +2,14 @@
 
 Every check runs before anything is written: the video must decode and its annotation must label it
 exactly as the `labels` stage would (the same message as `boulderseg validate` otherwise). Files are
-copied, then params.yaml is replaced in one rename, so a failing add leaves the project as it was.
+copied (a copied video tracked by DVC: minutes of footage do not belong in git), then params.yaml is replaced in
+one rename, so a failing add leaves params.yaml as it was.
 """
 from __future__ import annotations
 
 import filecmp
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ class Added:
     key: str
     entry: dict  # as written under videos.<key>
     labelled: str  # one line: frames and segments, and where they came from
+    tracked: Path | None = None  # the .dvc file `dvc add` wrote for the copied video (None: not tracked by add)
 
 
 def _move_trailing_comment(src, dst) -> None:
@@ -50,10 +53,38 @@ def _place(src: Path, folder: Path) -> Path:
     return dst
 
 
+def track(path: Path) -> Path | None:
+    """`dvc add` a raw file of a DVC project (the current directory), so git ignores it and the DVC remote keeps it;
+    returns its .dvc file. Nothing in a directory that is not a DVC project, and nothing for a file git tracks (the
+    sample's own videos, committed with the repository)."""
+    from pipeline.core.commandline import dvc_executable
+
+    if not Path(".dvc").is_dir():
+        return None
+    in_git = subprocess.run(["git", "ls-files", "--error-unmatch", str(path)], capture_output=True)
+    if in_git.returncode == 0:
+        return None
+    r = subprocess.run([dvc_executable(), "add", "--quiet", str(path)], capture_output=True, text=True)
+    if r.returncode:
+        raise BouldersegError(f"`dvc add {path}` failed (params.yaml is unchanged; {path} stays copied, and a "
+                              f"rerun of this add reuses it): {(r.stderr or r.stdout).strip()[-800:]}")
+    return path.with_name(path.name + ".dvc")
+
+
+def untrack(path: Path) -> None:
+    """Undo `track`: `dvc remove` the file's .dvc file (and its .gitignore line); the file itself stays."""
+    from pipeline.core.commandline import dvc_executable
+
+    r = subprocess.run([dvc_executable(), "remove", "--quiet", f"{path}.dvc"], capture_output=True, text=True)
+    if r.returncode:
+        raise BouldersegError(f"`dvc remove {path}.dvc` failed: {(r.stderr or r.stdout).strip()[-800:]}")
+
+
 def add_video(video: Path, annotation: Path | None, *, climb: str | None, params_file: Path, view: str | None = None,
               key: str | None = None, offset: float = 0.0, sheet: str | None = None, copy: bool = True) -> Added:
-    """Check `video` (and `annotation`), copy them under data/raw/ (unless not `copy`) and add the entry: to
-    `videos` with an annotation, else to `unannotated`. Annotating a video listed as unannotated moves it."""
+    """Check `video` (and `annotation`), copy them under data/raw/ (unless not `copy`; the video then `track`ed by
+    DVC) and add the entry: to `videos` with an annotation, else to `unannotated`. Annotating a video listed as
+    unannotated moves it."""
     p = params.load(params_file)
     key = key or video.stem
     check_name(key, hint="Pass --key NAME.")
@@ -74,8 +105,10 @@ def add_video(video: Path, annotation: Path | None, *, climb: str | None, params
         policy = LabelPolicy.from_params(p.labels, fps=p.data.fps)
         result = label_video(VideoEntry(key, climb, video, annotation, sheet, offset), policy, fps=p.data.fps)
         labelled = f"{len(result.labels)} frames, {len(result.segments)} segments from {result.where}"
+    tracked = None
     if copy:
         video = _place(video, RAW / "videos")
+        tracked = track(video)
         if annotation is not None:
             annotation = _place(annotation, RAW / "annotations")
     entry = {**({"climb": climb} if climb else {}), **({"view": view} if view else {}), "video": video.as_posix()}
@@ -87,7 +120,7 @@ def add_video(video: Path, annotation: Path | None, *, climb: str | None, params
         _drop(data, "unannotated", key)
     _append(data, "videos" if annotation is not None else "unannotated", key, entry)
     paramsedit.write(params_file, data)
-    return Added(key, entry, labelled)
+    return Added(key, entry, labelled, tracked)
 
 
 def _append(data, table: str, key: str, entry: dict) -> None:
@@ -135,6 +168,8 @@ def remove_video(key: str, *, params_file: Path, delete: bool = False) -> tuple[
                    *((k, (v.video,)) for k, v in p.unannotated.items())]
         used = {Path(f) for k, files in entries if k != key for f in files}
         for f in (Path(entry["video"]), *([Path(entry["annotation"])] if "annotation" in entry else [])):
+            if f not in used and f.with_name(f.name + ".dvc").exists():  # `add` tracked it: DVC's file and ignore go
+                untrack(f)
             if f not in used and f.exists():
                 f.unlink()
     return table, entry
