@@ -183,3 +183,32 @@ def test_nested_selection_with_no_inner_split_to_learn_from_keeps_the_configured
 def test_logreg_chooses_on_at_most_train_inner_folds_splits():
     head = fit_chosen(LOGREG, dataset(), select="none", inner_folds=2, n_classes=3, min_person_fraction=0.5, seed=0)
     assert head.chosen["splits"] == 2 and len(head.chosen["inner_accuracy"]) == 3
+
+
+def test_logreg_chooses_as_scikit_learns_own_grid_search_on_one_blas_thread_and_says_each_c():
+    """The smoke profile's size (186 windows of 2048 features, 4 classes, 3 climbs): the choice and the inner
+    accuracies are GridSearchCV's over the same climb-grouped splits; the solve ran BLAS on one thread."""
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 186)
+    x = rng.normal(size=(4, 2048))[y] * 0.05 + rng.normal(size=(186, 32)) @ rng.normal(size=(32, 2048))  # correlated
+    groups = np.repeat(np.arange(3), 62)
+    Cs = [0.001, 0.01, 0.1, 1.0]
+    head = build_head("logreg", feature_dim=2048, n_classes=4, options={"Cs": Cs})
+    heard, threads = [], []
+
+    def say(line: str) -> None:
+        heard.append(line)
+        threads.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    chosen = head.body.solve(x, y, groups, seed=0, say=say)
+    with threadpool_limits(1):
+        search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=0)),
+                              {"logisticregression__C": Cs}, cv=list(GroupKFold(3).split(x, y, groups))).fit(x, y)
+    assert chosen["C"] == search.best_params_["logisticregression__C"]
+    assert chosen["inner_accuracy"] == {str(c): round(100 * a, 2) for c, a in zip(Cs, search.cv_results_["mean_test_score"])}
+    assert [line.split(":")[0] for line in heard] == [f"C={c:g}" for c in Cs] and set(threads) == {1}
