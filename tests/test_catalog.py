@@ -125,6 +125,8 @@ def test_in_a_dvc_project_add_tracks_the_copied_video_with_dvc_not_git_and_remov
 
     r = run(project, "add", str(incoming / "climb9_face.mp4"), str(incoming / "climb9_face.xlsx"), "--climb", "climb9")
     assert r.returncode == 0, r.stderr
+    assert "data/raw/videos/climb9_face.mp4 is tracked by DVC, not git: `git add data/raw/videos/climb9_face.mp4.dvc " \
+        "data/raw/videos/.gitignore`" in r.stdout
     status = sh("git", "status", "--porcelain", "--untracked-files=all", cwd=project).splitlines()
     assert sorted(status) == [" M params.yaml", "?? data/raw/annotations/climb9_face.xlsx",
                               "?? data/raw/videos/.gitignore", "?? data/raw/videos/climb9_face.mp4.dvc"]

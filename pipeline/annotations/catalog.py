@@ -41,9 +41,9 @@ def _move_trailing_comment(src, dst) -> None:
         dst.ca.items.setdefault(dst_last, [None] * 4)[2] = token
 
 
-def _place(src: Path, folder: Path) -> Path:
-    """Copy `src` into `folder` under its own name; an identical file already there is reused."""
-    dst = folder / src.name
+def _place(src: Path, folder: Path, name: str | None = None) -> Path:
+    """Copy `src` into `folder` as `name` (its own name by default); an identical file already there is reused."""
+    dst = folder / (name or src.name)
     if dst.exists():
         if not filecmp.cmp(src, dst, shallow=False):
             raise BouldersegError(f"{dst} already exists with other content: rename {src} or pass --no-copy.")
@@ -110,7 +110,8 @@ def add_video(video: Path, annotation: Path | None, *, climb: str | None, params
         video = _place(video, RAW / "videos")
         tracked = track(video)
         if annotation is not None:
-            annotation = _place(annotation, RAW / "annotations")
+            # named after the video: predict's sheets are all segments.xlsx, and two of them must not collide
+            annotation = _place(annotation, RAW / "annotations", f"{key}{annotation.suffix}")
     entry = {**({"climb": climb} if climb else {}), **({"view": view} if view else {}), "video": video.as_posix()}
     if annotation is not None:
         entry |= {"annotation": annotation.as_posix(), **({"sheet": sheet} if sheet else {}),

@@ -45,6 +45,9 @@ def add(
     typer.echo("`dvc repro` runs: " + ", ".join(runs) + (
         ", then stats, folds, every train row and evaluate (the training set changed)." if annotation is not None
         else "; no stage trains on it."))
+    if added.tracked is not None:
+        typer.echo(f"{added.tracked.with_suffix('')} is tracked by DVC, not git: `git add {added.tracked} "
+                   f"{added.tracked.parent / '.gitignore'}`; `dvc push` sends the video to your remote.")
 
 
 def remove(

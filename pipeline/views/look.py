@@ -20,8 +20,6 @@ from pipeline.core.atomic import atomic_output
 from pipeline.core.commandline import dvc_executable
 from pipeline.core.errors import BouldersegError
 from pipeline.media.frames import MANIFEST
-from pipeline.persons import LOW_SHARE, low_share_advice
-from pipeline.views.tables import table
 
 def dvc_status(root: Path = Path(".")) -> dict[str, list]:
     """`dvc status --json`: stage -> what changed; DVC's own message (its lock, say) reaches the user unchanged."""
@@ -66,31 +64,6 @@ def artifacts(p: params.Params, key: str, root: Path = Path(".")) -> tuple[Path,
     if key in p.unannotated:
         return root / UNANNOTATED / "persons" / f"{key}.parquet", root / UNANNOTATED / "features"
     return root / "data/persons" / f"{key}.parquet", root / "features"
-
-
-def status_table(p: params.Params, stale: list[str], root: Path = Path(".")) -> str:
-    """One row per video of both tables: climb, view, annotated, frames, person coverage, features present,
-    its stages `dvc status` would rerun."""
-    backbones = [b for _, b in p.features.backbones.items()]
-    keys = [*p.videos, *p.unannotated]
-    rows, low = [], []
-    for key in keys:
-        v, m = entry(p, key), manifest(root, key)
-        persons, features = artifacts(p, key, root)
-        share = person_share(persons)
-        if share is not None and share < LOW_SHARE:
-            low.append(low_share_advice(key, share))
-        have = [b for b in backbones if (features / b / f"{key}.zarr").exists()]
-        rerun = [s.partition("@")[0] for s in stale if video_of(s, keys) == key]
-        rows.append([key, v.climb or "", v.view or "", "yes" if key in p.videos else "no",
-                     m["frames"] if m else "-",
-                     "-" if share is None else f"{100 * share:.0f} %" + (" (low)" if share < LOW_SHARE else ""),
-                     ", ".join(have) or "-",
-                     ", ".join(rerun) or "up to date"])
-    text = table(rows, ["video", "climb", "view", "annotated", "frames", "person", "features", "dvc would rerun"])
-    others = [s for s in stale if video_of(s, keys) is None]
-    return "\n".join([text, *(f"low person share: {line}" for line in low),
-                      f"also stale: {', '.join(others)}" if others else "no aggregate stage is stale"])
 
 
 def video_frames(p: params.Params, key: str, root: Path = Path(".")) -> tuple[pd.DataFrame, dict]:
@@ -168,26 +141,3 @@ def contact_sheet(frames_dir: Path, df: pd.DataFrame, out_png: Path, *, n: int =
     with atomic_output(out_png) as tmp:
         tmp.write_bytes(png.tobytes())
     return drawn
-
-
-def describe(p: params.Params, key: str, df: pd.DataFrame, manifest: dict, root: Path = Path(".")) -> str:
-    """Source metadata, frames on disk, label distribution, person coverage and feature stores of one video."""
-    from pipeline.features import store
-
-    m = manifest
-    lines = [f"{key}: {m['source']}",
-             f"  source   {m['codec']}, {m['stated_fps']:g} fps stated ({m['mean_fps']:.3f} mean), {m['duration_s']:.2f} s, "
-             f"{m['source_frames']} frames, rotation {m['rotation']}°",
-             f"  frames   {len(list((root / 'data/frames' / key).glob('*.jpg')))} JPGs on disk at {m['fps']:g} fps, "
-             f"{m['width']}×{m['height']}"]
-    if "label" in df:
-        shares = df["label"].value_counts(normalize=True)
-        lines.append("  labels   " + ", ".join(f"{c} {100 * s:.1f} %" for c, s in shares.items()))
-    if "person" in df:
-        lines.append(f"  person   {100 * df['person'].mean():.1f} % of frames pass the person filter")
-    for _, b in p.features.backbones.items():
-        path = artifacts(p, key, root)[1] / b / f"{key}.zarr"
-        if path.exists():
-            fs = store.read(path)
-            lines.append(f"  features {b}: {tuple(fs.features.shape)} {fs.features.dtype}")
-    return "\n".join(lines)
