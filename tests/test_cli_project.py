@@ -51,6 +51,10 @@ def test_json_outputs_parse_and_report_prints_a_table(small, tmp_path):
     assert summary == "2 video(s), 2 from their annotation; times in seconds"
     assert sh(BOULDERSEG, "report", "--csv", str(tmp_path / "r.csv"), cwd=small).startswith(f"{tmp_path / 'r.csv'}: 2")
     assert pd.read_csv(tmp_path / "r.csv")["attempts"].tolist() == [r["attempts"] for r in rows]
+    text = (small / "params.yaml").read_text()  # a climb name someone typed: text in the CSV, never a formula
+    (small / "params.yaml").write_text(text.replace("climb: climb1\n", "climb: '=HYPERLINK(\"http://x\")'\n", 1))
+    sh(BOULDERSEG, "report", "--csv", str(tmp_path / "typed.csv"), cwd=small)
+    assert pd.read_csv(tmp_path / "typed.csv")["climb"].tolist()[0] == "'=HYPERLINK(\"http://x\")"
 
 
 def test_status_answers_while_dvc_is_busy(small):
@@ -80,6 +84,7 @@ def test_the_advice_after_predict_all_unannotated_adds_the_sheet_with_the_record
     added = sh(BOULDERSEG, *shlex.split(advice)[1:], cwd=small)
     assert added.startswith("added videos.climb5_face to params.yaml: 250 frames")
     p = yaml.safe_load((small / "params.yaml").read_text())
-    assert {k: v for k, v in p["videos"]["climb5_face"].items() if k != "annotation"} == {
-        "climb": "gym", "view": "face", "video": "data/raw/videos/climb5_face.mp4"}  # the climb the entry recorded
+    assert p["videos"]["climb5_face"] == {"climb": "gym", "view": "face", "video": "data/raw/videos/climb5_face.mp4",
+                                          "annotation": "data/raw/annotations/climb5_face.xlsx"}  # the climb recorded;
+    # the sheet named after its video: every predicted one is segments.xlsx
     assert "climb5_face" not in (p.get("unannotated") or {})

@@ -1,17 +1,28 @@
-"""The contact sheet draws the tracked person's box on every tile whose frame shows a person, not only on the frames
-the person detector ran on (every persons.every-th)."""
+"""The contact sheet draws the tracked person's box on every tile whose frame shows a person within one detection
+stride of a box, not only on the frames the person detector ran on (every persons.every-th), and none across a gap
+the filter bridged with no detection."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.core import params
-from pipeline.views.look import contact_sheet, video_frames
-
-pytestmark = pytest.mark.slow
+from pipeline.views.look import contact_sheet, tracked_boxes, video_frames
 
 
+def test_boxes_fill_a_detection_stride_and_never_a_bridged_gap():
+    boxes = [None] * 30
+    for i in (0, 5, 10, 25):  # detections every 5th frame; 15 and 20 missed, bridged by the filter
+        boxes[i] = [i, 0, i + 10, 10]
+    drawn = tracked_boxes(pd.DataFrame({"box": boxes, "person": [True] * 29 + [False]}))[:, 0]
+    assert drawn[:11].tolist() == list(range(11))  # interpolated one stride apart
+    assert drawn[11:15].tolist() == [10] * 4 and drawn[21:29].tolist() == [25] * 8  # the nearest, within a stride
+    assert np.isnan(drawn[15:21]).all() and np.isnan(drawn[29])  # no line across the gap; nobody at 29
+
+
+@pytest.mark.slow
 def test_every_tile_with_a_person_has_the_box_drawn_and_no_other(small_run, tmp_path):
     root = small_run[0]
     p = params.load(root / "params.yaml")
@@ -28,7 +39,8 @@ def test_every_tile_with_a_person_has_the_box_drawn_and_no_other(small_run, tmp_
         raw = cv2.imread(str(root / f"data/frames/climb1_face/{i:06d}.jpg"))
         h, w = raw.shape[:2]
         changed = np.any(sheet[r * h : (r + 1) * h, c * w : (c + 1) * w] != raw, axis=-1)[23:]  # below the caption bar
-        assert (box is not None) == bool(df["person"][i]), i
+        near = min(abs(i - k) for k in detected) < min(np.diff(sorted(detected)))  # within one detection stride
+        assert (box is not None) == (bool(df["person"][i]) and near), i
         assert changed.sum() > 100 if box is not None else not changed.any(), i
         if box is not None:  # the box lies between those of the detections around the frame (or is the nearest one)
             known = sorted(detected)

@@ -46,7 +46,8 @@ def _place(src: Path, folder: Path, name: str | None = None) -> Path:
     dst = folder / (name or src.name)
     if dst.exists():
         if not filecmp.cmp(src, dst, shallow=False):
-            raise BouldersegError(f"{dst} already exists with other content: rename {src} or pass --no-copy.")
+            raise BouldersegError(f"{dst} already exists with other content: pass another --key, delete it "
+                                  f"(`boulderseg remove KEY --delete` if an entry uses it), or pass --no-copy.")
         return dst
     with atomic_output(dst) as tmp:
         shutil.copyfile(src, tmp)

@@ -49,7 +49,7 @@ def report(
 
     from pipeline.core import params
     from pipeline.core.atomic import atomic_output
-    from pipeline.review.report import html_page, rows, table
+    from pipeline.review.report import csv_text, html_page, rows, table
     from pipeline.views.tables import table as text_table
 
     p = params.load(params_file)
@@ -57,7 +57,7 @@ def report(
     flat = table(found, list(p.labels.classes))
     summary = f"{len(found)} video(s), {sum(r['source'] == 'truth' for r in found)} from their annotation"
     for out, text in ((html_out, lambda: html_page(found, list(p.labels.classes), default=p.labels.default)),
-                      (csv_out, lambda: flat.to_csv(index=False))):
+                      (csv_out, lambda: csv_text(flat))):
         if out is not None:
             with atomic_output(out) as tmp:
                 tmp.write_text(text())

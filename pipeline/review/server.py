@@ -26,7 +26,8 @@ from pipeline.core.errors import BouldersegError
 from pipeline.review import data, report
 from pipeline.review.guard import BodyTooLarge, Guard
 from pipeline.review.save import Stale, add_to_dataset, save, version
-from pipeline.views.look import stale_stages, video_of
+from pipeline.views.look import video_of
+from pipeline.views.summary import stale_or_busy
 
 STATIC = Path(__file__).with_name("static")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -102,9 +103,7 @@ def build(root: Path, params_file: Path, *, token: str, names: tuple[str, ...] =
     def stale(request: Request) -> Response:
         p = load()
         keys = [*p.videos, *p.unannotated]
-        try:
-            found = stale_stages(root)
-        except BouldersegError:  # DVC's lock is held (a `dvc repro` running)
+        if (found := stale_or_busy(root)) is None:
             return JSONResponse({"stale": None, "reason": "DVC is busy (a `dvc repro` holds its lock)"})
         return JSONResponse({"stale": {k: sorted(s.partition("@")[0] for s in found if video_of(s, keys) == k)
                                        for k in keys}})

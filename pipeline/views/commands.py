@@ -2,6 +2,7 @@
 `predict` with its phase table. `pipeline/cli.py` declares them."""
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -187,8 +188,10 @@ def predict(
         for key, v in p.unannotated.items():
             result = segment_unannotated(key, Path(v.video), model)
             sheet = UNANNOTATED / "predicted" / key / "segments.xlsx"
+            in_place = "" if Path(v.video).parent == Path("data/raw/videos") else " --no-copy"  # where it was added
+            command = f"boulderseg add {shlex.quote(v.video)} {shlex.quote(str(sheet))} --key {key}{in_place}"
             typer.echo(f"{sheet.parent}: {len(result.segments)} phases, {result.report['attempts']} attempt(s); "
-                       f"correct {sheet.name}, then `boulderseg add {v.video} {sheet} --key {key}` annotates the video")
+                       f"correct {sheet.name}, then `{command}` annotates the video")
         return
     if out is None:
         raise BouldersegError("--out DIR is needed with VIDEO: where to write its segmentation.")

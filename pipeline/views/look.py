@@ -21,11 +21,18 @@ from pipeline.core.commandline import dvc_executable
 from pipeline.core.errors import BouldersegError
 from pipeline.media.frames import MANIFEST
 
+class DvcBusy(BouldersegError):
+    """`dvc status` could not run because another DVC process (a `dvc repro`) holds the project's lock."""
+
+
 def dvc_status(root: Path = Path(".")) -> dict[str, list]:
-    """`dvc status --json`: stage -> what changed; DVC's own message (its lock, say) reaches the user unchanged."""
+    """`dvc status --json`: stage -> what changed; DVC's own message reaches the user unchanged (`DvcBusy` when it
+    is DVC's lock)."""
     r = subprocess.run([dvc_executable(), "status", "--json"], cwd=root, capture_output=True, text=True)
     if r.returncode:
-        raise BouldersegError(f"`dvc status` failed in {root.resolve()}: {r.stderr.strip()[-500:]}")
+        busy = "Unable to acquire lock" in r.stderr or "is busy, it is being blocked by" in r.stderr
+        error = DvcBusy if busy else BouldersegError
+        raise error(f"`dvc status` failed in {root.resolve()}: {r.stderr.strip()[-500:]}")
     return {name: changes for name, changes in json.loads(r.stdout or "{}").items()
             if not name.startswith(("dvc.yaml", "params.yaml"))}
 
@@ -97,9 +104,10 @@ def predictions_of(key: str, root: Path = Path(".")) -> dict[str, np.ndarray]:
 
 
 def tracked_boxes(df: pd.DataFrame) -> np.ndarray:
-    """(N, 4) float (x0, y0, x1, y1) of the tracked person on every frame that passes the person filter: the persons
-    stage's box where a detection saw them (every persons.every-th frame), else interpolated between the nearest such
-    boxes before and after (held past the first and last); NaN on frames without a person, or with no box at all."""
+    """(N, 4) float (x0, y0, x1, y1) of the tracked person on frames that pass the person filter and lie within one
+    detection stride (persons.every) of a box the persons stage found: interpolated between two such boxes one stride
+    apart, else the nearest one. NaN elsewhere: no person, or a gap the filter bridged with no detection to place a
+    box (a straight line across it would draw boxes where nobody is)."""
     boxes = np.full((len(df), 4), np.nan)
     if "box" not in df:
         return boxes
@@ -108,7 +116,16 @@ def tracked_boxes(df: pd.DataFrame) -> np.ndarray:
         return boxes
     known = np.flatnonzero(seen)
     coords = np.stack(df["box"].to_numpy()[known]).astype(float)  # (K, 4)
-    boxes = np.stack([np.interp(np.arange(len(df)), known, coords[:, j]) for j in range(4)], axis=1)
+    step = int(np.diff(known).min()) if len(known) > 1 else 1  # the detection stride
+    for a, b, ca, cb in zip(known[:-1], known[1:], coords[:-1], coords[1:]):
+        if b - a <= step:
+            boxes[a:b + 1] = ca + (np.arange(b - a + 1)[:, None] / (b - a)) * (cb - ca)
+    frames = np.arange(len(df))
+    right = np.clip(np.searchsorted(known, frames), 0, len(known) - 1)
+    left = np.clip(right - 1, 0, len(known) - 1)
+    nearest = np.where(np.abs(frames - known[left]) <= np.abs(known[right] - frames), left, right)  # into known
+    fill = np.isnan(boxes[:, 0]) & (np.abs(frames - known[nearest]) < step)
+    boxes[fill] = coords[nearest[fill]]
     person = df["person"].to_numpy(bool) if "person" in df else seen
     boxes[~person] = np.nan
     return boxes

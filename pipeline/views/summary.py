@@ -10,9 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core import params
-from pipeline.core.errors import BouldersegError
 from pipeline.persons import LOW_SHARE, low_share_advice
-from pipeline.views.look import artifacts, entry, manifest, person_share, stale_stages, video_of
+from pipeline.views.look import DvcBusy, artifacts, entry, manifest, person_share, stale_stages, video_of
 from pipeline.views.tables import table
 
 BUSY = "unknown (DVC is busy)"
@@ -22,10 +21,8 @@ def stale_or_busy(root: Path = Path(".")) -> list[str] | None:
     """The stages `dvc status` says would rerun; None while DVC is busy (its lock held), as the review app says."""
     try:
         return stale_stages(root)
-    except BouldersegError as e:
-        if "lock" in str(e) or "is busy" in str(e):  # DVC's lock is held (a `dvc repro` running)
-            return None
-        raise  # not a DVC project, say: its own message
+    except DvcBusy:  # a `dvc repro` running; anything else (not a DVC project, say) keeps its own message
+        return None
 
 
 def status(p: params.Params, stale: list[str] | None, root: Path = Path(".")) -> dict:
