@@ -104,10 +104,10 @@ def predictions_of(key: str, root: Path = Path(".")) -> dict[str, np.ndarray]:
 
 
 def tracked_boxes(df: pd.DataFrame) -> np.ndarray:
-    """(N, 4) float (x0, y0, x1, y1) of the tracked person on frames that pass the person filter and lie within one
-    detection stride (persons.every) of a box the persons stage found: interpolated between two such boxes one stride
-    apart, else the nearest one. NaN elsewhere: no person, or a gap the filter bridged with no detection to place a
-    box (a straight line across it would draw boxes where nobody is)."""
+    """(N, 4) float (x0, y0, x1, y1) of the tracked person on frames that pass the person filter: interpolated between
+    two boxes the persons stage found one detection stride (persons.every) apart, else the last box before the frame,
+    carried for less than a stride. NaN elsewhere: no person, or frames the filter bridged after a detection that
+    missed (no box to place: a line across the gap, or the next box drawn early, would frame where nobody is)."""
     boxes = np.full((len(df), 4), np.nan)
     if "box" not in df:
         return boxes
@@ -121,11 +121,9 @@ def tracked_boxes(df: pd.DataFrame) -> np.ndarray:
         if b - a <= step:
             boxes[a:b + 1] = ca + (np.arange(b - a + 1)[:, None] / (b - a)) * (cb - ca)
     frames = np.arange(len(df))
-    right = np.clip(np.searchsorted(known, frames), 0, len(known) - 1)
-    left = np.clip(right - 1, 0, len(known) - 1)
-    nearest = np.where(np.abs(frames - known[left]) <= np.abs(known[right] - frames), left, right)  # into known
-    fill = np.isnan(boxes[:, 0]) & (np.abs(frames - known[nearest]) < step)
-    boxes[fill] = coords[nearest[fill]]
+    last = np.searchsorted(known, frames, side="right") - 1  # into known: the last box at or before each frame
+    fill = np.isnan(boxes[:, 0]) & (last >= 0) & (frames - known[np.maximum(last, 0)] < step)
+    boxes[fill] = coords[last[fill]]
     person = df["person"].to_numpy(bool) if "person" in df else seen
     boxes[~person] = np.nan
     return boxes
