@@ -104,7 +104,7 @@ def test_an_input_deleted_after_a_clean_run_is_named(small):
     assert not (small / "out").exists()
 
 
-def test_two_repros_at_once_the_second_gets_dvcs_busy_message_unchanged(small):
+def test_two_repros_at_once_the_second_gets_dvcs_busy_message_unchanged_and_status_still_answers(small):
     first = subprocess.Popen(["dvc", "repro", "--force", "persons@climb1_face"], cwd=small, env=ENV,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = ""
@@ -117,7 +117,8 @@ def test_two_repros_at_once_the_second_gets_dvcs_busy_message_unchanged(small):
     lock = [" is busy, it is being blocked by:", f"(PID {first.pid}): ", "dvc repro --force persons@climb1_face",
             "If there are no processes with such PIDs, you can manually remove", ".dvc/tmp/rwlock' and try again."]
     assert second.returncode != 0 and all(words in second.stderr for words in lock), second.stderr
-    failed_with(status, "`dvc status` failed", *lock)
+    assert status.returncode == 0, status.stderr  # what a user asks while a repro runs: the stale stages unknown
+    assert status.stdout.count("unknown (DVC is busy)") == 3  # each video's row and the aggregate stages
 
 
 def test_ctrl_c_then_kill_in_training_leave_the_bundle_and_a_rerun_matches(small):
