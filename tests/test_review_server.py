@@ -21,7 +21,7 @@ import yaml
 from e2e import BOULDERSEG, ENV
 from pipeline.review.listen import HEADER_S
 from pipeline.review.save import frame_labels_of, version
-from test_review import put, review, served  # noqa: F401 - served: a fixture
+from test_review import review, served  # noqa: F401 - served: a fixture
 
 FRAMING = {"x-frame-options": "DENY", "cross-origin-resource-policy": "same-origin"}
 
@@ -117,22 +117,28 @@ def test_connections_that_send_no_request_are_closed_and_the_server_keeps_answer
 
 
 def test_a_save_killed_at_random_instants_loses_nothing_and_leaves_nothing(small):
+    """Half the kills land the moment a save has staged its sheet (so some staging is surely left), half at random
+    instants of the request."""
     annotations, scratch = small / "data/raw/annotations", small / ".dvc/tmp/boulderseg-review"
     rng = random.Random(os.getpid())
-    left, took = 0, 0.5
+    left = 0
     for attempt in range(8):
         with review(small) as (base, token, proc):
             client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
-            cut = rng.uniform(0.5, 2.0) * attempt / 7 * took  # 0 to twice a save's time
-            segments = [{"label": "climbing", "start": 0, "end": 1 + attempt}, {"label": "reading",
-                                                                              "start": 1 + attempt, "end": 10}]
-            started = time.monotonic()
-            saving = threading.Thread(target=lambda: _quietly(put, client, "climb1_face", segments))
+            body = {"base": client.get("/api/videos/climb1_face").json()["version"],
+                    "segments": [{"label": "climbing", "start": 0, "end": 1 + attempt},
+                                 {"label": "reading", "start": 1 + attempt, "end": 10}]}
+            saving = threading.Thread(target=_quietly, args=(
+                lambda: client.put("/api/videos/climb1_face/segments", json=body),))
             saving.start()
-            time.sleep(cut)
+            if attempt % 2:
+                deadline = time.monotonic() + 30
+                while not list(scratch.glob("*/")) and time.monotonic() < deadline:
+                    time.sleep(0.0005)
+            else:
+                time.sleep(rng.uniform(0, 1.0))
             proc.kill()
             saving.join()
-            took = max(took, time.monotonic() - started) if attempt == 0 else took
             left += len([*scratch.glob("*/"), *annotations.glob(".*review-*")])
         sheet = annotations / "climb1_face.reviewed.xlsx"
         if sheet.exists():  # a whole sheet, one of the versions kept
@@ -140,15 +146,15 @@ def test_a_save_killed_at_random_instants_loses_nothing_and_leaves_nothing(small
                 h.name.endswith(f"-{version(sheet)}.xlsx") for h in (annotations / "history/climb1_face").iterdir())
         entry = yaml.safe_load((small / "params.yaml").read_text())["videos"]["climb1_face"]
         assert (small / entry["annotation"]).is_file()
-    assert left >= 1  # some kill landed mid-save
+    assert left >= 1  # the kills at the staged moment left their staging behind
     with review(small) as (base, token, _):  # a new server tidies what they left
         assert httpx.get(f"{base}/api/videos", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert not list(scratch.glob("*/")) and not list(annotations.glob(".*review-*"))
 
 
-def _quietly(call, *args) -> None:
+def _quietly(call) -> None:
     try:
-        call(*args)
+        call()
     except httpx.HTTPError:
         pass  # the server was killed under it
 
