@@ -28,8 +28,9 @@ import torch
 from pipeline.core import params
 from pipeline.core.device import resolve_device
 from pipeline.features import backbones
+from pipeline.features.crop import person_boxes
 from pipeline.features.extract import (BATCH, _clip_batches, built_model, extract_features, fed_boxes, forward,
-                                       frame_size, person_boxes)
+                                       frame_size)
 from pipeline.features.windows import clip_frames, windows
 from pipeline.media.frames import extract_frames
 from pipeline.media.probe import frame_paths

@@ -57,6 +57,7 @@ def main(
     if set(p.videos) - folds.keys():
         raise BouldersegError(f"{folds_json}: no fold for {sorted(set(p.videos) - folds.keys())}; rerun the folds stage.")
     f = p.features
+    crop = f.crop_settings() if f.crop == "climber" else None  # as a store records it: one cut otherwise is refused
     stored = {m: {name: attrs(features_dir / m / f"{name}.zarr") for name in p.videos} for m in members}
     for m in members:
         for key, fix in (("precision", "on one kind of device (runtime.device)"),
@@ -72,7 +73,7 @@ def main(
                              classes=classes, persons_parquet=persons_dir / f"{name}.parquet",
                              features_zarr=features_dir / m / f"{name}.zarr",
                              expect={"fps": p.data.fps, "window": f.window, "stride": f.stride, "dtype": f.dtype,
-                                     "backbone": m})
+                                     "backbone": m, "preprocessing": {"crop": crop}})
                   for m in members])
             for name, v in p.videos.items()]
     cfg, loss = HeadConfig.from_params(head, p.train.heads[head]), Loss(**p.train.loss.model_dump())

@@ -11,7 +11,8 @@ from personsio import persons_parquet
 from pipeline.core.errors import BouldersegError
 from pipeline.features import backbones
 from pipeline.features.backbones.flow import BINS, BOX_GRID, DIM, FRAMES, GRID, FlowFrames
-from pipeline.features.extract import extract_features, fed_boxes, person_boxes
+from pipeline.features.crop import person_boxes
+from pipeline.features.extract import extract_features, fed_boxes
 from pipeline.features.windows import windows
 
 H, W, SPEED = 128, 192, 3.0  # fed frame; pixels per frame

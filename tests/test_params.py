@@ -37,7 +37,7 @@ def test_a_typo_names_the_key_path_and_the_nearest_valid_key(tmp_path):
         p["videos"]["climb1_face"]["ofset"] = 0.4
     assert problems_of(tmp_path, edit) == [
         "features.strid: unknown key; did you mean 'stride'? valid keys: backbones, window, stride, frame_pooling, clip, "
-        "dtype, skip_static, pose_smoothing",
+        "dtype, skip_static, pose_smoothing, crop, crop_margin, crop_short_side",
         "videos.climb1_face.ofset: unknown key; did you mean 'offset'? "
         "valid keys: climb, video, annotation, view, sheet, offset",
     ]

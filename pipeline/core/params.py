@@ -27,7 +27,8 @@ def _name(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(_name)]  # a video key or a head: it becomes a file name, never a path
+Name = Annotated[str, AfterValidator(_name)]
+Pooling = Literal["stack", "mean"]  # a video key or a head: it becomes a file name, never a path
 
 
 class Section(BaseModel):
@@ -107,11 +108,36 @@ class Features(Section):
     backbones: Backbones = Backbones(pytorchvideo=["x3d_xs"])
     window: int = Field(default=16, gt=0)  # frames per window
     stride: int = Field(default=8, gt=0)  # frames between window starts
-    frame_pooling: Literal["stack", "mean"] = "stack"  # frame-level backbones: per-frame features stacked or averaged
+    # frame-level backbones: per-frame features stacked or averaged; one rule, or one per backbone or family
+    # with `default` for the others, e.g. {default: mean, blazepose: stack}
+    frame_pooling: Pooling | dict[str, Pooling] = "stack"
     clip: Literal["paper", "upstream"] = "paper"  # frames each window feeds: Table 3's, or the weights' own sampling
     dtype: Literal["float16", "float32"] = "float16"  # as stored
     skip_static: float | None = Field(default=None, ge=0)  # windows moving less than this (grey levels) reuse features
     pose_smoothing: Literal["none", "one_euro", "savgol"] = "none"  # pose backbones' landmark tracks over time
+    crop: Literal["none", "climber"] = "none"  # climber: each window's clip cut around the persons stage's track
+    crop_margin: float = Field(default=0.25, ge=0, le=2)  # share of the track's box added on each side
+    crop_short_side: int | None = Field(default=720, gt=0)  # the source is decoded at this short side to cut from
+
+    @model_validator(mode="after")
+    def _pooling_names(self) -> Features:
+        if isinstance(self.frame_pooling, dict):
+            names = {"default", *Backbones.model_fields, *(name for _, name in self.backbones.items())}
+            unknown = sorted(set(self.frame_pooling) - names)
+            if "default" not in self.frame_pooling or unknown:
+                raise ValueError(f"frame_pooling: a mapping names `default` (the rule of every backbone it does not "
+                                 f"name) and only listed backbones or families{f', not {unknown}' if unknown else ''}, "
+                                 "e.g. {default: mean, blazepose: stack}")
+        return self
+
+    def crop_settings(self) -> dict:
+        """The crop keys as `pipeline.features.crop.Crop` takes them, and as a store records them."""
+        return {"rule": self.crop, "margin": self.crop_margin, "short_side": self.crop_short_side}
+
+    def pooling(self, backbone: str, family: str) -> str:
+        """The frame pooling of `backbone` (of `family`): its own entry, else its family's, else `default`."""
+        rule = self.frame_pooling
+        return rule if isinstance(rule, str) else rule.get(backbone, rule.get(family, rule["default"]))
 
 
 class Stats(Section):

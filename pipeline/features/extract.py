@@ -16,7 +16,7 @@ from tqdm import tqdm
 from pipeline.core.device import resolve_device
 from pipeline.core.errors import BouldersegError, warn
 from pipeline.core.prefetch import prefetch
-from pipeline.features import backbones, store
+from pipeline.features import backbones, crop as cropping, store
 from pipeline.features.backbones import InputSpec
 from pipeline.features.windows import clip_frames, windows
 from pipeline.media.probe import frame_paths
@@ -65,6 +65,12 @@ def _decoded(path: Path, spec: InputSpec, *, thumbnail: bool) -> tuple[np.ndarra
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise BouldersegError(f"{path}: not a readable JPG. Rerun the frames stage for this video.")
+    image, thumb = prepare(bgr, spec, thumbnail=thumbnail)
+    return image, hashlib.sha256(data).hexdigest(), thumb
+
+
+def prepare(bgr: np.ndarray, spec: InputSpec, *, thumbnail: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H, W, 3) uint8 BGR -> (C, H', W') float32 as `load_frame` says, and with `thumbnail` its grey thumbnail."""
     h, w = bgr.shape[:2]
     thumb = None
     if thumbnail:
@@ -74,7 +80,7 @@ def _decoded(path: Path, spec: InputSpec, *, thumbnail: bool) -> tuple[np.ndarra
     bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
     rgb = bgr[y : y + ch, x : x + cw, ::-1].astype(np.float32) / 255.0
     rgb = (rgb - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)), hashlib.sha256(data).hexdigest(), thumb
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)), thumb
 
 
 def _geometry(h: int, w: int, spec: InputSpec) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
@@ -84,28 +90,6 @@ def _geometry(h: int, w: int, spec: InputSpec) -> tuple[tuple[int, int], tuple[i
                                                                  max(crop or 0, round(h * scale)))
     ch, cw = (crop, crop) if crop else (size[1] // 32 * 32, size[0] // 32 * 32)
     return size, ((size[1] - ch) // 2, (size[0] - cw) // 2, ch, cw)
-
-
-def person_boxes(persons: str | Path, n_frames: int) -> np.ndarray:
-    """(n_frames, 4) float32 (x0, y0, x1, y1) in stored-frame pixels: the persons parquet's tracked person (`near_box`,
-    set on detection frames), interpolated between two detections that saw it, held where only one did, NaN else."""
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(persons, columns=["detected", "near_box"])
-    except (OSError, KeyError, ValueError) as e:
-        raise BouldersegError(f"{persons}: no persons table with near_box ({e}). Run the persons stage first.") from e
-    if table.num_rows != n_frames:
-        raise BouldersegError(f"{persons}: {table.num_rows} rows, the frames are {n_frames}. Rerun the persons stage.")
-    detected = np.flatnonzero(table["detected"].to_numpy(zero_copy_only=False))
-    near = table["near_box"].to_pylist()
-    known = np.array([near[i] or [np.nan] * 4 for i in detected], np.float32).reshape(-1, 4)  # (D, 4)
-    frames = np.arange(n_frames)
-    after = np.minimum(np.searchsorted(detected, frames), len(detected) - 1)  # the detection at or after each frame
-    before = np.where(detected[after] <= frames, after, np.maximum(after - 1, 0))
-    w = ((frames - detected[before]) / np.maximum(detected[after] - detected[before], 1))[:, None].astype(np.float32)
-    a, b = known[before], known[after]
-    return np.where(np.isnan(a), b, np.where(np.isnan(b), a, (1 - w) * a + w * b))
 
 
 def fed_boxes(boxes: np.ndarray, size: tuple[int, int], spec: InputSpec) -> np.ndarray:
@@ -148,6 +132,26 @@ def _clip_batches(paths: list[Path], index: np.ndarray, spec: InputSpec, digests
                     del cache[i]
 
 
+def cut_clips(frames: Iterator[tuple[int, np.ndarray]], index: np.ndarray, crops: np.ndarray, scale: tuple[float, float],
+              spec: InputSpec, *, batch_size: int, thumbnails: bool) -> Iterator[tuple[np.ndarray | list, np.ndarray | None]]:
+    """`_clip_batches` for clips cut to each window's crop box (`pipeline.features.crop`): (B, C, T, H, W) batches, or
+    a list of (C, T, H, W) clips where a whole-frame window sits beside square ones; thumbnails are square."""
+    square = (THUMB_COLUMNS, THUMB_COLUMNS)
+    for batch in cropping.cut_batches(frames, index, crops, scale, lambda im: prepare(im, spec, thumbnail=thumbnails),
+                                      batch_size=batch_size):
+        clips = [np.stack([image for image, _ in clip], axis=1) for clip in batch]
+        thumbs = np.stack([np.stack([cv2.resize(t, square, interpolation=cv2.INTER_AREA) for _, t in clip])
+                           for clip in batch]) if thumbnails else None
+        yield (np.stack(clips) if len({c.shape for c in clips}) == 1 else clips), thumbs
+
+
+def kept(clips: np.ndarray | list[np.ndarray], keep: np.ndarray) -> np.ndarray | list[np.ndarray]:
+    """The clips of a batch whose `keep` is set."""
+    if keep.all():
+        return clips
+    return clips[keep] if isinstance(clips, np.ndarray) else [c for c, k in zip(clips, keep) if k]
+
+
 class StaticSkip:
     """Which windows run the backbone under `features.skip_static`: a window whose clip's grey thumbnails differ
     from those of the last computed window by less than `threshold` grey levels (mean absolute difference, 0-255)
@@ -188,8 +192,9 @@ def configured_short_side(frames_dir: str | Path) -> int | None:
 def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretrained: bool, weights_dir: str | Path,
                  seed: int, pooling: str, clip: str, fps: float, window: int, stride: int, dtype: str,
                  skip_static: float | None = None, pose_smoothing: str = "none",
-                 frames_short_side: int | None = None) -> dict:
-    """What a store made now would record as its configuration, all but the frames' fingerprint."""
+                 frames_short_side: int | None = None, crop: cropping.Crop | None = None) -> dict:
+    """What a store made now would record as its configuration, all but the frames' fingerprint (and the hashes of
+    the boxes it read, which `extract_features` adds)."""
     fed = spec.input.clip(clip)
     return {
         "backbone": spec.name, "family": spec.family, "level": spec.level, "feature_dim": spec.feature_dim(pooling),
@@ -197,7 +202,8 @@ def store_config(spec: backbones.Backbone, *, n_frames: int, height: int, pretra
         "preprocessing": spec.input.as_dict() | {
             "clip": {"rule": clip, "frames": fed.frames, "step": fed.step(fps), "seconds": fed.seconds(fps),
                      "centred": "on the window's centre"},
-            "interpolation": "INTER_AREA", "frame_pooling": pooling if spec.level == "frame" else None},
+            "interpolation": "INTER_AREA", "frame_pooling": pooling if spec.level == "frame" else None}
+        | ({"crop": crop.as_dict()} if crop and crop.climber else {}),
         "fps": fps, "window": window, "stride": stride, "dtype": dtype, "n_frames": n_frames, "frame_height": height,
         "skip_static": skip_static, "pose_smoothing": smoothed(spec, pose_smoothing),
         "frames_short_side": frames_short_side,
@@ -229,6 +235,7 @@ def extract_features(
     dtype: str = "float16",
     skip_static: float | None = None,
     pose_smoothing: str = "none",
+    crop: cropping.Crop | None = None,
     # how to run it
     batch_size: int | None = None,
     device: str = "auto",
@@ -245,7 +252,9 @@ def extract_features(
     With `pose_smoothing` (one_euro | savgol), a pose backbone's landmark tracks are smoothed over the video's fed
     frames before its windows are pooled (`pose_windows`); other backbones ignore it.
     `persons`: the persons stage's parquet, for a backbone that takes the tracked person's box (`needs_boxes`); the
-    store then records a hash of the boxes (`boxes`). On CUDA the forward pass runs under bfloat16 autocast.
+    store then records a hash of the boxes (`boxes`). With `crop` rule climber, each window's clip is cut around the
+    parquet's climber track from the source video (`pipeline.features.crop`); the store records the rule, the crop
+    boxes (n_windows, 4) and the hashes of the parquet and of the boxes (`crop_track`). On CUDA the forward pass runs under bfloat16 autocast.
     `batch_size` None: the device's (`BATCH`).
     """
     spec = backbones.get(backbone, family)
@@ -256,20 +265,31 @@ def extract_features(
     config = store_config(spec, n_frames=len(paths), height=size[0], pretrained=pretrained, weights_dir=weights_dir,
                           seed=seed, pooling=pooling, clip=clip, fps=fps, window=window, stride=stride, dtype=dtype,
                           skip_static=skip_static, pose_smoothing=pose_smoothing,
-                          frames_short_side=configured_short_side(frames_dir))
+                          frames_short_side=configured_short_side(frames_dir), crop=crop)
     if config["pose_smoothing"] and skip_static is not None:
         raise BouldersegError(f"{frames_dir}: features.pose_smoothing ({pose_smoothing}) needs every fed frame's "
                               f"landmarks, so {backbone} cannot also skip static windows: set features.skip_static "
                               "to null or features.pose_smoothing to none in params.yaml.")
-    boxes = None  # (n_frames, 4) fed-frame fractions, for backbones that take the tracked person's box
+    if (spec.needs_boxes or crop and crop.climber) and persons is None:
+        raise BouldersegError(f"{backbone}{' cut around the climber' if crop and crop.climber else ''} needs the "
+                              f"tracked person's box in every frame: pass the persons stage's parquet (`python -m "
+                              f"stages.features ... --persons data/persons/VIDEO.parquet`, as dvc.yaml's stages do).")
+    crops = None  # (n_windows, 4) crop boxes in stored-frame pixels, with crop climber
+    if crop and crop.climber:
+        if config["pose_smoothing"]:
+            raise BouldersegError(f"{frames_dir}: features.pose_smoothing ({pose_smoothing}) smooths each landmark over "
+                                  f"the whole frame, but features.crop climber feeds {backbone} one crop per window: "
+                                  "set one of them to none in params.yaml.")
+        crops = cropping.window_boxes(cropping.track_boxes(persons, len(paths)), index, size, margin=crop.margin)
+        config["crop_track"] = {"persons_sha256": hashlib.sha256(Path(persons).read_bytes()).hexdigest(),
+                                "boxes_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}
+    boxes = None  # (n_windows, T, 4) fed-frame fractions, for backbones that take the tracked person's box
     if spec.needs_boxes:
-        if persons is None:
-            raise BouldersegError(f"{backbone} needs the tracked person's box in every frame: pass the persons stage's "
-                                  f"parquet (`python -m stages.features ... --persons data/persons/VIDEO.parquet`, "
-                                  f"as dvc.yaml's features-{spec.family} stage does).")
-        pixels = person_boxes(persons, len(paths))
+        pixels = cropping.person_boxes(persons, len(paths))
         config["boxes"] = {"column": "near_box", "sha256": hashlib.sha256(pixels.tobytes()).hexdigest()}
-        boxes = fed_boxes(pixels, size, spec.input)
+        boxes = fed_boxes(pixels, size, spec.input)[index] if crops is None else np.stack([
+            fed_boxes(pixels[ix] - np.r_[c[:2], c[:2]], (c[3] - c[1], c[2] - c[0]), spec.input)
+            for ix, c in zip(index, crops)])
     if Path(out_zarr).exists():
         reused = store.reuse(out_zarr, config | {"frames_sha256": fingerprint(frames_read(paths, index))})
         if reused is not None:
@@ -284,9 +304,16 @@ def extract_features(
     model = built_model(spec, pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling, device=dev)
     out = np.empty((len(ranges), spec.feature_dim(pooling)), np.float32)
     digests: dict[int, str] = {}
+    run: dict = {}
     if config["pose_smoothing"]:  # every window pooled from smoothed per-frame vectors: no clip batch left to run
         out, batches = pose_windows(model, paths, index, spec, digests, smoothing=pose_smoothing, pooling=pooling,
                                     fps=fps, batch_size=batch_size * index.shape[1], workers=workers, dev=dev), []
+    elif crops is not None:
+        digests.update(frames_read(paths, index))
+        frames, source_scale, run["crop_source"] = cropping.crop_frames(frames_dir, index, short_side=crop.short_side,
+                                                                        size=size)
+        batches = prefetch(cut_clips(frames, index, crops, source_scale, spec.input, batch_size=batch_size,
+                                     thumbnails=skip_static is not None))
     else:
         batches = prefetch(_clip_batches(paths, index, spec.input, digests, batch_size=batch_size, workers=workers,
                                          thumbnails=skip_static is not None))
@@ -300,8 +327,8 @@ def extract_features(
             if skip is not None:
                 computed[row : row + n], motion[row : row + n] = skip(thumbs)
             keep = computed[row : row + n]
-            fed = None if boxes is None else boxes[index[row : row + n][keep]]  # (B', T, 4)
-            y = forward(model, clips if keep.all() else clips[keep], dev, fed) if keep.any() else None  # (B', D)
+            fed = None if boxes is None else boxes[row : row + n][keep]  # (B', T, 4)
+            y = forward(model, kept(clips, keep), dev, fed) if keep.any() else None  # (B', D)
             rank = np.cumsum(keep) - 1  # window b's row in y, when computed
             for b in range(n):
                 last = row + b if keep[b] else last
@@ -309,11 +336,12 @@ def extract_features(
             row += n
             bar.update(n)
     config["frames_sha256"] = fingerprint(digests)
-    run = {"device": dev.type, "precision": "bfloat16-autocast" if dev.type == "cuda" else "float32",
+    run |= {"device": dev.type, "precision": "bfloat16-autocast" if dev.type == "cuda" else "float32",
            "repeated_frames": repeated, "input_scale": scale}
     if layout(spec, dev) != torch.contiguous_format:
         run["memory_format"] = str(layout(spec, dev)).removeprefix("torch.")
     extra = {"computed": computed, "motion": motion} if skip is not None else {}
+    extra |= {"crop_boxes": crops} if crops is not None else {}
     return store.write(out_zarr, out.astype(dtype), ranges, config | run, clip_frames=index, **extra), False
 
 
@@ -337,10 +365,19 @@ def pose_windows(model: backbones.PoolFrames, paths: list[Path], index: np.ndarr
     return (windows.flatten(1) if pooling == "stack" else windows.mean(1)).numpy()
 
 
-def forward(model: torch.nn.Module, clips: np.ndarray, dev: torch.device,
+def forward(model: torch.nn.Module, clips: np.ndarray | list[np.ndarray], dev: torch.device,
             boxes: np.ndarray | None = None) -> np.ndarray:
     """(B, C, T, H, W) float32 clips (and (B, T, 4) boxes, for the models that take them) -> (B, D) float32
-    features; on CUDA pinned, copied without blocking, bfloat16."""
+    features; on CUDA pinned, copied without blocking, bfloat16. A list of (C, T, H, W) clips of several sizes (a
+    cropped window beside a whole-frame one) runs one pass per size."""
+    if isinstance(clips, list):
+        out: list = [None] * len(clips)
+        for shape in {c.shape for c in clips}:
+            same = [i for i, c in enumerate(clips) if c.shape == shape]
+            y = forward(model, np.stack([clips[i] for i in same]), dev, None if boxes is None else boxes[same])
+            for i, row in zip(same, y):
+                out[i] = row
+        return np.stack(out)
     x = torch.from_numpy(clips)
     if dev.type == "cuda":
         x = x.pin_memory().to(dev, non_blocking=True)

@@ -7,10 +7,12 @@
       computed     (n_windows,) bool, only with features.skip_static: whether window w ran the backbone (else it
                    holds the last computed window's features)
       motion       (n_windows,) float32, likewise: its clip's difference from the last computed one (NaN: first)
+      crop_boxes   (n_windows, 4) float32, only with features.crop climber: the square (x0, y0, x1, y1) each window's
+                   clip was cut to, in stored-frame pixels (the whole frame where the window saw no climber)
       attrs        the configuration (CONFIG: backbone, weights, preprocessing, windows, dtype, the rows of
                    the frames and a hash of those read; OPTIONAL ones when set: skip_static, pose_smoothing,
-                   boxes: a hash of the person boxes fed, frames_short_side: the frames.short_side the frames
-                   were written with), then how it ran (device, precision) and the code version
+                   boxes: a hash of the person boxes fed, crop_track: hashes of the persons parquet and of the
+                   crop boxes, frames_short_side: the frames.short_side the frames were written with), then how it ran (device, precision) and the code version
 
 A store is used only for the configuration it records: one that differs is rebuilt, never read.
 """
@@ -33,10 +35,10 @@ from pipeline.core.errors import BouldersegError
 CHUNK_ROWS = 256
 CONFIG = ("backbone", "family", "level", "feature_dim", "weights", "preprocessing", "fps", "window", "stride",
           "dtype", "n_frames", "frame_height", "frames_sha256")
-OPTIONAL = ("skip_static", "pose_smoothing", "boxes", "frames_short_side")  # recorded only when set: a store made without is as before
+OPTIONAL = ("skip_static", "pose_smoothing", "boxes", "crop_track", "frames_short_side")  # recorded only when set: a store made without is as before
 
 
-CODE = ("features/extract.py", "features/windows.py", "features/store.py", "media/probe.py", "core/prefetch.py",
+CODE = ("features/extract.py", "features/crop.py", "features/windows.py", "media/source.py", "features/store.py", "media/probe.py", "core/prefetch.py",
         "core/device.py", "core/weights.py", "features/backbones/__init__.py")  # under pipeline/
 SHARED = {"mediapipe": ("models/blazepose.py", "features/smoothing.py"),  # a family's shared code
           "ultralytics": ("models/ultralytics.py", "features/smoothing.py")}
@@ -66,9 +68,10 @@ class FeatureSet:
 
 def write(path: str | Path, features: np.ndarray, frame_range: np.ndarray, attrs: dict[str, Any], *,
           clip_frames: np.ndarray | None = None, computed: np.ndarray | None = None,
-          motion: np.ndarray | None = None) -> FeatureSet:
+          motion: np.ndarray | None = None, crop_boxes: np.ndarray | None = None) -> FeatureSet:
     """Write atomically: readers never see a half-written store. `attrs` must hold every CONFIG key;
-    `clip_frames` (n_windows, T): the frames each window fed; `computed`, `motion` (n_windows,): see above."""
+    `clip_frames` (n_windows, T): the frames each window fed; `computed`, `motion` (n_windows,), `crop_boxes`
+    (n_windows, 4): see above."""
     missing = [k for k in CONFIG if k not in attrs]
     if missing:
         raise ValueError(f"feature store attrs lack {missing}")
@@ -78,8 +81,8 @@ def write(path: str | Path, features: np.ndarray, frame_range: np.ndarray, attrs
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         compressors = [zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")]
         arrays = {"features": features, "frame_range": frame_range.astype(np.int32)}
-        extra = {"clip_frames": clip_frames, "computed": computed, "motion": motion}
-        arrays |= {k: v.astype({"computed": bool, "motion": np.float32}.get(k, np.int32))
+        extra = {"clip_frames": clip_frames, "computed": computed, "motion": motion, "crop_boxes": crop_boxes}
+        arrays |= {k: v.astype({"computed": bool, "motion": np.float32, "crop_boxes": np.float32}.get(k, np.int32))
                    for k, v in extra.items() if v is not None}
         for name, data in arrays.items():
             array = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=(CHUNK_ROWS, *data.shape[1:]),

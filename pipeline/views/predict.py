@@ -35,6 +35,7 @@ class Prediction:
 
 def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: params.Runtime) -> Prediction:
     """Run every step on `video` and write segments.csv/.xlsx, frames.csv, timeline.png and report.json to `out_dir`."""
+    from pipeline.features.crop import Crop
     from pipeline.features.extract import extract_features
     from pipeline.media.frames import extract_frames
     from pipeline.persons import registry
@@ -61,7 +62,7 @@ def segment_video(video: Path, bundle_dir: Path, out_dir: Path, *, runtime: para
         fs, _ = extract_features(
             work / "frames", zarr, backbone=m["backbone"], family=m["family"], persons=work / "persons.parquet",
             pretrained=w["pretrained"], seed=w["seed"], pooling=m["preprocessing"].get("frame_pooling") or "stack",
-            clip=m["preprocessing"]["clip"]["rule"],
+            clip=m["preprocessing"]["clip"]["rule"], crop=Crop(**m["preprocessing"].get("crop") or {}),
             fps=m["fps"], window=m["window"], stride=m["stride"], dtype=m["dtype"], skip_static=m.get("skip_static"),
             pose_smoothing=m.get("pose_smoothing") or "none", weights_dir=runtime.weights_dir,
             batch_size=runtime.features_batch, device=runtime.device, workers=runtime.features_workers)

@@ -97,6 +97,7 @@ def _features(p: params.Params, key: str, family: str, backbone: str, stage: str
     """A store must read, hold finite numbers, cover the frames and record what the params would make now
     (with `n`, the frames are sound: their fingerprint is checked too)."""
     from pipeline.features import backbones, store
+    from pipeline.features.crop import Crop
     from pipeline.features.extract import configured_short_side, fingerprint, frame_size, frames_read, store_config
     from pipeline.features.windows import clip_frames, windows
 
@@ -117,9 +118,10 @@ def _features(p: params.Params, key: str, family: str, backbone: str, stage: str
             height = frame_size([frames_dir / "000000.jpg"])[0]
     expect = store_config(spec, n_frames=fs.attrs.get("n_frames") if n is None else n, height=height,
                           pretrained=p.weights.pretrained, weights_dir=p.runtime.weights_dir, seed=p.weights.seed,
-                          pooling=f.frame_pooling, clip=f.clip, fps=p.data.fps, window=f.window, stride=f.stride,
-                          dtype=f.dtype, skip_static=f.skip_static, pose_smoothing=f.pose_smoothing,
-                          frames_short_side=configured_short_side(frames_dir))
+                          pooling=f.pooling(spec.name, spec.family), clip=f.clip, fps=p.data.fps, window=f.window,
+                          stride=f.stride, dtype=f.dtype, skip_static=f.skip_static, pose_smoothing=f.pose_smoothing,
+                          frames_short_side=configured_short_side(frames_dir),
+                          crop=Crop(**f.crop_settings()))
     if n is not None:
         ranges = windows(n, window=f.window, stride=f.stride)
         if not np.array_equal(fs.frame_range, ranges):
