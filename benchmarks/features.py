@@ -180,7 +180,7 @@ def main() -> None:
     if a.layouts:
         return layouts(a.layouts.split(","))
     p = params.load(ROOT / "params.yaml")
-    window, stride, pooling = p.features.window, p.features.stride, p.features.frame_pooling
+    window, stride = p.features.window, p.features.stride
     batch = p.runtime.features_batch or BATCH["cpu"]
     rate = matmul_flops()
     print(f"window {window}, stride {stride}, batch {batch}, {torch.get_num_threads()} threads, "
@@ -196,6 +196,7 @@ def main() -> None:
               f"{'stage/bare':>10s} {'bare/floor':>10s}  build")
         for name in a.backbones.split(","):
             spec = backbones.get(name)
+            pooling = p.features.pooling(spec.name, spec.family)
             t = time.perf_counter()
             model = model_of(spec, pooling)
             built = time.perf_counter() - t

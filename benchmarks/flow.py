@@ -87,12 +87,13 @@ def main() -> None:
         for name in NAMES:
             spec = backbones.get(name)
             models[name] = built_model(spec, pretrained=name != "flow", weights_dir="weights", seed=0,
-                                       pooling=f.frame_pooling, device=resolve_device("cpu"))
+                                       pooling=f.pooling(spec.name, spec.family), device=resolve_device("cpu"))
         for run in range(a.runs):
             for name in NAMES:
                 t = time.perf_counter()
                 extract_features(frames, tmp / f"{name}-{run}.zarr", backbone=name, persons=persons,
-                                 pretrained=name != "flow", pooling=f.frame_pooling, clip=f.clip, fps=p.data.fps,
+                                 pretrained=name != "flow", pooling=f.pooling(name, backbones.get(name).family),
+                                 clip=f.clip, fps=p.data.fps,
                                  window=f.window, stride=f.stride, batch_size=batch, workers=a.threads, device="cpu")
                 stage[name].append(time.perf_counter() - t)
                 forward_s[name].append(bare(backbones.get(name), models[name], frames, persons, p, batch))

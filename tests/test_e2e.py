@@ -116,7 +116,9 @@ def test_run_time_settings_rerun_no_stage(project):
 
 @pytest.mark.parametrize(("key", "value", "reruns", "after"), [
     ("frames.jpg_quality", 80, ("frames", "persons", "features-pytorchvideo"), {"train", "evaluate"}),
-    ("persons.conf", 0.7, ("persons",), {"stats", "train", "evaluate"}),  # stats: each video's person share
+    # stats: each video's person share; features: the climber's track is theirs (features.crop), and a store that
+    # did not read it is reused
+    ("persons.conf", 0.7, ("persons", "features-pytorchvideo"), {"stats", "train", "evaluate"}),
     ("features.stride", 4, ("features-pytorchvideo",), {"train", "evaluate"}),
 ])
 def test_a_per_video_parameter_reruns_that_stage_of_every_video_and_what_follows(small, key, value, reruns, after):

@@ -27,8 +27,8 @@ def _name(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(_name)]
-Pooling = Literal["stack", "mean"]  # a video key or a head: it becomes a file name, never a path
+Name = Annotated[str, AfterValidator(_name)]  # a video key or a head: it becomes a file name, never a path
+Pooling = Literal["stack", "mean"]  # frame-level features over a window: stacked or averaged
 
 
 class Section(BaseModel):

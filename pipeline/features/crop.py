@@ -65,7 +65,7 @@ def track_boxes(persons: str | Path, n_frames: int) -> np.ndarray:
     try:
         table = pq.read_table(persons, columns=["detected", "near_box", "track"])
     except (OSError, KeyError, ValueError) as e:
-        raise BouldersegError(f"{persons}: no climber track in it ({e}): features.crop climber cuts each clip around "
+        raise BouldersegError(f"{persons}: no climber track in it ({str(e).splitlines()[0]}): features.crop climber cuts each clip around "
                               "the persons stage's track. Rerun the persons stage (`dvc repro`), or set "
                               "features.crop to none.") from e
     if table.num_rows != n_frames:
@@ -81,7 +81,7 @@ def track_boxes(persons: str | Path, n_frames: int) -> np.ndarray:
             w = (np.arange(a, end) - a)[:, None] / (b - a)
             out[a:end] = (1 - w) * box_a + w * box_b
         else:  # each side's box holds up to the middle of the gap (the person filter's `carried` frames)
-            middle = a + (end - a + 1) // 2
+            middle = end if b is None else a + (end - a + 1) // 2
             if box_a is not None:
                 out[a:middle] = box_a
             if box_b is not None:

@@ -1,4 +1,4 @@
-"""What the user looks at: `status`, `inspect video|features|timeline`, `backbones`, `heads`, `verify`, and
+"""What the user looks at: `status`, `inspect video|features|timeline|crops`, `backbones`, `heads`, `verify`, and
 `predict` with its phase table. `pipeline/cli.py` declares them."""
 from __future__ import annotations
 
@@ -90,6 +90,38 @@ def inspect_features(
         typer.echo(features_report(stores))
 
 
+def inspect_crops(
+    video: Annotated[str, typer.Argument(help="A video's key in the videos table.")],
+    backbone: Annotated[str | None, typer.Option(help="Whose feature store (default: the first backbone "
+                                                      "features.backbones lists whose store has crop_boxes).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Contact sheet PNG (default: reports/look/VIDEO/crops-BACKBONE.png).")] = None,
+    every: Annotated[int | None, typer.Option(min=1, help="Show every K-th window (default: up to 24 evenly spaced).")
+                     ] = None,
+    params_file: ParamsOpt = DEFAULT_PARAMS,
+    as_json: JsonOpt = False,
+) -> None:
+    """A contact sheet of the crops features.crop climber fed a backbone: per window shown, its centre frame cut to
+    its crop box, the climber's track box drawn, captioned with the window, its time and the share of the crop the
+    climber fills ("whole frame": the window saw no climber and was fed the whole frame). Prints one line: windows,
+    median and range of that share, whole-frame windows (--json: those, and every tile's)."""
+    from pipeline.core import params
+    from pipeline.views.crops import inspect_crops as sheet, summary_line
+    from pipeline.views.look import artifacts, video_frames
+
+    p = params.load(params_file)
+    video_frames(p, video)  # the video is in a table and its frames were written
+    persons, features_dir = artifacts(p, video)
+    found = sheet(video, frames_dir=Path("data/frames") / video, persons=persons, features_dir=features_dir,
+                  listed=[name for _, name in p.features.backbones.items()], backbone=backbone, out_png=out,
+                  every=every)
+    if as_json:
+        echo_json(found)
+    else:
+        typer.echo(f"{summary_line(video, found['backbone'], found['summary'])}\n  contact sheet: "
+                   f"{found['contact_sheet']}")
+
+
 def list_backbones(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
     """List every backbone: family, level, feature dim, frames, input, parameters, weights and whether they are here.
 
@@ -100,7 +132,7 @@ def list_backbones(params_file: ParamsOpt = DEFAULT_PARAMS) -> None:
     from pipeline.views.tables import backbones_table
 
     p = params.load(params_file)
-    typer.echo(backbones_table(weights_dir=p.runtime.weights_dir, pooling=p.features.frame_pooling, fps=p.data.fps,
+    typer.echo(backbones_table(weights_dir=p.runtime.weights_dir, pooling=p.features.pooling, fps=p.data.fps,
                                listed=[name for _, name in p.features.backbones.items()]))
 
 

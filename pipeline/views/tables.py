@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -13,10 +13,10 @@ def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
 
-def backbones_table(*, weights_dir: str | Path, listed: Sequence[str] = (), pooling: str = "stack",
-                    fps: float = 25.0) -> str:
-    """Every registered backbone: family, level, feature dim, its clip under each rule (frames x step in pipeline
-    frames at `fps`, and seconds), input, parameters, weights."""
+def backbones_table(*, weights_dir: str | Path, listed: Sequence[str] = (),
+                    pooling: Callable[[str, str], str] = lambda name, family: "stack", fps: float = 25.0) -> str:
+    """Every registered backbone: family, level, feature dim (its frame pooling: `pooling(name, family)`), its clip
+    under each rule (frames x step in pipeline frames at `fps`, and seconds), input, parameters, weights."""
     from pipeline.features.backbones import FAMILIES, load_all
 
     def span(clip) -> str:
@@ -27,7 +27,7 @@ def backbones_table(*, weights_dir: str | Path, listed: Sequence[str] = (), pool
         size = f"{b.input.crop_size}²" if b.input.crop_size else f"short side {b.input.short_side}"
         weights = "none" if b.weights is None else b.weights.describe()
         here = "-" if b.weights is None else "yes" if b.weights.present(weights_dir) else "no"
-        rows.append([("* " if b.name in listed else "  ") + b.name, b.family, b.level, b.feature_dim(pooling),
+        rows.append([("* " if b.name in listed else "  ") + b.name, b.family, b.level, b.feature_dim(pooling(b.name, b.family)),
                      span(b.input.clip("paper")), span(b.input.clip("upstream")), size, f"{b.n_params / 1e6:.1f}M",
                      "yes" if b.in_paper else "", here, weights])
     header = ["  name", "family", "level", "dim", "paper clip", "upstream clip", "input", "params", "paper", "present",
