@@ -62,7 +62,8 @@ def build() -> typer.Typer:
     groups = {  # group -> (help, {name -> body})
         "inspect": ("Look at what the pipeline stored.", {"video": views.inspect_video,
                                                            "features": views.inspect_features,
-                                                           "timeline": views.timeline}),
+                                                           "timeline": views.timeline,
+                                                           "crops": views.inspect_crops}),
         "export": ("Write the feature store in other tools' layouts.", {"mstcn": learning.export_mstcn}),
         "stage": (STAGE_HELP, {name: importlib.import_module(f"stages.{name}").main for name in STAGES}),
     }
