@@ -27,7 +27,7 @@ def test_help_lists_the_users_commands_and_the_stages_under_stage(tmp_path):
     assert {"validate", "sample", "backbones", "heads", "score", "inspect", "export", "add", "remove", "status",
             "predict", "verify", "repro", "profile", "review", "report", "stage"} == listed(r.stdout)
     assert listed(boulderseg("stage", "--help", cwd=tmp_path).stdout) == set(STAGES)
-    assert listed(boulderseg("inspect", "--help", cwd=tmp_path).stdout) == {"video", "features", "timeline"}
+    assert listed(boulderseg("inspect", "--help", cwd=tmp_path).stdout) == {"video", "features", "timeline", "crops"}
     r = boulderseg("stage", "labels", "--help", cwd=tmp_path)  # the fast path: that stage's command alone
     assert r.returncode == 0 and "Usage: boulderseg stage labels [OPTIONS] {video} {out_csv}" in " ".join(r.stdout.split())
 

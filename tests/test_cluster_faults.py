@@ -76,7 +76,9 @@ def test_interrupted_at_any_instant_dvc_lock_is_always_whole_and_the_rerun_ends_
         else:  # anywhere from the cluster's start to the last records
             rc, err = interrupt(root, how, after_s=rng.uniform(2.0, 7.0))
         assert "Traceback" not in err, err[-3000:]
-        assert rc in (0, 130, -signal.SIGKILL), err[-3000:]
+        # -SIGINT: the Ctrl-C landed as the finished driver's interpreter was exiting, after Python had given
+        # SIGINT back its default action (seen once, under load, 2026-12-05); what it recorded is checked below
+        assert rc in (0, 130, -signal.SIGKILL, -signal.SIGINT), err[-3000:]
         recorded = lock(root).get("stages", {})  # parses: the previous or the new dvc.lock, whole
         assert all(entry == lock(serial)["stages"][name] for name, entry in recorded.items())
         assert subprocess.run(["dvc", "status"], cwd=root, env=ENV, capture_output=True).returncode == 0

@@ -252,7 +252,7 @@ def test_training_refuses_a_store_cut_otherwise_than_the_params_say(moving, tmp_
     extract_features(frames, tmp_path / "climber.zarr", persons=persons, crop=Crop("climber", 0.25, 720), **kw)
     labels = tmp_path / "labels.csv"
     pd.DataFrame({"frame": range(N), "label": "climbing"}).to_csv(labels, index=False)
-    climber, none = params.Features(crop="climber"), params.Features()
+    climber, none = params.Features(crop="climber", crop_margin=0.25), params.Features()
     assert climber.crop_settings() == {"rule": "climber", "margin": 0.25, "short_side": 720}
 
     def load(zarr_name: str, features: params.Features):

@@ -56,7 +56,7 @@ def project(tmp_path_factory) -> Path:
     persons.parent.mkdir(parents=True)
     persons_parquet(persons, {i: climber(i) if i <= SEEN else None for i in range(0, N, EVERY)}, N)
     extract_features(frames, root / "features/pixels/clip.zarr", backbone="pixels", pretrained=False, persons=persons,
-                     crop=Crop(rule="climber"), device="cpu", workers=1)
+                     crop=Crop(rule="climber", margin=0.25), device="cpu", workers=1)
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["features"]["backbones"] = {"efficientnet": ["efficientnet_lite0"], "pixels": ["pixels"]}
     p["features"]["crop"] = "climber"

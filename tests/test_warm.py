@@ -27,6 +27,7 @@ def project(tmp_path, bikes_frames, request) -> Path:
     """params.yaml with random weights and warm_seconds 30; frames/ holds 101 real frames (12 windows)."""
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["weights"]["pretrained"] = False
+    p["features"]["crop"] = "none"  # no persons stage here: the whole frames
     p["runtime"]["warm_seconds"] = 30
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
     p["runtime"]["warm_seconds"] = 0

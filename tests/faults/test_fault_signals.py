@@ -63,6 +63,7 @@ def one_video(tmp_path_factory, bikes) -> tuple[Path, dict[str, float]]:
     root = project(tmp_path_factory.mktemp("signals"), bikes)
     p = yaml.safe_load((root / "params.yaml").read_text())
     p["weights"]["pretrained"], p["frames"]["short_side"], p["runtime"]["warm_seconds"] = False, 136, 0
+    p["features"]["crop"] = "none"  # its features stage runs without the persons parquet: the whole frames
     (root / "params.yaml").write_text(yaml.safe_dump(p))
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-stream_loop", "9", "-i", "videos/clip.mp4",
                     "-c", "copy", "long.mp4"], cwd=root, check=True)  # 100 s: long enough to stop midway
