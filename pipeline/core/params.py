@@ -116,7 +116,7 @@ class Features(Section):
     skip_static: float | None = Field(default=None, ge=0)  # windows moving less than this (grey levels) reuse features
     pose_smoothing: Literal["none", "one_euro", "savgol"] = "none"  # pose backbones' landmark tracks over time
     crop: Literal["none", "climber"] = "none"  # climber: each window's clip cut around the persons stage's track
-    crop_margin: float = Field(default=0.25, ge=0, le=2)  # share of the track's box added on each side
+    crop_margin: float = Field(default=1.0, ge=0, le=2)  # share of the track's box added on each side
     crop_short_side: int | None = Field(default=720, gt=0)  # the source is decoded at this short side to cut from
 
     @model_validator(mode="after")

@@ -23,7 +23,7 @@ class Crop:
     """How each window's clip is cut: the features section's crop keys."""
 
     rule: str = "none"  # none: the whole frame | climber: around the persons stage's track
-    margin: float = 0.25  # share of the union box's longer side added on each side
+    margin: float = 1.0  # share of the union box's longer side added on each side
     short_side: int | None = 720  # decode the source at this short side to cut from (never upscaled); None: as coded
 
     @property
