@@ -57,7 +57,6 @@ def main(
     if set(p.videos) - folds.keys():
         raise BouldersegError(f"{folds_json}: no fold for {sorted(set(p.videos) - folds.keys())}; rerun the folds stage.")
     f = p.features
-    crop = f.crop_settings() if f.crop == "climber" else None  # as a store records it: one cut otherwise is refused
     stored = {m: {name: attrs(features_dir / m / f"{name}.zarr") for name in p.videos} for m in members}
     for m in members:
         for key, fix in (("precision", "on one kind of device (runtime.device)"),
@@ -72,8 +71,7 @@ def main(
     data = [fuse([load_video(name, v.climb, labels_csv=labels_dir / f"{name}.csv", dropped=policy.drop,
                              classes=classes, persons_parquet=persons_dir / f"{name}.parquet",
                              features_zarr=features_dir / m / f"{name}.zarr",
-                             expect={"fps": p.data.fps, "window": f.window, "stride": f.stride, "dtype": f.dtype,
-                                     "backbone": m, "preprocessing": {"crop": crop}})
+                             expect=store_expect(p, m))
                   for m in members])
             for name, v in p.videos.items()]
     cfg, loss = HeadConfig.from_params(head, p.train.heads[head]), Loss(**p.train.loss.model_dump())
@@ -98,6 +96,14 @@ def main(
     with atomic_output(out) as tmp:
         table[["backbone", *[c for c in table.columns if c != "backbone"]]].to_parquet(tmp, index=False)
     typer.echo(f"{out}: {len(table)} frame predictions; bundle in {bundle_dir}")
+
+
+def store_expect(p: params.Params, backbone: str) -> dict:
+    """What a feature store must record to train `backbone` under params `p`: a store made with other windows, dtype
+    or crop (`preprocessing.crop`: the crop keys, or None for whole frames) is refused, not trained on."""
+    f = p.features
+    return {"fps": p.data.fps, "window": f.window, "stride": f.stride, "dtype": f.dtype, "backbone": backbone,
+            "preprocessing": {"crop": f.crop_settings() if f.crop == "climber" else None}}
 
 
 def progress(prefix: str) -> Callable[[str], None]:

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 import zarr
+from conftest import REPO
 from personsio import persons_parquet
 
 from pipeline.core import params
@@ -211,9 +212,13 @@ def test_the_store_records_the_crop_and_the_track_and_a_new_track_makes_it_stale
     back = store.read(out)
     crops = zarr.open_group(str(out), mode="r")["crop_boxes"][:]
     assert not reused and back.attrs["preprocessing"]["crop"] == {"rule": "climber", "margin": 0.25, "short_side": None}
-    assert back.attrs["crop_track"] == {"persons_sha256": hashlib.sha256(persons.read_bytes()).hexdigest(),
-                                        "boxes_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}
-    copy = shutil.copy(persons, tmp_path / "copy.parquet")  # the same track in another file
+    assert back.attrs["crop_track"] == {"boxes_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}
+    assert back.attrs["crop_persons_sha256"] == hashlib.sha256(persons.read_bytes()).hexdigest()  # recorded
+    table = pq.read_table(persons)  # the same track in a parquet whose other columns differ: nothing to recompute
+    copy = tmp_path / "copy.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("reason"), "reason",
+                                    pa.array(["rewritten"] * table.num_rows)), copy)
+    assert copy.read_bytes() != persons.read_bytes()
     again, reused = extract_features(frames, out, persons=copy, crop=CLIMBER, **KW)
     assert reused and np.array_equal(again.features, fs.features)
     still = {i: None if i in MISSED else [60.0, 10.0, 76.0, 26.0] for i in [*range(0, N, 5), N - 1]}
@@ -237,10 +242,11 @@ def test_the_store_records_the_crop_and_the_track_and_a_new_track_makes_it_stale
 
 
 def train_expect(features: params.Features) -> dict:
-    """The `expect` stages/train.py reads each store with."""
-    crop = features.crop_settings() if features.crop == "climber" else None
-    return {"fps": float(FPS), "window": features.window, "stride": features.stride, "dtype": features.dtype,
-            "backbone": "pixels", "preprocessing": {"crop": crop}}
+    """The `expect` stages/train.py reads each store with, under params whose features section is `features`."""
+    from stages.train import store_expect
+
+    p = params.load(REPO / "params.yaml").model_copy(update={"features": features})
+    return store_expect(p, "pixels") | {"fps": float(FPS)}
 
 
 def test_training_refuses_a_store_cut_otherwise_than_the_params_say(moving, tmp_path):
@@ -414,3 +420,24 @@ def test_pose_smoothing_under_a_climber_crop_is_refused_and_skip_static_works(mo
     assert np.array_equal(crops, zarr.open_group(str(tmp_path / "a.zarr"), mode="r")["crop_boxes"][:])
     high, _ = extract_features(frames, tmp_path / "h.zarr", persons=persons, crop=CLIMBER, skip_static=255.0, **KW)
     assert high.computed.tolist() == [True] + [False] * 6 and (high.features == high.features[0]).all()
+
+
+def test_verify_names_a_store_cut_otherwise_than_the_params_say(moving, tmp_path):
+    from pipeline.views.verify import _features
+
+    frames, persons = moving
+    extract_features(frames, tmp_path / "climber.zarr", persons=persons, crop=CLIMBER, **KW)
+    extract_features(frames, tmp_path / "none.zarr", persons=persons, **KW)
+    committed = params.load(REPO / "params.yaml")
+
+    def crop_problems(store_name: str, **crop) -> list[str]:
+        p = committed.model_copy(update={"features": committed.features.model_copy(update=crop)})
+        found = _features(p, "v", "pixels", "pixels", "features", tmp_path / store_name, frames, None)
+        return [x.what for x in found if "preprocessing.crop" in x.what]
+
+    assert crop_problems("climber.zarr", crop="none") == [
+        f"{tmp_path / 'climber.zarr'}: preprocessing.crop: stored {CLIMBER.as_dict()!r}, expected None"]
+    assert crop_problems("none.zarr", crop="climber", crop_margin=0.25, crop_short_side=None) == [
+        f"{tmp_path / 'none.zarr'}: preprocessing.crop: stored None, expected {CLIMBER.as_dict()!r}"]
+    assert crop_problems("climber.zarr", crop="climber", crop_margin=0.25, crop_short_side=None) == []
+    assert crop_problems("none.zarr", crop="none") == []

@@ -25,6 +25,7 @@ def imported(args: list[str], tmp_path: Path) -> list[str]:
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["runtime"]["warm_seconds"], p["weights"]["pretrained"] = 0, False  # random weights: no download
     p["persons"]["short_side"] = None  # the photographs have no source video to decode
+    p["features"]["crop"] = "none"  # nor a persons parquet to cut them by
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
     out = subprocess.run([sys.executable, "-c", RUN.format(heavy=HEAVY), *args, "--params", str(tmp_path / "params.yaml")],
                          cwd=REPO, capture_output=True, text=True, check=True)

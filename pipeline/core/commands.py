@@ -19,7 +19,7 @@ def profile(
     """List the named profiles, or apply one: which person filter, backbones and weights the pipeline runs.
 
     Applying writes these keys of params.yaml, keeping the file's comments: weights.pretrained, persons.detector,
-    persons.conf, persons.model, labels.drop, features.frame_pooling, features.clip, features.backbones.<family>
+    persons.conf, persons.model, labels.drop, features.frame_pooling, features.clip, features.crop, features.backbones.<family>
     (every family's list) and train.fusions; heads, windows and videos stay. Then `dvc repro` reruns what the change
     touches, as for any edit, and `git diff params.yaml` shows it.
     """

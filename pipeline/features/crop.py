@@ -10,7 +10,7 @@ high-resolution copy of every frame costs disk: benchmarks/crop.py).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +26,15 @@ class Crop:
     margin: float = 1.0  # share of the union box's longer side added on each side
     short_side: int | None = 720  # decode the source at this short side to cut from (never upscaled); None: as coded
 
+    def __post_init__(self) -> None:
+        if self.rule not in ("none", "climber"):
+            raise BouldersegError(f"features.crop: {self.rule!r} is not a crop rule (none | climber).")
+
     @property
     def climber(self) -> bool:
         return self.rule == "climber"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {"rule": self.rule, "margin": self.margin, "short_side": self.short_side}
 
 
@@ -114,14 +118,14 @@ def window_boxes(boxes: np.ndarray, index: np.ndarray, size: tuple[int, int], *,
 def source_box(box: np.ndarray, scale: tuple[float, float], shape: tuple[int, int]) -> tuple[int, int, int, int]:
     """A crop box in stored-frame pixels -> (y0, y1, x0, x1) integer slice bounds in a decoded frame of (rows,
     columns) `shape` that is `scale` (columns, rows) times the stored frame, at least one pixel a side."""
-    x0, x1 = (int(np.floor(v * scale[0])) for v in box[[0, 2]])
-    y0, y1 = (int(np.floor(v * scale[1])) for v in box[[1, 3]])
+    x0, x1 = (round(float(v) * scale[0]) for v in box[[0, 2]])
+    y0, y1 = (round(float(v) * scale[1]) for v in box[[1, 3]])
     x0, y0 = min(max(x0, 0), shape[1] - 1), min(max(y0, 0), shape[0] - 1)
     return y0, max(min(y1, shape[0]), y0 + 1), x0, max(min(x1, shape[1]), x0 + 1)
 
 
 def crop_frames(frames_dir: str | Path, index: np.ndarray, *, short_side: int | None,
-                size: tuple[int, int]) -> tuple[Iterator[tuple[int, np.ndarray]], tuple[float, float], dict]:
+                size: tuple[int, int]) -> tuple[Iterator[tuple[int, np.ndarray]], tuple[float, float], dict[str, list]]:
     """The source frames the (W, T) clip `index` feeds, decoded once in order at `short_side` (never upscaled), as
     (frame index, (H, W, 3) uint8 BGR); the (columns, rows) scale from stored-frame pixels to theirs; and what was
     decoded, for the store's record."""
@@ -147,7 +151,8 @@ def _fps(frames_dir: str | Path) -> float:
 
 
 def cut_batches(frames: Iterator[tuple[int, np.ndarray]], index: np.ndarray, crops: np.ndarray,
-                scale: tuple[float, float], prepare, *, batch_size: int) -> Iterator[list[list]]:
+                scale: tuple[float, float], prepare: Callable[[np.ndarray], object], *,
+                batch_size: int) -> Iterator[list[list]]:
     """Yield, per batch of `batch_size` windows in order, each window's clip as a list of `prepare(cut image)` per
     frame: every frame of the (W, T) clip `index` cut to its window's crop box (`crops`, stored-frame pixels). The
     decoded frames are kept only while a later window can still feed them."""

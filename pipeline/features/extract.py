@@ -253,9 +253,8 @@ def extract_features(
     frames before its windows are pooled (`pose_windows`); other backbones ignore it.
     `persons`: the persons stage's parquet, for a backbone that takes the tracked person's box (`needs_boxes`); the
     store then records a hash of the boxes (`boxes`). With `crop` rule climber, each window's clip is cut around the
-    parquet's climber track from the source video (`pipeline.features.crop`); the store records the rule, the crop
-    boxes (n_windows, 4) and the hashes of the parquet and of the boxes (`crop_track`). On CUDA the forward pass runs under bfloat16 autocast.
-    `batch_size` None: the device's (`BATCH`).
+    parquet's climber track from the source video (`pipeline.features.crop`); the store records the rule, the boxes
+    (n_windows, 4) and their hash (`crop_track`). On CUDA: bfloat16 autocast. `batch_size` None: the device's (`BATCH`).
     """
     spec = backbones.get(backbone, family)
     paths = frame_paths(frames_dir)
@@ -280,12 +279,12 @@ def extract_features(
             raise BouldersegError(f"{frames_dir}: features.pose_smoothing ({pose_smoothing}) smooths each landmark over "
                                   f"the whole frame, but features.crop climber feeds {backbone} one crop per window: "
                                   "set one of them to none in params.yaml.")
-        crops = cropping.window_boxes(cropping.track_boxes(persons, len(paths)), index, size, margin=crop.margin)
-        config["crop_track"] = {"persons_sha256": hashlib.sha256(Path(persons).read_bytes()).hexdigest(),
-                                "boxes_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}
+        track = cropping.track_boxes(persons, len(paths))
+        crops = cropping.window_boxes(track, index, size, margin=crop.margin)
+        config["crop_track"] = {"boxes_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}  # what the cut read
     boxes = None  # (n_windows, T, 4) fed-frame fractions, for backbones that take the tracked person's box
     if spec.needs_boxes:
-        pixels = cropping.person_boxes(persons, len(paths))
+        pixels = cropping.person_boxes(persons, len(paths)) if crops is None else track  # the crop's own, inside it
         config["boxes"] = {"column": "near_box", "sha256": hashlib.sha256(pixels.tobytes()).hexdigest()}
         boxes = fed_boxes(pixels, size, spec.input)[index] if crops is None else np.stack([
             fed_boxes(pixels[ix] - np.r_[c[:2], c[:2]], (c[3] - c[1], c[2] - c[0]), spec.input)
@@ -309,7 +308,8 @@ def extract_features(
         out, batches = pose_windows(model, paths, index, spec, digests, smoothing=pose_smoothing, pooling=pooling,
                                     fps=fps, batch_size=batch_size * index.shape[1], workers=workers, dev=dev), []
     elif crops is not None:
-        digests.update(frames_read(paths, index))
+        digests.update(frames_read(paths, index))  # the JPGs stand in for the source they were written from
+        run["crop_persons_sha256"] = hashlib.sha256(Path(persons).read_bytes()).hexdigest()
         frames, source_scale, run["crop_source"] = cropping.crop_frames(frames_dir, index, short_side=crop.short_side,
                                                                         size=size)
         batches = prefetch(cut_clips(frames, index, crops, source_scale, spec.input, batch_size=batch_size,

@@ -11,8 +11,9 @@
                    clip was cut to, in stored-frame pixels (the whole frame where the window saw no climber)
       attrs        the configuration (CONFIG: backbone, weights, preprocessing, windows, dtype, the rows of
                    the frames and a hash of those read; OPTIONAL ones when set: skip_static, pose_smoothing,
-                   boxes: a hash of the person boxes fed, crop_track: hashes of the persons parquet and of the
-                   crop boxes, frames_short_side: the frames.short_side the frames were written with), then how it ran (device, precision) and the code version
+                   boxes: a hash of the person boxes fed, crop_track: the hash of the crop boxes (the persons
+                   parquet's own goes with the run's, crop_persons_sha256), frames_short_side: the frames.short_side
+                   the frames were written with), then how it ran (device, precision) and the code version
 
 A store is used only for the configuration it records: one that differs is rebuilt, never read.
 """

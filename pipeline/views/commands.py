@@ -101,7 +101,8 @@ def inspect_crops(
     params_file: ParamsOpt = DEFAULT_PARAMS,
     as_json: JsonOpt = False,
 ) -> None:
-    """A contact sheet of the crops features.crop climber fed a backbone: per window shown, its centre frame cut to
+    """A contact sheet of the crops features.crop climber fed a backbone: per window shown, its centre frame (the
+    stored JPG; the backbone got the same square from the source decoded at features.crop_short_side) cut to
     its crop box, the climber's track box drawn, captioned with the window, its time and the share of the crop the
     climber fills ("whole frame": the window saw no climber and was fed the whole frame). Prints one line: windows,
     median and range of that share, whole-frame windows (--json: those, and every tile's)."""

@@ -159,7 +159,7 @@ def inspect_crops(video: str, *, frames_dir: Path, persons: Path, features_dir: 
     backbone, path = find_store(features_dir, video, listed, backbone)
     crops, clip_frames, attrs = read_crops(path)
     manifest = json.loads((frames_dir / "manifest.json").read_text())
-    recorded = attrs.get("crop_track", {}).get("persons_sha256")
+    recorded = attrs.get("crop_persons_sha256")
     if recorded and persons.is_file() and hashlib.sha256(persons.read_bytes()).hexdigest() != recorded:
         warn(f"{persons} changed since {path} was cut: the boxes drawn are the current ones. Rerun `dvc repro`.")
     track = track_boxes(persons, manifest["frames"])

@@ -122,6 +122,7 @@ def _features(p: params.Params, key: str, family: str, backbone: str, stage: str
                           stride=f.stride, dtype=f.dtype, skip_static=f.skip_static, pose_smoothing=f.pose_smoothing,
                           frames_short_side=configured_short_side(frames_dir),
                           crop=Crop(**f.crop_settings()))
+    expect["preprocessing"].setdefault("crop", None)  # a store cut around the climber, under crop none, differs too
     if n is not None:
         ranges = windows(n, window=f.window, stride=f.stride)
         if not np.array_equal(fs.frame_range, ranges):

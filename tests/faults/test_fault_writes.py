@@ -68,6 +68,7 @@ def stage_params(root: Path) -> Path:
     p["videos"] = {f"v{i}": {"climb": f"c{i}", "video": f"v{i}.mp4", "annotation": f"v{i}.xlsx"} for i in (1, 2)}
     p["persons"]["detector"] = "hog"
     p["persons"]["short_side"] = None  # the photographs have no source video to decode
+    p["features"]["crop"] = "none"  # nor a persons track to cut them by
     p["train"].update(folds=2, heads={"linear": p["train"]["heads"]["linear"] | {"epochs": 2}})
     p["runtime"]["warm_seconds"] = 0
     (root / "params.yaml").write_text(yaml.safe_dump(p))
@@ -80,7 +81,8 @@ def train_inputs(root: Path, n_frames: int = 120) -> Path:
     p = yaml.safe_load((stage_params(root) / "params.yaml").read_text())
     rng, ranges = np.random.default_rng(0), windows(n_frames, window=16, stride=8)
     attrs = ATTRS | {"backbone": "x3d_xs", "family": "pytorchvideo", "fps": 25, "window": 16, "stride": 8,
-                     "dtype": "float16", "n_frames": n_frames, "frame_height": 136, "precision": "float32"}
+                     "dtype": "float16", "n_frames": n_frames, "frame_height": 136, "precision": "float32",
+                     "preprocessing": {}}
     for folder in ("data/labels", "data/persons"):
         (root / folder).mkdir(parents=True)
     for name in p["videos"]:
