@@ -148,8 +148,12 @@ def test_predict_refuses_features_not_computed_as_the_bundle_was_trained(project
     def weights(meta):  # other weights than the store's (a random init of another seed)
         meta["backbone"]["weights"]["random_init_seed"] = 7
 
+    def crop(meta):  # clips cut with another margin than the store's (features.crop climber, margin 1.0)
+        meta["backbone"]["preprocessing"]["crop"] = {"rule": "climber", "margin": 0.5, "short_side": 720}
+
     for edit, words in ((gpu, "precision: the store has 'float32', the bundle 'bfloat16-autocast'"),
-                        (weights, "weights: the store has {'pretrained': False, 'random_init_seed': 0}")):
+                        (weights, "weights: the store has {'pretrained': False, 'random_init_seed': 0}"),
+                        (crop, "'crop': {'rule': 'climber', 'margin': 0.5, 'short_side': 720}")):
         r = subprocess.run([BOULDERSEG, "predict", "--all-unannotated", "--model", edited_bundle(model, tmp_path, edit)],
                            cwd=project, capture_output=True, text=True)
         assert r.returncode == 1 and words in r.stderr, r.stderr
