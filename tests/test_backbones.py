@@ -260,8 +260,8 @@ def test_no_frame_is_fed_twice_within_a_clip(name, rule, fps, window, stride, ex
     assert (np.abs(index.mean(1) - centres)[inside] <= 0.5).all()
 
 
-# vivit, the other 32-frame model, is fed its 32 under the paper's rule by test_every_backbone_extracts_its_declared_
-# features_offline, and its indices are the registry-wide property above: a third run of it cost 34 s of CI
+# vivit, the other 32-frame model: its model takes 32 frames in test_every_backbone_extracts_its_declared_features_
+# offline, and that no frame of a clip repeats is the registry-wide property above (a run here cost 34 s of CI)
 @pytest.mark.parametrize("name", ["slowfast_r50"])
 def test_the_32_frame_models_get_32_distinct_consecutive_frames_under_the_papers_rule(name, bikes_frames, tmp_path):
     bb = REGISTRY[name]

@@ -20,7 +20,7 @@ from personsio import persons_parquet
 from pipeline.core import params
 from pipeline.core.errors import BouldersegError
 from pipeline.features import backbones, store
-from pipeline.features.crop import Crop, track_boxes, window_boxes
+from pipeline.features.crop import Crop, person_boxes, source_box, track_boxes, window_boxes
 from pipeline.features.extract import cut_clips, extract_features
 from pipeline.features.windows import windows
 
@@ -367,6 +367,18 @@ def test_flow_is_fed_the_persons_box_relative_to_the_crop(moving, tmp_path):
     assert (box[2:].argmax(-1) == 0).all() and (moving_box > speed).all()  # every cell of the box moves right
     assert (moving_box.min(-1) > 0.8 * moving_box.max(-1)).all()  # alike: the box is on the square, not beside it
     assert (grid[2:].sum(-1).min(-1) < 0.2 * moving_box.min(-1)).all()  # the crop holds still background too
+    # its box is the track the crop was cut around (inside every square); on whole frames, the persons' boxes
+    assert fs.attrs["boxes"]["sha256"] == hashlib.sha256(track_boxes(persons, N).tobytes()).hexdigest()
+    whole, _ = extract_features(frames, tmp_path / "w.zarr", persons=persons, **KW | {"backbone": "flow",
+                                                                                      "family": "flow"})
+    assert whole.attrs["boxes"]["sha256"] == hashlib.sha256(person_boxes(persons, N).tobytes()).hexdigest()
+    assert not np.array_equal(track_boxes(persons, N), person_boxes(persons, N), equal_nan=True)  # they differ here
+
+
+def test_a_crop_box_is_cut_from_the_decoded_frame_rounded_and_never_empty():
+    assert source_box(np.array([0, 0, 160, 80], np.float32), (2.25, 2.25), (180, 360)) == (0, 180, 0, 360)  # whole
+    assert source_box(np.array([10.2, 4.2, 30.2, 24.2], np.float32), (2.0, 2.0), (160, 320)) == (8, 48, 20, 60)
+    assert source_box(np.array([159.9, 79.9, 160, 80], np.float32), (1.0, 1.0), (80, 160)) == (79, 80, 159, 160)
 
 
 # 7. frame_pooling per backbone or family

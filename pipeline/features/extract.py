@@ -285,7 +285,8 @@ def extract_features(
     boxes = None  # (n_windows, T, 4) fed-frame fractions, for backbones that take the tracked person's box
     if spec.needs_boxes:
         pixels = cropping.person_boxes(persons, len(paths)) if crops is None else track  # the crop's own, inside it
-        config["boxes"] = {"column": "near_box", "sha256": hashlib.sha256(pixels.tobytes()).hexdigest()}
+        config["boxes"] = {"column": "near_box" if crops is None else "near_box, the crop's track",
+                           "sha256": hashlib.sha256(pixels.tobytes()).hexdigest()}
         boxes = fed_boxes(pixels, size, spec.input)[index] if crops is None else np.stack([
             fed_boxes(pixels[ix] - np.r_[c[:2], c[:2]], (c[3] - c[1], c[2] - c[0]), spec.input)
             for ix, c in zip(index, crops)])
@@ -302,8 +303,7 @@ def extract_features(
     batch_size = batch_size or BATCH.get(dev.type, BATCH["cpu"])
     model = built_model(spec, pretrained=pretrained, weights_dir=weights_dir, seed=seed, pooling=pooling, device=dev)
     out = np.empty((len(ranges), spec.feature_dim(pooling)), np.float32)
-    digests: dict[int, str] = {}
-    run: dict = {}
+    digests, run = {}, {}  # frame -> sha256 of the frames read; how it ran
     if config["pose_smoothing"]:  # every window pooled from smoothed per-frame vectors: no clip batch left to run
         out, batches = pose_windows(model, paths, index, spec, digests, smoothing=pose_smoothing, pooling=pooling,
                                     fps=fps, batch_size=batch_size * index.shape[1], workers=workers, dev=dev), []

@@ -7,7 +7,6 @@ climber was fed the whole frame (its crop box is the frame): "whole frame".
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -154,16 +153,16 @@ def inspect_crops(video: str, *, frames_dir: Path, persons: Path, features_dir: 
                   backbone: str | None, out_png: Path | None, every: int | None) -> dict:
     """Read the store, draw the sheet (default reports/look/VIDEO/crops-BACKBONE.png) and return what
     `inspect crops --json` prints: backbone, store, sheet, summary and the sheet's tiles."""
-    from pipeline.features.crop import track_boxes
+    from pipeline.features.crop import track_boxes, window_boxes
 
     backbone, path = find_store(features_dir, video, listed, backbone)
     crops, clip_frames, attrs = read_crops(path)
     manifest = json.loads((frames_dir / "manifest.json").read_text())
-    recorded = attrs.get("crop_persons_sha256")
-    if recorded and persons.is_file() and hashlib.sha256(persons.read_bytes()).hexdigest() != recorded:
-        warn(f"{persons} changed since {path} was cut: the boxes drawn are the current ones. Rerun `dvc repro`.")
-    track = track_boxes(persons, manifest["frames"])
-    facts = window_facts(crops, clip_frames, track, (manifest["height"], manifest["width"]), manifest["fps"])
+    track, size = track_boxes(persons, manifest["frames"]), (manifest["height"], manifest["width"])
+    if not np.array_equal(window_boxes(track, clip_frames, size, margin=attrs["preprocessing"]["crop"]["margin"]), crops):
+        warn(f"{persons} holds another track than {path} was cut around: the boxes drawn are the current ones. "
+             "Rerun `dvc repro`.")
+    facts = window_facts(crops, clip_frames, track, size, manifest["fps"])
     out_png = out_png or Path("reports/look") / video / f"crops-{backbone}.png"
     shown = [facts[w] for w in sample(len(facts), every)]
     grid = crop_sheet(frames_dir, shown, out_png)
