@@ -18,6 +18,7 @@ import numpy as np
 
 from pipeline.core.errors import BouldersegError
 
+
 @dataclass(frozen=True)
 class Crop:
     """How each window's clip is cut: the features section's crop keys."""
